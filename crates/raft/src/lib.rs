@@ -1,0 +1,1 @@
+//! The Raft state machine (work in progress).

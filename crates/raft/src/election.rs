@@ -1,0 +1,191 @@
+//! Leader election (Raft §5.2, §5.4.1) with the PreVote extension (thesis §9.6) and the leader
+//! side of CheckQuorum (thesis §6.2).
+//!
+//! A follower that hears nothing for its randomized election timeout becomes a candidate: a new
+//! term, a vote for itself, and vote requests to everyone. A node grants at most one vote per term,
+//! and only to a candidate whose log is at least as up-to-date as its own, which is what makes the
+//! winner hold every committed entry (Leader Completeness, §5.4).
+//!
+//! With PreVote, the follower first asks "would you vote for me in the next term?" without changing
+//! anyone's term. A node cut off from the cluster keeps failing that probe, so when it comes back it
+//! does not force the healthy cluster into a new term.
+
+use tracing::debug;
+
+use crate::message::{Message, MessageBody};
+use crate::quorum::{VoteResult, majority, vote_result};
+use crate::raft::{Raft, RoleState};
+use crate::storage::Storage;
+use crate::types::{Index, NodeId, Term};
+
+impl<S: Storage> Raft<S> {
+    /// A follower's or candidate's tick: start an election once the randomized timeout expires.
+    pub(crate) fn tick_election(&mut self) {
+        self.election_elapsed += 1;
+        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
+            self.election_elapsed = 0;
+            self.hup();
+        }
+    }
+
+    /// Starts an election (or a PreVote probe, when configured), unless already leader.
+    pub fn hup(&mut self) {
+        if matches!(self.role, RoleState::Leader(_)) {
+            debug!(id = self.id, "already leader; ignoring hup");
+            return;
+        }
+        if !self.promotable() {
+            debug!(id = self.id, "not a voter; cannot campaign");
+            return;
+        }
+        self.campaign(self.config.pre_vote);
+    }
+
+    /// Asks every voter for its vote: for real (Raft §5.2), or as a PreVote probe for the next term.
+    pub(crate) fn campaign(&mut self, pre_vote: bool) {
+        let term = if pre_vote {
+            self.become_pre_candidate();
+            self.term + 1
+        } else {
+            self.become_candidate();
+            self.term
+        };
+        // The candidate's own vote. A single-node cluster wins right here.
+        if self.poll(self.id, true) == VoteResult::Won {
+            self.election_won(pre_vote);
+            return;
+        }
+        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
+        let peers: Vec<NodeId> = self
+            .voters
+            .iter()
+            .copied()
+            .filter(|&v| v != self.id)
+            .collect();
+        for to in peers {
+            let body = MessageBody::VoteRequest {
+                pre_vote,
+                last_index,
+                last_term,
+            };
+            self.msgs.push(Message {
+                from: self.id,
+                to,
+                term,
+                body,
+            });
+        }
+    }
+
+    fn election_won(&mut self, pre_vote: bool) {
+        if pre_vote {
+            self.campaign(false);
+        } else {
+            self.become_leader();
+        }
+    }
+
+    /// Records a vote for the current (pre-)candidacy and returns where it stands.
+    fn poll(&mut self, from: NodeId, granted: bool) -> VoteResult {
+        match &mut self.role {
+            RoleState::PreCandidate { votes } | RoleState::Candidate { votes } => {
+                votes.entry(from).or_insert(granted);
+                vote_result(&self.voters, votes)
+            }
+            _ => VoteResult::Pending,
+        }
+    }
+
+    /// RequestVote receiver rules (Raft Figure 2): grant if we have not voted for someone else in
+    /// this term (nor follow a leader of it), and the candidate's log is at least as up-to-date as
+    /// ours (§5.4.1). A PreVote probe for a later term is answered as if that term had begun,
+    /// without recording anything.
+    pub(crate) fn handle_vote_request(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        pre_vote: bool,
+        last_index: Index,
+        last_term: Term,
+    ) {
+        let can_vote = self.vote == Some(from)
+            || (self.vote.is_none() && self.leader.is_none())
+            || (pre_vote && term > self.term);
+        let up_to_date = self.log.is_up_to_date(last_index, last_term);
+        if can_vote && up_to_date {
+            debug!(id = self.id, from, term, pre_vote, "vote granted");
+            // The grant carries the candidate's term so that it counts (for PreVote, the term it
+            // probes for, which we have not adopted).
+            self.send_after_persist(
+                from,
+                term,
+                MessageBody::VoteResponse {
+                    pre_vote,
+                    granted: true,
+                },
+            );
+            if !pre_vote {
+                self.vote = Some(from);
+                self.election_elapsed = 0;
+            }
+        } else {
+            debug!(
+                id = self.id,
+                from, term, pre_vote, can_vote, up_to_date, "vote rejected"
+            );
+            let body = MessageBody::VoteResponse {
+                pre_vote,
+                granted: false,
+            };
+            self.send_after_persist(from, self.term, body);
+        }
+    }
+
+    /// A candidate's or pre-candidate's rules: count votes; step down when a leader of this term
+    /// shows up (Raft §5.2: "if AppendEntries RPC received from new leader: convert to follower").
+    pub(crate) fn step_candidate(&mut self, m: Message) {
+        let probing = matches!(self.role, RoleState::PreCandidate { .. });
+        match m.body {
+            MessageBody::Append { .. } | MessageBody::Heartbeat { .. } => {
+                self.become_follower(m.term, Some(m.from));
+                self.step_follower(m);
+            }
+            MessageBody::VoteResponse { pre_vote, granted } if pre_vote == probing => {
+                // A grant for a PreVote probe must be for the term we probe for; one left over
+                // from an earlier probe would be counted for the wrong candidacy.
+                if pre_vote && granted && m.term != self.term + 1 {
+                    return;
+                }
+                match self.poll(m.from, granted) {
+                    VoteResult::Won => self.election_won(pre_vote),
+                    VoteResult::Lost => self.become_follower(self.term, None),
+                    VoteResult::Pending => {}
+                }
+            }
+            _ => debug!(
+                id = self.id,
+                from = m.from,
+                "candidate ignores {}",
+                m.body.name()
+            ),
+        }
+    }
+
+    /// CheckQuorum (thesis §6.2): whether a quorum of voters, this leader included, has been heard
+    /// from since the last check. Clears the marks for the next round.
+    pub(crate) fn quorum_active(&mut self) -> bool {
+        let id = self.id;
+        let need = majority(self.voters.len());
+        let Some(leader) = self.leader_state() else {
+            return false;
+        };
+        let mut active = 0;
+        for (&peer, pr) in leader.progress.iter_mut() {
+            if peer == id || pr.recent_active {
+                active += 1;
+            }
+            pr.recent_active = false;
+        }
+        active >= need
+    }
+}

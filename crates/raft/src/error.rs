@@ -1,0 +1,67 @@
+//! The crate's errors. Messages from the network never produce an error that stops the node: a
+//! message that makes no sense is dropped and logged. Errors are for the caller's own requests
+//! (a proposal that cannot be taken, a bad configuration) and for storage failures.
+
+use crate::types::{Index, NodeId};
+
+/// Everything that can go wrong when driving a node.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The configuration is inconsistent; the text says which rule it breaks.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// A proposal was not accepted; the application should retry later or elsewhere.
+    #[error("proposal dropped: {0}")]
+    ProposalDropped(#[from] ProposalDropped),
+    /// The storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The storage's initial state contradicts itself (for example a commit index past the log).
+    #[error("corrupt initial state: commit index {commit} is outside the log [{first}, {last}]")]
+    CommitOutOfRange {
+        /// The persisted commit index.
+        commit: Index,
+        /// The first index the storage holds.
+        first: Index,
+        /// The last index the storage holds.
+        last: Index,
+    },
+    /// A message was given to a node it is not addressed to.
+    #[error("message for node {to} stepped into node {node}")]
+    WrongRecipient {
+        /// The message's recipient.
+        to: NodeId,
+        /// The node it was stepped into.
+        node: NodeId,
+    },
+}
+
+/// Why a proposal was dropped.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum ProposalDropped {
+    /// No leader is known to forward it to (an election is in progress).
+    #[error("no leader is known")]
+    NoLeader,
+    /// The leader already holds `max_uncommitted_entries_size` bytes of uncommitted entries.
+    #[error("{uncommitted} bytes uncommitted, limit {limit}")]
+    UncommittedSizeExceeded {
+        /// Bytes of uncommitted entries the leader holds.
+        uncommitted: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+}
+
+/// Errors a [`crate::Storage`] reports.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum StorageError {
+    /// The requested index is before the first index still held (compacted into a snapshot).
+    #[error("index {0} is compacted")]
+    Compacted(Index),
+    /// The requested index is after the last index held.
+    #[error("index {0} is unavailable")]
+    Unavailable(Index),
+    /// Any other failure of the underlying store, described.
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,380 @@
+//! The Raft log as one node sees it: the stable prefix in [`Storage`], the unstable suffix not yet
+//! persisted, and the commit and applied indexes.
+//!
+//! ```text
+//!   storage (persisted)          unstable (handed out / not yet)
+//! |-------------------------|-----------------|------------|
+//! first_index          unstable.offset   in_progress    last_index
+//!            applied <= committed <= last_index
+//! ```
+//!
+//! New entries (a leader's proposals, or a follower's appends) go to `unstable`. `Ready` hands
+//! them to the application once; when the application has persisted them and calls `advance`,
+//! [`RaftLog::stable_to`] drops them from `unstable`, and from then on they are read from storage.
+
+use crate::error::StorageError;
+use crate::storage::{Storage, limit_size};
+use crate::types::{Entry, Index, Term};
+
+/// Entries not yet known to be persisted.
+///
+/// Invariant: `entries[i].index == offset + i`, and `offset <= in_progress + 1 <= offset + len`.
+#[derive(Debug, Default)]
+struct Unstable {
+    /// The index of `entries[0]`, or where it would be.
+    offset: Index,
+    /// The last index already handed out in a `Ready` and being persisted.
+    in_progress: Index,
+    entries: Vec<Entry>,
+}
+
+/// A node's view of the log.
+pub struct RaftLog<S: Storage> {
+    storage: S,
+    unstable: Unstable,
+    /// The highest index known to be committed (Raft Figure 2, `commitIndex`).
+    /// Invariant: `applied <= committed <= last_index()`.
+    committed: Index,
+    /// The highest index handed to the application to apply (Figure 2, `lastApplied`).
+    applied: Index,
+}
+
+impl<S: Storage> RaftLog<S> {
+    /// A log reading `storage`, with nothing applied beyond `applied`.
+    pub fn new(storage: S, committed: Index, applied: Index) -> Result<Self, StorageError> {
+        let last = storage.last_index()?;
+        Ok(RaftLog {
+            storage,
+            unstable: Unstable {
+                offset: last + 1,
+                in_progress: last,
+                entries: Vec::new(),
+            },
+            committed,
+            applied,
+        })
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
+    pub fn committed(&self) -> Index {
+        self.committed
+    }
+
+    pub fn applied(&self) -> Index {
+        self.applied
+    }
+
+    pub fn last_index(&self) -> Index {
+        match self.unstable.entries.last() {
+            Some(e) => e.index,
+            None => self.unstable.offset - 1,
+        }
+    }
+
+    /// The last index known to be persisted: everything before the unstable suffix.
+    pub fn persisted_index(&self) -> Index {
+        self.unstable.offset - 1
+    }
+
+    pub fn last_term(&self) -> Term {
+        self.term(self.last_index()).unwrap_or(0)
+    }
+
+    /// The term of the entry at `index`; `Ok(0)` for index 0.
+    pub fn term(&self, index: Index) -> Result<Term, StorageError> {
+        if index >= self.unstable.offset {
+            return self
+                .unstable
+                .entries
+                .get((index - self.unstable.offset) as usize)
+                .map(|e| e.term)
+                .ok_or(StorageError::Unavailable(index));
+        }
+        if index == 0 {
+            return Ok(0);
+        }
+        self.storage.term(index)
+    }
+
+    /// Whether the log holds an entry at `index` with `term` (the consistency check, Raft §5.3).
+    pub fn match_term(&self, index: Index, term: Term) -> bool {
+        self.term(index).is_ok_and(|t| t == term)
+    }
+
+    /// Whether a log ending at (`last_index`, `last_term`) is at least as up-to-date as this one
+    /// (Raft §5.4.1): a later last term wins; with equal last terms, the longer log wins.
+    pub fn is_up_to_date(&self, last_index: Index, last_term: Term) -> bool {
+        let my_term = self.last_term();
+        last_term > my_term || (last_term == my_term && last_index >= self.last_index())
+    }
+
+    /// The entries `[low, high)`, at most `max_size` bytes (at least one).
+    pub fn slice(
+        &self,
+        low: Index,
+        high: Index,
+        max_size: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        if low >= high {
+            return Ok(Vec::new());
+        }
+        if high > self.last_index() + 1 {
+            return Err(StorageError::Unavailable(high - 1));
+        }
+        let mut out = Vec::new();
+        if low < self.unstable.offset {
+            out = self
+                .storage
+                .entries(low, high.min(self.unstable.offset), max_size)?;
+            // The storage stopped early at the size limit: the unstable part would exceed it too.
+            let stored_up_to = low + out.len() as u64;
+            if stored_up_to < high.min(self.unstable.offset) || high <= self.unstable.offset {
+                return Ok(out);
+            }
+        }
+        let from = low.max(self.unstable.offset);
+        let (lo, hi) = (
+            (from - self.unstable.offset) as usize,
+            (high - self.unstable.offset) as usize,
+        );
+        let used: u64 = out.iter().map(Entry::size).sum();
+        let rest = limit_size(
+            &self.unstable.entries[lo..hi],
+            max_size.saturating_sub(used),
+        );
+        // `limit_size` always returns one entry; only take it if nothing came before or it fits.
+        let rest = if !out.is_empty() && used + rest.first().map_or(0, Entry::size) > max_size {
+            &rest[..0]
+        } else {
+            rest
+        };
+        out.extend_from_slice(rest);
+        Ok(out)
+    }
+
+    /// Appends `entries`, which must continue the log or overwrite a suffix of it (the caller has
+    /// checked that the entry before the first one matches). Returns the new last index.
+    pub fn append(&mut self, entries: &[Entry]) -> Index {
+        let Some(first) = entries.first() else {
+            return self.last_index();
+        };
+        assert!(
+            first.index > self.committed,
+            "invariant violated: overwriting committed index {} (commit {})",
+            first.index,
+            self.committed
+        );
+        let u = &mut self.unstable;
+        if first.index == u.offset + u.entries.len() as u64 {
+            // The common case: the entries directly follow.
+        } else if first.index <= u.offset {
+            // Replaces everything unstable and part of storage: the unstable suffix now starts
+            // here and shadows the older entries in storage, which the application will overwrite.
+            u.offset = first.index;
+            u.entries.clear();
+        } else {
+            u.entries.truncate((first.index - u.offset) as usize);
+        }
+        u.in_progress = u.in_progress.min(first.index - 1);
+        u.entries.extend_from_slice(entries);
+        self.last_index()
+    }
+
+    /// Appends the entries of an accepted AppendEntries after `prev_index`, skipping those the log
+    /// already has and truncating at the first conflict (Raft Figure 2, receiver rules 3 and 4).
+    /// Returns the index of the last new entry, or `None` (changing nothing) if the entries
+    /// conflict with a committed entry, which only a corrupt or forged message can do.
+    pub fn append_after(&mut self, prev_index: Index, entries: &[Entry]) -> Option<Index> {
+        let last_new = prev_index + entries.len() as u64;
+        // The first entry whose term differs from ours (or that we do not have).
+        let conflict = entries
+            .iter()
+            .position(|e| !self.match_term(e.index, e.term));
+        if let Some(i) = conflict {
+            if entries[i].index <= self.committed {
+                return None;
+            }
+            self.append(&entries[i..]);
+        }
+        Some(last_new)
+    }
+
+    /// The largest index `i <= index` whose term is at most `term`, with that term: where a leader
+    /// and follower that disagree at `index` may agree (the fast back-off hint).
+    pub fn find_conflict_by_term(&self, index: Index, term: Term) -> (Index, Term) {
+        let mut i = index.min(self.last_index());
+        loop {
+            match self.term(i) {
+                Ok(t) if t > term => i -= 1,
+                Ok(t) => return (i, t),
+                // Compacted: we cannot look further back; the snapshot's index is a safe answer.
+                Err(_) => return (i, 0),
+            }
+        }
+    }
+
+    /// Advances the commit index; never moves it back.
+    ///
+    /// # Panics
+    /// If `index` is past the last index: a broken invariant of the caller, which only commits
+    /// what the log holds.
+    pub fn commit_to(&mut self, index: Index) {
+        if index > self.committed {
+            assert!(
+                index <= self.last_index(),
+                "invariant violated: commit {index} > last index {}",
+                self.last_index()
+            );
+            self.committed = index;
+        }
+    }
+
+    pub fn applied_to(&mut self, index: Index) {
+        debug_assert!(
+            index <= self.committed,
+            "applied {index} > committed {}",
+            self.committed
+        );
+        self.applied = self.applied.max(index);
+    }
+
+    /// The unstable entries not yet handed out, marking them as being persisted.
+    pub fn take_unpersisted(&mut self) -> Vec<Entry> {
+        let u = &mut self.unstable;
+        let from = (u.in_progress + 1 - u.offset) as usize;
+        let out = u.entries[from..].to_vec();
+        u.in_progress = u.offset + u.entries.len() as u64 - 1;
+        out
+    }
+
+    pub fn has_unpersisted(&self) -> bool {
+        self.unstable.in_progress + 1 < self.unstable.offset + self.unstable.entries.len() as u64
+    }
+
+    /// The application has persisted the log up to `index`, whose term was `term` when handed out.
+    /// If that entry has been overwritten since (a newer leader truncated it), nothing changes: the
+    /// newer entries are still to be persisted.
+    pub fn stable_to(&mut self, index: Index, term: Term) {
+        if index < self.unstable.offset || !self.match_term(index, term) {
+            return;
+        }
+        let u = &mut self.unstable;
+        u.entries.drain(..(index + 1 - u.offset) as usize);
+        u.offset = index + 1;
+        u.in_progress = u.in_progress.max(index);
+    }
+
+    /// The committed entries not yet applied, up to `max_size` bytes.
+    pub fn next_committed(&self, max_size: u64) -> Vec<Entry> {
+        if self.committed <= self.applied {
+            return Vec::new();
+        }
+        self.slice(self.applied + 1, self.committed + 1, max_size)
+            .unwrap_or_default()
+    }
+
+    pub fn has_next_committed(&self) -> bool {
+        self.committed > self.applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemStorage;
+
+    fn e(index: Index, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            ..Default::default()
+        }
+    }
+
+    fn log_with(stable: &[Entry], unstable: &[Entry]) -> RaftLog<MemStorage> {
+        let mut s = MemStorage::new();
+        s.append(stable);
+        let mut log = RaftLog::new(s, 0, 0).unwrap();
+        log.append(unstable);
+        log
+    }
+
+    #[test]
+    fn reads_span_storage_and_unstable() {
+        let log = log_with(&[e(1, 1), e(2, 1)], &[e(3, 2), e(4, 2)]);
+        assert_eq!(log.last_index(), 4);
+        assert_eq!(log.persisted_index(), 2);
+        assert_eq!(
+            log.slice(1, 5, u64::MAX).unwrap(),
+            vec![e(1, 1), e(2, 1), e(3, 2), e(4, 2)]
+        );
+        assert_eq!(
+            log.slice(2, 4, 2 * crate::types::ENTRY_OVERHEAD)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(log.slice(2, 5, 0).unwrap().len(), 1);
+        assert_eq!(log.term(3), Ok(2));
+        assert_eq!(log.term(5), Err(StorageError::Unavailable(5)));
+    }
+
+    #[test]
+    fn up_to_date_compares_last_term_then_length() {
+        let log = log_with(&[e(1, 1), e(2, 2)], &[]);
+        assert!(log.is_up_to_date(1, 3), "higher last term wins");
+        assert!(log.is_up_to_date(2, 2), "equal log");
+        assert!(!log.is_up_to_date(1, 2), "shorter with same term");
+        assert!(!log.is_up_to_date(9, 1), "longer with lower term");
+    }
+
+    #[test]
+    fn append_after_skips_matching_and_truncates_conflicts() {
+        let mut log = log_with(&[e(1, 1), e(2, 1), e(3, 1)], &[]);
+        assert_eq!(log.append_after(1, &[e(2, 1)]), Some(2));
+        assert_eq!(log.last_index(), 3, "matching entries leave the rest alone");
+        assert_eq!(log.append_after(1, &[e(2, 2)]), Some(2));
+        assert_eq!(log.last_index(), 2, "a conflict truncates");
+        assert_eq!(log.take_unpersisted(), vec![e(2, 2)]);
+        log.commit_to(2);
+        assert_eq!(
+            log.append_after(0, &[e(1, 1), e(2, 3)]),
+            None,
+            "never overwrite committed"
+        );
+        assert_eq!(log.term(2), Ok(2));
+    }
+
+    #[test]
+    fn stable_to_ignores_overwritten_entries() {
+        let mut log = log_with(&[], &[e(1, 1), e(2, 1)]);
+        let handed = log.take_unpersisted();
+        assert_eq!(handed.len(), 2);
+        log.append(&[e(2, 2)]); // overwritten before advance
+        log.stable_to(2, 1);
+        assert_eq!(
+            log.persisted_index(),
+            0,
+            "index 2 now holds a different entry"
+        );
+        assert!(log.has_unpersisted());
+        log.stable_to(1, 1);
+        assert_eq!(log.persisted_index(), 1);
+    }
+
+    #[test]
+    fn find_conflict_by_term_walks_back_to_term() {
+        let log = log_with(&[e(1, 1), e(2, 1), e(3, 3), e(4, 3), e(5, 5)], &[]);
+        assert_eq!(log.find_conflict_by_term(5, 4), (4, 3));
+        assert_eq!(log.find_conflict_by_term(5, 2), (2, 1));
+        assert_eq!(log.find_conflict_by_term(9, 9), (5, 5));
+        assert_eq!(log.find_conflict_by_term(5, 0), (0, 0));
+    }
+}

@@ -1,0 +1,168 @@
+//! The messages Raft nodes exchange (Raft Figure 2's RPCs, as one-way messages).
+//!
+//! Each RPC of the paper is a request variant and a response variant of [`MessageBody`]. Every
+//! message carries the sender's term, because the term rules (Raft §5.1: "if RPC request or
+//! response contains term T > currentTerm: set currentTerm = T, convert to follower") apply to
+//! all of them before anything else.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Entry, Index, NodeId, Term};
+
+/// A message from one node to another.
+///
+/// ```
+/// use raftwood_raft::{Message, MessageBody};
+/// let m = Message { from: 1, to: 2, term: 3, body: MessageBody::Heartbeat { commit: 4 } };
+/// assert_eq!(m.to, 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The recipient.
+    pub to: NodeId,
+    /// The sender's term; for PreVote requests and granted PreVote responses, the term the sender
+    /// would campaign in (its term + 1), which is not adopted by the recipient.
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The content of a [`Message`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// RequestVote (Raft §5.2), or with `pre_vote` the PreVote probe (thesis §9.6): "would you
+    /// vote for me?", asked without changing anyone's term.
+    VoteRequest {
+        /// Whether this is a PreVote probe rather than a real vote request.
+        pre_vote: bool,
+        /// The index of the candidate's last log entry (for the up-to-date check, Raft §5.4.1).
+        last_index: Index,
+        /// The term of the candidate's last log entry.
+        last_term: Term,
+    },
+    /// The answer to a [`MessageBody::VoteRequest`].
+    VoteResponse {
+        /// Whether this answers a PreVote probe.
+        pre_vote: bool,
+        /// Whether the vote was granted.
+        granted: bool,
+    },
+    /// AppendEntries (Raft §5.3): entries following `prev_index`, and the leader's commit index.
+    /// With no entries it still carries the commit index and probes the follower's log.
+    Append {
+        /// The index of the entry just before `entries`.
+        prev_index: Index,
+        /// The term of the entry at `prev_index`: the consistency check.
+        prev_term: Term,
+        /// The entries to store, possibly none.
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        commit: Index,
+    },
+    /// The follower's log now matches the leader's up to `match_index`.
+    AppendAccepted {
+        /// The last index known to match the leader's log.
+        match_index: Index,
+    },
+    /// The consistency check failed. The hint lets the leader skip a whole term of mismatching
+    /// entries at once instead of one index per round trip (Raft §5.3, "the protocol can be
+    /// optimized to reduce the number of rejected AppendEntries").
+    AppendRejected {
+        /// The `prev_index` of the rejected append.
+        rejected_index: Index,
+        /// The largest index at which the follower's term is at most the rejected `prev_term`.
+        hint_index: Index,
+        /// The follower's term at `hint_index`.
+        hint_term: Term,
+    },
+    /// The leader's periodic assertion of leadership (Raft §5.2), carrying a commit index no
+    /// greater than what the recipient is known to hold.
+    Heartbeat {
+        /// The commit index the follower may adopt.
+        commit: Index,
+    },
+    /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
+    HeartbeatResponse,
+    /// Proposals forwarded from a follower to the leader it knows.
+    Propose {
+        /// The proposed entries; their term and index are assigned by the leader.
+        entries: Vec<Entry>,
+    },
+}
+
+impl MessageBody {
+    /// A short name for logs and scenario output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MessageBody::VoteRequest { pre_vote: true, .. } => "PreVote",
+            MessageBody::VoteRequest {
+                pre_vote: false, ..
+            } => "Vote",
+            MessageBody::VoteResponse { pre_vote: true, .. } => "PreVoteResp",
+            MessageBody::VoteResponse {
+                pre_vote: false, ..
+            } => "VoteResp",
+            MessageBody::Append { .. } => "App",
+            MessageBody::AppendAccepted { .. } => "AppOk",
+            MessageBody::AppendRejected { .. } => "AppRej",
+            MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::HeartbeatResponse => "HeartbeatResp",
+            MessageBody::Propose { .. } => "Propose",
+        }
+    }
+}
+
+impl std::fmt::Display for Message {
+    /// The scenario notation: `1->2 App term=2 prev=3@1 entries=[4@2] commit=3`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}->{} {} term={}",
+            self.from,
+            self.to,
+            self.body.name(),
+            self.term
+        )?;
+        match &self.body {
+            MessageBody::VoteRequest {
+                last_index,
+                last_term,
+                ..
+            } => {
+                write!(f, " last={last_index}@{last_term}")
+            }
+            MessageBody::VoteResponse { granted, .. } => {
+                write!(f, " {}", if *granted { "granted" } else { "rejected" })
+            }
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
+                write!(f, " prev={prev_index}@{prev_term} entries=[")?;
+                for (i, e) in entries.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " " };
+                    write!(f, "{sep}{}@{}", e.index, e.term)?;
+                }
+                write!(f, "] commit={commit}")
+            }
+            MessageBody::AppendAccepted { match_index } => write!(f, " match={match_index}"),
+            MessageBody::AppendRejected {
+                rejected_index,
+                hint_index,
+                hint_term,
+            } => {
+                write!(
+                    f,
+                    " rejected={rejected_index} hint={hint_index}@{hint_term}"
+                )
+            }
+            MessageBody::Heartbeat { commit } => write!(f, " commit={commit}"),
+            MessageBody::HeartbeatResponse => Ok(()),
+            MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! [`RawNode`]: the interface an application drives, and [`Ready`]: everything the node asks the
+//! application to do, handed out whole and acknowledged with one [`RawNode::advance`].
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::message::Message;
+use crate::progress::ProgressState;
+use crate::raft::{Raft, RoleState};
+use crate::storage::Storage;
+use crate::types::{Entry, HardState, Index, NodeId, SoftState, Term};
+
+/// What the node needs the application to do, in one batch.
+///
+/// # The contract
+///
+/// Handle a `Ready` in this order. Each rule exists for a reason, given after it.
+///
+/// 1. **Persist `hard_state` (if `Some`) and `entries`** — appending `entries` to the log, replacing
+///    any stored entries at or after the first one's index — and make them durable (sync) if
+///    `must_sync`. *Why*: Raft's guarantees assume that what a node has acknowledged survives a
+///    crash (Raft Figure 2, "updated on stable storage before responding to RPCs").
+/// 2. **Send `messages` at any time**, even before or while persisting. *Why*: they ask, they do not
+///    acknowledge: vote requests, appends, heartbeats. A leader sends its new entries to followers
+///    in parallel with writing them itself (Raft thesis §10.2.1); it counts its own copy towards a
+///    quorum only after [`RawNode::advance`] says it is durable.
+/// 3. **Send `persisted_messages` only after rule 1 is done.** *Why*: they acknowledge entries and
+///    grant votes; a node that acknowledged and then lost the data in a crash could let a leader
+///    count a replica that does not exist, or vote twice in one term.
+/// 4. **Apply `committed_entries` in order, after rule 1.** *Why*: a committed entry can be in this
+///    same Ready's `entries` (a follower may learn an entry and its commitment at once); applying
+///    it before it is in the local log would leave the state machine ahead of the log after a
+///    crash.
+/// 5. **Call [`RawNode::advance`] once, when all of the above is done**, before the next
+///    [`RawNode::ready`]. *Why*: `advance` tells the node that `entries` are durable (a leader may
+///    now count itself) and `committed_entries` applied; calling `ready` again first would hand
+///    out the same work twice, so it is refused (a panic: it is a bug in the caller).
+///
+/// [`RawNode::step`], [`RawNode::tick`] and [`RawNode::propose`] may be called between `ready` and
+/// `advance`; what they produce goes into the next `Ready`. `soft_state` is informational.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[must_use = "a Ready must be handled and then acknowledged with advance"]
+pub struct Ready {
+    /// Who leads and this node's role, if changed since the last Ready.
+    pub soft_state: Option<SoftState>,
+    /// Term, vote and commit index to persist, if changed since the last Ready.
+    pub hard_state: Option<HardState>,
+    /// Entries to append to stable storage (rule 1).
+    pub entries: Vec<Entry>,
+    /// Entries to apply to the state machine, in order (rule 4).
+    pub committed_entries: Vec<Entry>,
+    /// Messages that may be sent at once (rule 2).
+    pub messages: Vec<Message>,
+    /// Messages to send only after `entries` and `hard_state` are durable (rule 3).
+    pub persisted_messages: Vec<Message>,
+    /// Whether rule 1 needs a sync: new entries, or a new term or vote. A commit index alone can
+    /// be written lazily: after a crash it is learned again from the leader.
+    pub must_sync: bool,
+}
+
+/// What the outstanding Ready handed out, to be acknowledged by `advance`.
+#[derive(Debug)]
+struct Outstanding {
+    last_entry: Option<(Index, Term)>,
+    last_committed: Option<Index>,
+}
+
+/// A node's progress as its leader sees it, for status output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The highest index known replicated on the peer.
+    pub match_index: Index,
+    /// The next index the leader will send.
+    pub next_index: Index,
+    /// Whether the leader streams (`true`) or probes (`false`).
+    pub replicating: bool,
+}
+
+/// A snapshot of a node's state for display and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The node's id.
+    pub id: NodeId,
+    /// Term, vote and commit index.
+    pub hard_state: HardState,
+    /// Role and leader.
+    pub soft_state: SoftState,
+    /// The last index handed out for applying.
+    pub applied: Index,
+    /// The last index in the log.
+    pub last_index: Index,
+    /// The last index known to be persisted.
+    pub persisted_index: Index,
+    /// Each peer's progress, when this node is leader; empty otherwise.
+    pub progress: BTreeMap<NodeId, PeerStatus>,
+}
+
+/// The node an application drives: feed it time, messages and proposals; take its [`Ready`]s.
+///
+/// ```
+/// use raftwood_raft::{Config, MemStorage, RawNode, Role};
+///
+/// // A single-node cluster: it elects itself and commits a proposal.
+/// let mut node = RawNode::new(Config::new(1), MemStorage::new_with_voters(&[1])).unwrap();
+/// node.campaign();
+/// let mut applied = Vec::new();
+/// for round in 0..3 {
+///     if round == 1 {
+///         node.propose("hello".into()).unwrap();
+///     }
+///     while node.has_ready() {
+///         let rd = node.ready();
+///         if let Some(hs) = rd.hard_state {
+///             node.storage_mut().set_hard_state(hs);
+///         }
+///         node.storage_mut().append(&rd.entries);
+///         applied.extend(rd.committed_entries.into_iter().filter(|e| !e.data.is_empty()));
+///         node.advance();
+///     }
+/// }
+/// assert_eq!(node.status().soft_state.role, Role::Leader);
+/// assert_eq!(applied[0].data.as_ref(), b"hello");
+/// ```
+pub struct RawNode<S: Storage> {
+    raft: Raft<S>,
+    prev_soft_state: SoftState,
+    prev_hard_state: HardState,
+    outstanding: Option<Outstanding>,
+}
+
+impl<S: Storage> RawNode<S> {
+    /// A node reading `storage`, which holds what the node persisted before (or a fresh cluster's
+    /// voters).
+    pub fn new(config: Config, storage: S) -> Result<RawNode<S>, Error> {
+        let raft = Raft::new(config, storage)?;
+        Ok(RawNode {
+            prev_soft_state: raft.soft_state(),
+            prev_hard_state: raft.hard_state(),
+            raft,
+            outstanding: None,
+        })
+    }
+
+    /// Advances logical time by one tick. The application calls this at a fixed interval
+    /// (raftexample: every 100 ms); all timeouts are counted in ticks.
+    pub fn tick(&mut self) {
+        self.raft.tick();
+        self.raft.check_invariants();
+    }
+
+    /// Starts an election now, without waiting for the timeout.
+    pub fn campaign(&mut self) {
+        self.raft.hup();
+        self.raft.check_invariants();
+    }
+
+    /// Proposes `data` for the log. On a follower it is forwarded to the leader; success means
+    /// accepted for replication, not committed: watch `committed_entries` for it.
+    pub fn propose(&mut self, data: Bytes) -> Result<(), Error> {
+        let r = self.raft.propose(data);
+        self.raft.check_invariants();
+        r
+    }
+
+    /// Hands a message from another node to this one. Messages from the network never cause an
+    /// error the node cannot continue from; the only error is a message addressed elsewhere.
+    pub fn step(&mut self, m: Message) -> Result<(), Error> {
+        let r = self.raft.step(m);
+        self.raft.check_invariants();
+        r
+    }
+
+    /// Whether there is anything to do. `false` while a Ready is outstanding.
+    pub fn has_ready(&self) -> bool {
+        if self.outstanding.is_some() {
+            return false;
+        }
+        let r = &self.raft;
+        r.soft_state() != self.prev_soft_state
+            || r.hard_state() != self.prev_hard_state
+            || r.log.has_unpersisted()
+            || r.log.has_next_committed()
+            || !r.msgs.is_empty()
+            || !r.msgs_after_persist.is_empty()
+            || r.has_pending_appends()
+    }
+
+    /// Takes everything there is to do. See [`Ready`] for the order to do it in.
+    ///
+    /// # Panics
+    /// If the previous Ready has not been acknowledged with [`RawNode::advance`] (rule 5).
+    pub fn ready(&mut self) -> Ready {
+        assert!(
+            self.outstanding.is_none(),
+            "ready called again before advance (Ready rule 5)"
+        );
+        self.raft.flush_appends();
+        let r = &mut self.raft;
+        let soft = r.soft_state();
+        let hard = r.hard_state();
+        let entries = r.log.take_unpersisted();
+        let committed_entries = r.log.next_committed(u64::MAX);
+        r.reduce_uncommitted_size(&committed_entries);
+        let must_sync = !entries.is_empty()
+            || hard.term != self.prev_hard_state.term
+            || hard.vote != self.prev_hard_state.vote;
+        let rd = Ready {
+            soft_state: (soft != self.prev_soft_state).then_some(soft),
+            hard_state: (hard != self.prev_hard_state).then_some(hard),
+            messages: std::mem::take(&mut r.msgs),
+            persisted_messages: std::mem::take(&mut r.msgs_after_persist),
+            must_sync,
+            entries,
+            committed_entries,
+        };
+        self.prev_soft_state = soft;
+        self.prev_hard_state = hard;
+        self.outstanding = Some(Outstanding {
+            last_entry: rd.entries.last().map(|e| (e.index, e.term)),
+            last_committed: rd.committed_entries.last().map(|e| e.index),
+        });
+        rd
+    }
+
+    /// Acknowledges the outstanding Ready: its entries and hard state are durable, its messages
+    /// sent, its committed entries applied. Without an outstanding Ready it does nothing.
+    pub fn advance(&mut self) {
+        let Some(done) = self.outstanding.take() else {
+            return;
+        };
+        if let Some((index, term)) = done.last_entry {
+            self.raft.log.stable_to(index, term);
+            self.raft.on_persisted();
+        }
+        if let Some(index) = done.last_committed {
+            self.raft.log.applied_to(index);
+        }
+        self.raft.check_invariants();
+    }
+
+    /// The node's state, for display.
+    pub fn status(&self) -> Status {
+        let r = &self.raft;
+        let progress = match &r.role {
+            RoleState::Leader(l) => l
+                .progress
+                .iter()
+                .map(|(&id, pr)| {
+                    let replicating = pr.state == ProgressState::Replicate;
+                    (
+                        id,
+                        PeerStatus {
+                            match_index: pr.match_index,
+                            next_index: pr.next_index,
+                            replicating,
+                        },
+                    )
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        Status {
+            id: r.id,
+            hard_state: r.hard_state(),
+            soft_state: r.soft_state(),
+            applied: r.log.applied(),
+            last_index: r.log.last_index(),
+            persisted_index: r.log.persisted_index(),
+            progress,
+        }
+    }
+
+    /// The storage, for reading.
+    pub fn storage(&self) -> &S {
+        self.raft.log.storage()
+    }
+
+    /// The storage, for persisting a Ready's entries and hard state into it (rule 1).
+    pub fn storage_mut(&mut self) -> &mut S {
+        self.raft.log.storage_mut()
+    }
+
+    /// The entries `[low, high)` of this node's log (stable or not), for tests and tools.
+    pub fn entries(&self, low: Index, high: Index) -> Result<Vec<Entry>, Error> {
+        Ok(self.raft.log.slice(low, high, u64::MAX)?)
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.raft.id
+    }
+}

@@ -1,0 +1,273 @@
+//! The scenario language: one command per line, driving a [`Cluster`], and the runner for
+//! scenario files with their expected output (in the spirit of etcd's datadriven tests).
+//!
+//! A scenario file is a list of cases. Lines starting with `#` and blank lines are kept as they
+//! are. A case is one command line, a line `----`, and the output the command is expected to
+//! produce, up to the next blank line:
+//!
+//! ```text
+//! # A single node elects itself.
+//! add-nodes 1
+//! ----
+//! ok
+//!
+//! campaign 1
+//! ----
+//! ok
+//! ```
+//!
+//! Set `RAFTWOOD_REWRITE=1` to rewrite the expected output with what the commands produce now;
+//! review the diff before committing it.
+//!
+//! The safety checks ([`super::safety`]) run after every command; a violation is printed as a
+//! line starting with `SAFETY VIOLATION`, so it shows up as a diff in any scenario.
+//!
+//! # Commands
+//! | command | effect |
+//! | --- | --- |
+//! | `add-nodes N [pre-vote] [check-quorum] [seed=S]` | creates nodes 1..=N (first command) |
+//! | `campaign ID` | node ID starts an election now |
+//! | `propose ID DATA` | node ID proposes DATA |
+//! | `propose-leader DATA` | the current leader proposes DATA |
+//! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
+//! | `tick-all [COUNT]` | ticks every running node, COUNT times |
+//! | `process [ID...]` | handles the Ready of the given nodes (default: all) |
+//! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |
+//! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
+//! | `stabilize` | processes and delivers until nothing is left to do |
+//! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
+//! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
+//! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
+//! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
+//! | `status [ID...]` | one status line per node |
+//! | `log ID` | node ID's log |
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{Cluster, ClusterOptions};
+use crate::NodeId;
+
+/// Runs one command against `cluster` (creating it for `add-nodes`) and returns its output.
+pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&cmd, args)) = words.split_first() else {
+        return Ok(String::new());
+    };
+    if cmd == "add-nodes" {
+        let n = arg(args, 0)?;
+        let mut opts = ClusterOptions::default();
+        for a in &args[1..] {
+            match *a {
+                "pre-vote" => opts.pre_vote = true,
+                "check-quorum" => opts.check_quorum = true,
+                s if s.starts_with("seed=") => opts.seed = parse(&s[5..])?,
+                other => return Err(format!("add-nodes: unknown option {other}")),
+            }
+        }
+        *cluster = Some(Cluster::new(n, opts));
+        return Ok(String::new());
+    }
+    let c = cluster
+        .as_mut()
+        .ok_or("no cluster yet: start with add-nodes")?;
+    let ids = |from: usize| -> Result<Vec<NodeId>, String> {
+        if args.len() <= from {
+            Ok(c.ids())
+        } else {
+            args[from..].iter().map(|a| parse(a)).collect()
+        }
+    };
+    match cmd {
+        "campaign" => c.campaign(arg(args, 0)?),
+        "propose" => c.propose(
+            arg(args, 0)?,
+            args.get(1).copied().unwrap_or("").to_owned().into(),
+        ),
+        "propose-leader" => match c.leader() {
+            Some(l) => c.propose(l, args.first().copied().unwrap_or("").to_owned().into()),
+            None => c.say("no leader"),
+        },
+        "tick" => {
+            let (id, count) = (arg(args, 0)?, opt_arg(args, 1, 1)?);
+            (0..count).for_each(|_| c.tick(id));
+        }
+        "tick-all" => {
+            for _ in 0..opt_arg(args, 0, 1)? {
+                c.ids().into_iter().for_each(|id| c.tick(id));
+            }
+        }
+        "process" => ids(0)?.into_iter().for_each(|id| {
+            c.process(id);
+        }),
+        "deliver" => {
+            let to = ids(0)?;
+            let mut i = 0;
+            let n = c.queue().len();
+            for _ in 0..n {
+                if to.contains(&c.queue()[i].to) {
+                    c.deliver_at(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        "deliver-at" | "drop-at" | "dup-at" => {
+            let len = c.queue().len();
+            if len > 0 {
+                let i = arg::<usize>(args, 0)? % len;
+                match cmd {
+                    "deliver-at" => c.deliver_at(i),
+                    "drop-at" => c.drop_at(i),
+                    _ => c.duplicate_at(i),
+                }
+            }
+        }
+        "stabilize" => {
+            if !c.stabilize() {
+                c.say("did not stabilize");
+            }
+        }
+        "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
+        "isolate" => c.isolate(arg(args, 0)?),
+        "partition" => {
+            let groups: Result<Vec<Vec<NodeId>>, String> = args
+                .split(|a| *a == "/")
+                .map(|g| g.iter().map(|a| parse(a)).collect())
+                .collect();
+            c.partition(&groups?);
+        }
+        "heal" => c.heal(),
+        "crash" => c.crash(arg(args, 0)?),
+        "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),
+        "restart" => c.restart(arg(args, 0)?),
+        "await-leader" => {
+            let max: u64 = arg(args, 0)?;
+            let mut ticks = 0;
+            c.stabilize();
+            while c.leader().is_none() && ticks < max {
+                c.ids().into_iter().for_each(|id| c.tick(id));
+                c.stabilize();
+                ticks += 1;
+            }
+            let _ = c.take_output();
+            match c.leader() {
+                Some(l) => c.say(format!("leader n{l}")),
+                None => c.say(format!("no leader after {max} ticks")),
+            }
+        }
+        "await-applied" => {
+            let data = args.first().copied().unwrap_or("");
+            let max: u64 = arg(args, 1)?;
+            let mut ticks = 0;
+            c.stabilize();
+            while !missing(c, data).is_empty() && ticks < max {
+                c.ids().into_iter().for_each(|id| c.tick(id));
+                c.stabilize();
+                ticks += 1;
+            }
+            let _ = c.take_output();
+            match missing(c, data) {
+                m if m.is_empty() => c.say(format!("{data} applied on every node")),
+                m => c.say(format!("{data} not applied on {m:?} after {max} ticks")),
+            }
+        }
+        "status" => {
+            let s = c.status_lines(&ids(0)?);
+            c.say(s.trim_end());
+        }
+        "log" => {
+            let id: NodeId = arg(args, 0)?;
+            let mut s = format!("n{id}:");
+            if let Some(n) = c.node(id) {
+                for e in n.entries(1, n.status().last_index + 1).unwrap_or_default() {
+                    let _ = write!(s, " {}@{}", e.index, e.term);
+                }
+            }
+            c.say(s);
+        }
+        other => return Err(format!("unknown command {other}")),
+    }
+    if let Err(v) = c.check_safety() {
+        c.say(format!("SAFETY VIOLATION: {v}"));
+    }
+    Ok(c.take_output())
+}
+
+/// The running nodes that have not applied an entry with `data`.
+fn missing(c: &Cluster, data: &str) -> Vec<NodeId> {
+    let index = c
+        .history
+        .committed()
+        .find(|e| e.data.as_ref() == data.as_bytes())
+        .map(|e| e.index);
+    c.ids()
+        .into_iter()
+        .filter(|&id| index.is_none_or(|i| c.node(id).is_none() || c.history.applied_index(id) < i))
+        .collect()
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("bad argument {s:?}"))
+}
+
+fn arg<T: std::str::FromStr>(args: &[&str], i: usize) -> Result<T, String> {
+    parse(args.get(i).ok_or(format!("missing argument {}", i + 1))?)
+}
+
+fn opt_arg<T: std::str::FromStr>(args: &[&str], i: usize, default: T) -> Result<T, String> {
+    args.get(i).map_or(Ok(default), |a| parse(a))
+}
+
+/// Runs the scenario file at `path` and compares every case's output with the expected one.
+/// With `RAFTWOOD_REWRITE` set, writes the actual output back into the file instead.
+pub fn run_file(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (rewritten, failures) = run_text(&text);
+    if std::env::var_os("RAFTWOOD_REWRITE").is_some() {
+        std::fs::write(path, rewritten).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(());
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}:\n{}", path.display(), failures.join("\n")))
+    }
+}
+
+/// Runs a scenario text; returns the text with actual outputs, and a description of each case
+/// whose output differs from the expected one.
+pub fn run_text(text: &str) -> (String, Vec<String>) {
+    let mut cluster = None;
+    let mut out = String::new();
+    let mut failures = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((no, line)) = lines.next() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut expected = String::new();
+        if lines.peek().is_some_and(|(_, l)| *l == "----") {
+            lines.next();
+            while let Some((_, l)) = lines.next_if(|(_, l)| !l.trim().is_empty()) {
+                expected.push_str(l);
+                expected.push('\n');
+            }
+        }
+        let actual = match run_command(&mut cluster, line) {
+            Ok(o) if o.is_empty() => "ok\n".to_string(),
+            Ok(o) => o,
+            Err(e) => format!("error: {e}\n"),
+        };
+        if actual != expected {
+            failures.push(format!(
+                "line {}: {line}\n--- expected\n{expected}--- actual\n{actual}",
+                no + 1
+            ));
+        }
+        let _ = write!(out, "{line}\n----\n{actual}");
+    }
+    (out, failures)
+}

@@ -58,3 +58,8 @@ pub use id::SnapshotId;
 pub use reader::SnapshotReader;
 pub use store::{Options, Store};
 pub use writer::SnapshotWriter;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -31,7 +31,7 @@
 //!
 //! # Layout
 //! - [`id`]: [`SnapshotId`], what "newest" means, file names.
-//! - [`format`]: the bytes of a file (header diagram), [`format::encode_to_vec`],
+//! - [`format`](mod@format): the bytes of a file (header diagram), [`format::encode_to_vec`],
 //!   [`format::decode`].
 //! - `reader.rs`: [`SnapshotReader`], the one decoder, in the order that keeps hostile bytes
 //!   harmless.

@@ -1,0 +1,96 @@
+//! Fuzz target for the snapshot file decoder (`raftwood_snap::format::decode`, the same code the
+//! store reads files with) and the header and file-name decoders.
+//!
+//! Checks, on any input:
+//! - no panic;
+//! - no single allocation during `decode` larger than the input (plus a little slack for the
+//!   error's placeholder path): lengths are checked against the size before allocating;
+//! - what decodes re-encodes to exactly the input (no two encodings of one snapshot);
+//! - a header that decodes re-encodes to the same header, and a file name that parses prints back
+//!   to the same name.
+//!
+//! Run from `fuzz/`: `cargo fuzz run -s none snap_decode -- -max_total_time=180`.
+#![no_main]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use libfuzzer_sys::fuzz_target;
+use raftwood_snap::SnapshotId;
+use raftwood_snap::format::{self, HEADER_LEN, Header};
+
+/// Bytes allowed beyond the input's length (the `<bytes>` path of an error, a few small vectors).
+const SLACK: usize = 64;
+
+/// Records the largest single allocation while `ARMED`.
+struct Counting;
+
+static ARMED: AtomicBool = AtomicBool::new(false);
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a size is recorded.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fuzz_target!(|data: &[u8]| {
+    // The header decoder alone.
+    if let Some(head) = data.first_chunk::<HEADER_LEN>()
+        && let Ok(header) = Header::decode(head)
+    {
+        let _ = header.check_file_len(data.len() as u64);
+        assert_eq!(Header::decode(&header.encode()), Ok(header));
+    }
+
+    // The whole-file decoder, with its allocations measured.
+    LARGEST.store(0, Ordering::Relaxed);
+    ARMED.store(true, Ordering::Relaxed);
+    let result = format::decode(data);
+    ARMED.store(false, Ordering::Relaxed);
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest <= data.len() + SLACK,
+        "decode of {} bytes allocated {largest} bytes at once",
+        data.len()
+    );
+    if let Ok(snap) = result {
+        assert_eq!(
+            format::encode_to_vec(snap.id, &snap.metadata, &snap.data),
+            data
+        );
+    }
+
+    // File names.
+    if let Ok(name) = std::str::from_utf8(data)
+        && let Some(id) = SnapshotId::parse_file_name(name)
+    {
+        assert_eq!(id.file_name(), name);
+    }
+});

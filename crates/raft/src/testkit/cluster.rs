@@ -17,6 +17,9 @@ pub struct ClusterOptions {
     pub check_quorum: bool,
     /// Added to every node's seed, to vary the election timeouts between runs.
     pub seed: u64,
+    /// Overrides every node's `max_size_per_msg` (`Some(1)`: one entry per append), so that a
+    /// scenario can replicate a log one entry at a time.
+    pub max_size_per_msg: Option<u64>,
 }
 
 /// A node of the simulation: running, or crashed with only its disk left.
@@ -61,6 +64,9 @@ impl Cluster {
             config.pre_vote = opts.pre_vote;
             config.check_quorum = opts.check_quorum;
             config.seed = config.seed.wrapping_add(opts.seed);
+            if let Some(size) = opts.max_size_per_msg {
+                config.max_size_per_msg = size;
+            }
             c.configs.insert(id, config);
             c.nodes
                 .insert(id, Sim::Down(MemStorage::new_with_voters(&voters)));

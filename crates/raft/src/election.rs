@@ -10,7 +10,7 @@
 //! anyone's term. A node cut off from the cluster keeps failing that probe, so when it comes back it
 //! does not force the healthy cluster into a new term.
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::message::{Message, MessageBody};
 use crate::quorum::{VoteResult, majority, vote_result};
@@ -36,6 +36,12 @@ impl<S: Storage> Raft<S> {
         }
         if !self.promotable() {
             debug!(id = self.id, "not a voter; cannot campaign");
+            return;
+        }
+        if self.term == Term::MAX {
+            // Only a forged message can have brought us here (2^64 elections will not happen);
+            // there is no next term to campaign in, and overflowing it would panic.
+            warn!(id = self.id, "term space exhausted; cannot campaign");
             return;
         }
         self.campaign(self.config.pre_vote);

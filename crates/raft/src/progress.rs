@@ -122,7 +122,10 @@ impl Progress {
                 if self.next_index == 0 || self.next_index - 1 != rejected {
                     return false;
                 }
-                self.next_index = rejected.min(probe_hint + 1).max(self.match_index + 1);
+                // The hint comes from the network: saturate rather than overflow on a forged one.
+                self.next_index = rejected
+                    .min(probe_hint.saturating_add(1))
+                    .max(self.match_index + 1);
                 self.probe_sent = false;
                 true
             }

@@ -8,8 +8,13 @@
 pub(crate) struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed`, scrambled first. SplitMix64 walks one cycle in steps of
+    /// its constant, so two raw seeds that differ by a small multiple of that constant (as
+    /// `Config::new`'s per-id seeds do) would give each node the same sequence as its neighbour,
+    /// shifted by a draw or two, and their election timeouts would collide in lockstep. Mixing
+    /// the seed first puts every node at an unrelated point of the cycle.
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(Rng(seed).next_u64())
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
@@ -39,5 +44,18 @@ mod tests {
             assert_eq!(x, b.in_range(10, 20));
             assert!((10..20).contains(&x));
         }
+    }
+
+    #[test]
+    fn neighbouring_seeds_are_not_shifted_copies() {
+        // Config::new seeds node `id` with `id * 0x9e37_79b9_7f4a_7c15`, SplitMix64's step.
+        let seed = |id: u64| id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (mut a, mut b) = (Rng::new(seed(1)), Rng::new(seed(2)));
+        let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..8).map(|_| b.next_u64()).collect();
+        assert!(
+            xs[1..] != ys[..7] && ys[1..] != xs[..7],
+            "one node's draws are another's, shifted"
+        );
     }
 }

@@ -17,6 +17,9 @@ pub struct ClusterOptions {
     pub check_quorum: bool,
     /// Added to every node's seed, to vary the election timeouts between runs.
     pub seed: u64,
+    /// Overrides every node's `max_size_per_msg` (`Some(1)`: one entry per append), so that a
+    /// scenario can replicate a log one entry at a time.
+    pub max_size_per_msg: Option<u64>,
 }
 
 /// A node of the simulation: running, or crashed with only its disk left.
@@ -46,6 +49,37 @@ impl Cluster {
     /// A cluster of nodes `1..=n`, all voters, all followers at term 0.
     pub fn new(n: u64, opts: ClusterOptions) -> Cluster {
         let voters: Vec<NodeId> = (1..=n).collect();
+        let disks = voters
+            .iter()
+            .map(|&id| (id, MemStorage::new_with_voters(&voters)))
+            .collect();
+        Cluster::with_disks(disks, opts)
+    }
+
+    /// A cluster whose nodes start from the given disks, as if restarting after a crash: the
+    /// way to set up a situation from the paper (the logs of Figure 7, say) without replaying the
+    /// history that led to it. Each disk must be consistent (its commit index within its log) and
+    /// hold the voters in its initial state.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use raftwood_raft::testkit::Cluster;
+    /// use raftwood_raft::{Entry, HardState, MemStorage};
+    ///
+    /// let disks: BTreeMap<u64, MemStorage> = (1..=3)
+    ///     .map(|id| {
+    ///         let mut d = MemStorage::new_with_voters(&[1, 2, 3]);
+    ///         d.append(&[Entry { index: 1, term: 1, ..Default::default() }]);
+    ///         d.set_hard_state(HardState { term: 1, vote: None, commit: 0 });
+    ///         (id, d)
+    ///     })
+    ///     .collect();
+    /// let mut c = Cluster::with_disks(disks, Default::default());
+    /// c.campaign(2);
+    /// c.stabilize();
+    /// assert_eq!(c.leader(), Some(2));
+    /// ```
+    pub fn with_disks(disks: BTreeMap<NodeId, MemStorage>, opts: ClusterOptions) -> Cluster {
         let mut c = Cluster {
             nodes: BTreeMap::new(),
             configs: BTreeMap::new(),
@@ -54,16 +88,18 @@ impl Cluster {
             out: String::new(),
             history: History::default(),
         };
-        for &id in &voters {
+        for (id, disk) in disks {
             let mut config = Config::new(id);
             config.heartbeat_tick = 1;
             config.election_tick = 10;
             config.pre_vote = opts.pre_vote;
             config.check_quorum = opts.check_quorum;
             config.seed = config.seed.wrapping_add(opts.seed);
+            if let Some(size) = opts.max_size_per_msg {
+                config.max_size_per_msg = size;
+            }
             c.configs.insert(id, config);
-            c.nodes
-                .insert(id, Sim::Down(MemStorage::new_with_voters(&voters)));
+            c.nodes.insert(id, Sim::Down(disk));
             c.start(id);
         }
         c

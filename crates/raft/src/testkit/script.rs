@@ -25,18 +25,20 @@
 //! # Commands
 //! | command | effect |
 //! | --- | --- |
-//! | `add-nodes N [pre-vote] [check-quorum] [seed=S]` | creates nodes 1..=N (first command) |
+//! | `add-nodes N [pre-vote] [check-quorum] [seed=S] [max-size-per-msg=B]` | creates nodes 1..=N (first command; a later one starts a new cluster) |
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
 //! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
 //! | `tick-all [COUNT]` | ticks every running node, COUNT times |
+//! | `tick-stabilize [COUNT]` | COUNT times: ticks every running node once, then stabilizes |
 //! | `process [ID...]` | handles the Ready of the given nodes (default: all) |
 //! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
+//! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
@@ -62,6 +64,9 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
                 "pre-vote" => opts.pre_vote = true,
                 "check-quorum" => opts.check_quorum = true,
                 s if s.starts_with("seed=") => opts.seed = parse(&s[5..])?,
+                s if s.starts_with("max-size-per-msg=") => {
+                    opts.max_size_per_msg = Some(parse(&s["max-size-per-msg=".len()..])?)
+                }
                 other => return Err(format!("add-nodes: unknown option {other}")),
             }
         }
@@ -95,6 +100,16 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         "tick-all" => {
             for _ in 0..opt_arg(args, 0, 1)? {
                 c.ids().into_iter().for_each(|id| c.tick(id));
+            }
+        }
+        // Time passing on a healthy network: every tick's consequences (heartbeats, elections)
+        // play out before the next tick, so the output reads as a timeline.
+        "tick-stabilize" => {
+            for _ in 0..opt_arg(args, 0, 1)? {
+                c.ids().into_iter().for_each(|id| c.tick(id));
+                if !c.stabilize() {
+                    c.say("did not stabilize");
+                }
             }
         }
         "process" => ids(0)?.into_iter().for_each(|id| {
@@ -141,6 +156,24 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         "crash" => c.crash(arg(args, 0)?),
         "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),
         "restart" => c.restart(arg(args, 0)?),
+        // Like `tick-stabilize`, but stops as soon as there is a new leader: a node that leads in
+        // the highest term any running node has, other than the one leading when it started.
+        "tick-until-leader" => {
+            let max: u64 = arg(args, 0)?;
+            let start = current_leader(c);
+            let mut ticks = 0;
+            while ticks < max && current_leader(c).is_none_or(|l| Some(l) == start) {
+                c.ids().into_iter().for_each(|id| c.tick(id));
+                if !c.stabilize() {
+                    c.say("did not stabilize");
+                }
+                ticks += 1;
+            }
+            match current_leader(c).filter(|&l| Some(l) != start) {
+                Some((id, term)) => c.say(format!("n{id} leads term {term} after {ticks} ticks")),
+                None => c.say(format!("no new leader after {max} ticks")),
+            }
+        }
         "await-leader" => {
             let max: u64 = arg(args, 0)?;
             let mut ticks = 0;
@@ -192,6 +225,15 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         c.say(format!("SAFETY VIOLATION: {v}"));
     }
     Ok(c.take_output())
+}
+
+/// The node leading in the highest term of any running node, with that term, if there is one.
+fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
+    let top = c.up_nodes().map(|n| n.status().hard_state.term).max()?;
+    c.up_nodes()
+        .map(|n| n.status())
+        .find(|s| s.hard_state.term == top && s.soft_state.role == crate::Role::Leader)
+        .map(|s| (s.id, top))
 }
 
 /// The running nodes that have not applied an entry with `data`.

@@ -28,8 +28,8 @@ pub struct Config {
     /// How many appends may be in flight to one follower in the replicate state before the leader
     /// waits for acknowledgements.
     pub max_inflight_msgs: usize,
-    /// The largest total size of entries a leader holds uncommitted before it drops new proposals;
-    /// `0` means unlimited. Protects a leader that cannot reach a quorum from growing without end.
+    /// The largest total payload size of entries a leader holds uncommitted before it drops new
+    /// proposals; `0` means unlimited. Protects a leader that cannot reach a quorum from growing without end.
     pub max_uncommitted_entries_size: u64,
     /// Probe with PreVote before starting a real election (thesis §9.6), so that a node rejoining
     /// after a partition does not force the cluster into a new term.

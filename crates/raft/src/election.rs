@@ -56,10 +56,22 @@ impl<S: Storage> Raft<S> {
             self.become_candidate();
             self.term
         };
-        // The candidate's own vote. A single-node cluster wins right here.
-        if self.poll(self.id, true) == VoteResult::Won {
-            self.election_won(pre_vote);
-            return;
+        if pre_vote {
+            // A PreVote changes nothing on disk, so the node's own probe counts at once.
+            if self.poll(self.id, true) == VoteResult::Won {
+                self.election_won(true);
+                return;
+            }
+        } else {
+            // The candidate's own vote counts only once its new term and vote are durable, like
+            // any other vote: it is a vote response to itself, delivered by `RawNode::advance`
+            // (as in etcd). Counting it earlier would let a node act as leader on a vote that a
+            // crash could erase, after which it could vote for someone else in the same term.
+            let body = MessageBody::VoteResponse {
+                pre_vote: false,
+                granted: true,
+            };
+            self.send_after_persist(self.id, self.term, body);
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
         let peers: Vec<NodeId> = self

@@ -26,6 +26,14 @@ pub enum Error {
         /// The last index the storage holds.
         last: Index,
     },
+    /// `Config::applied` is past the end of the log in storage.
+    #[error("applied index {applied} is past the last index {last} in storage")]
+    AppliedOutOfRange {
+        /// The configured applied index.
+        applied: Index,
+        /// The last index the storage holds.
+        last: Index,
+    },
     /// A message was given to a node it is not addressed to.
     #[error("message for node {to} stepped into node {node}")]
     WrongRecipient {

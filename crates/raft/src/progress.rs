@@ -81,6 +81,13 @@ impl Progress {
         self.inflights.clear();
     }
 
+    /// Probes, with the probe counted as outstanding: nothing is sent until the follower is heard
+    /// from again (used when no append can be built for it).
+    pub fn pause_probe(&mut self) {
+        self.become_probe();
+        self.probe_sent = true;
+    }
+
     /// Records that an append ending at `last` was sent.
     pub fn sent_append(&mut self, last: Index, carried_entries: bool) {
         match self.state {

@@ -99,8 +99,17 @@ impl<S: Storage> Raft<S> {
                 last,
             });
         }
-        let applied = config.applied.clamp(first - 1, hs.commit);
-        let log = RaftLog::new(storage, hs.commit, applied)?;
+        if config.applied > last {
+            return Err(Error::AppliedOutOfRange {
+                applied: config.applied,
+                last,
+            });
+        }
+        // Whatever the application applied was committed, even if the commit index on disk is
+        // older (it is written without a sync, see `Ready::must_sync`): never hand it out again.
+        let committed = hs.commit.max(config.applied);
+        let applied = config.applied.max(first - 1).min(committed);
+        let log = RaftLog::new(storage, committed, applied)?;
         let mut voters = state.conf_state.voters;
         voters.sort_unstable();
         voters.dedup();

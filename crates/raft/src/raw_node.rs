@@ -66,6 +66,9 @@ pub struct Ready {
 struct Outstanding {
     last_entry: Option<(Index, Term)>,
     last_committed: Option<Index>,
+    /// Messages from the node to itself that wait for this Ready to be durable (a candidate's own
+    /// vote); stepped by `advance` instead of being handed to the application.
+    to_self: Vec<Message>,
 }
 
 /// A node's progress as its leader sees it, for status output.
@@ -207,7 +210,7 @@ impl<S: Storage> RawNode<S> {
         let must_sync = !entries.is_empty()
             || hard.term != self.prev_hard_state.term
             || hard.vote != self.prev_hard_state.vote;
-        let rd = Ready {
+        let mut rd = Ready {
             soft_state: (soft != self.prev_soft_state).then_some(soft),
             hard_state: (hard != self.prev_hard_state).then_some(hard),
             messages: std::mem::take(&mut r.msgs),
@@ -216,11 +219,22 @@ impl<S: Storage> RawNode<S> {
             entries,
             committed_entries,
         };
+        let id = r.id;
+        let to_self = if rd.persisted_messages.iter().any(|m| m.to == id) {
+            let (to_self, others) = std::mem::take(&mut rd.persisted_messages)
+                .into_iter()
+                .partition(|m| m.to == id);
+            rd.persisted_messages = others;
+            to_self
+        } else {
+            Vec::new()
+        };
         self.prev_soft_state = soft;
         self.prev_hard_state = hard;
         self.outstanding = Some(Outstanding {
             last_entry: rd.entries.last().map(|e| (e.index, e.term)),
             last_committed: rd.committed_entries.last().map(|e| e.index),
+            to_self,
         });
         rd
     }
@@ -237,6 +251,10 @@ impl<S: Storage> RawNode<S> {
         }
         if let Some(index) = done.last_committed {
             self.raft.log.applied_to(index);
+        }
+        for m in done.to_self {
+            // Only our own vote travels this way; it cannot be addressed elsewhere.
+            let _ = self.raft.step(m);
         }
         self.raft.check_invariants();
     }

@@ -159,18 +159,21 @@ impl<S: Storage> Raft<S> {
             return false;
         }
         let (next, prev_index) = (pr.next_index, pr.next_index - 1);
-        let prev_term = match self.log.term(prev_index) {
-            Ok(t) => t,
+        let read = self
+            .log
+            .term(prev_index)
+            .and_then(|prev_term| Ok((prev_term, self.log.slice(next, last + 1, max_size)?)));
+        let (prev_term, entries) = match read {
+            Ok(read) => read,
             Err(e) => {
-                // Only a snapshot could help this follower; sending snapshots is part 2.
+                // The log cannot supply what this follower needs (compacted: only a snapshot
+                // could help, which is part 2; or the storage failed). Pause the follower until
+                // its next heartbeat response, so that `has_ready` does not stay true with nothing
+                // to send.
                 warn!(id = self.id, to, prev_index, "cannot send append: {e}");
-                return false;
-            }
-        };
-        let entries = match self.log.slice(next, last + 1, max_size) {
-            Ok(entries) => entries,
-            Err(e) => {
-                warn!(id = self.id, to, next, "cannot read entries: {e}");
+                if let Some(pr) = self.progress_mut(to) {
+                    pr.pause_probe();
+                }
                 return false;
             }
         };
@@ -205,7 +208,16 @@ impl<S: Storage> Raft<S> {
             );
             return;
         };
-        pr.recent_active = true;
+        // CheckQuorum counts a follower as active only when it answers the leader's own traffic
+        // (appends, heartbeats), as etcd does; a late vote reply says nothing about now.
+        if matches!(
+            m.body,
+            MessageBody::AppendAccepted { .. }
+                | MessageBody::AppendRejected { .. }
+                | MessageBody::HeartbeatResponse
+        ) {
+            pr.recent_active = true;
+        }
         match m.body {
             MessageBody::AppendAccepted { match_index } => {
                 self.handle_append_accepted(m.from, match_index)

@@ -113,9 +113,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The size an entry counts for in the byte limits (`max_size_per_msg`,
-    /// `max_uncommitted_entries_size`): its payload plus a fixed overhead for term, index and kind,
-    /// so that empty entries still cost something and a batch of them stays bounded.
+    /// The size an entry counts for in `max_size_per_msg`: its payload plus a fixed overhead for
+    /// term, index and kind, so that a batch of tiny entries still stays bounded.
+    /// (`max_uncommitted_entries_size` counts payload bytes only, as etcd does, so that a new
+    /// leader's empty entry is never refused.)
     pub fn size(&self) -> u64 {
         self.data.len() as u64 + ENTRY_OVERHEAD
     }

@@ -969,3 +969,162 @@ fn exercise(n: &mut RawNode<MemStorage>) {
         assert!(s.applied <= s.hard_state.commit && s.hard_state.commit <= s.last_index);
     }
 }
+
+// --- Durability of votes, applied index, unreadable logs ---------------------------------------
+
+/// Figure 2 ("updated on stable storage before responding to RPCs"), applied to the candidate's own
+/// vote: it counts only once the new term and the vote are durable, so a node never acts as leader
+/// on a vote that a crash could erase.
+#[test]
+fn candidate_counts_own_vote_only_after_persisting() {
+    let mut n = node(2, &[1, 2, 3]);
+    n.campaign();
+    let rd = n.ready();
+    assert_eq!(
+        rd.hard_state.map(|hs| (hs.term, hs.vote)),
+        Some((1, Some(2)))
+    );
+    assert!(
+        rd.persisted_messages.iter().all(|m| m.to != 2),
+        "the self-vote is not handed to the application"
+    );
+    // A grant arrives before the Ready is persisted: one vote of three is not enough yet.
+    step(&mut n, vote_response(1, 2, 1, true));
+    assert_eq!(role(&n), Role::Candidate, "own vote not yet durable");
+    n.storage_mut()
+        .set_hard_state(rd.hard_state.expect("hard state"));
+    n.advance();
+    assert_eq!(role(&n), Role::Leader, "own vote counted once durable");
+
+    // A single-node cluster likewise becomes leader only through advance.
+    let mut solo = node(1, &[1]);
+    solo.campaign();
+    assert_eq!(role(&solo), Role::Candidate);
+    drain(&mut solo);
+    assert_eq!(role(&solo), Role::Leader);
+}
+
+/// Restart rule: entries the application already applied are never handed out again, even when the
+/// commit index on disk is older (it is written without a sync when only it changed).
+#[test]
+fn applied_beyond_persisted_commit_is_not_reapplied() {
+    let mut storage = disk(&[1, 2, 3], &[1; 10], 1);
+    storage.set_hard_state(HardState {
+        term: 1,
+        vote: None,
+        commit: 7,
+    });
+    let mut cfg = config(2);
+    cfg.applied = 10;
+    let mut n = node_with(cfg, storage.clone());
+    assert_eq!(n.status().hard_state.commit, 10);
+    assert_eq!(n.status().applied, 10);
+    while n.has_ready() {
+        let rd = n.ready();
+        assert!(rd.committed_entries.is_empty(), "nothing to re-apply");
+        n.advance();
+    }
+
+    let mut past_end = config(2);
+    past_end.applied = 11;
+    assert_eq!(
+        RawNode::new(past_end, storage).err(),
+        Some(Error::AppliedOutOfRange {
+            applied: 11,
+            last: 10
+        })
+    );
+}
+
+/// A storage that has compacted everything before index 5 (part 2 adds snapshots; the trait
+/// already allows it).
+struct Compacted(MemStorage);
+
+impl Storage for Compacted {
+    fn initial_state(&self) -> Result<raftwood_raft::RaftState, raftwood_raft::StorageError> {
+        self.0.initial_state()
+    }
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max: u64,
+    ) -> Result<Vec<Entry>, raftwood_raft::StorageError> {
+        if low < 5 {
+            return Err(raftwood_raft::StorageError::Compacted(low));
+        }
+        self.0.entries(low, high, max)
+    }
+    fn term(&self, index: u64) -> Result<Term, raftwood_raft::StorageError> {
+        if index < 4 {
+            return Err(raftwood_raft::StorageError::Compacted(index));
+        }
+        self.0.term(index)
+    }
+    fn first_index(&self) -> Result<u64, raftwood_raft::StorageError> {
+        Ok(5)
+    }
+    fn last_index(&self) -> Result<u64, raftwood_raft::StorageError> {
+        self.0.last_index()
+    }
+    fn snapshot(&self) -> Result<raftwood_raft::Snapshot, raftwood_raft::StorageError> {
+        self.0.snapshot()
+    }
+}
+
+/// A leader that cannot build an append for a follower (its log is compacted past the follower's
+/// position) pauses that follower instead of reporting work it cannot do: `has_ready` settles.
+#[test]
+fn leader_pauses_follower_it_cannot_send_to() {
+    let mut storage = disk(&[1, 2], &[1; 8], 1);
+    storage.set_hard_state(HardState {
+        term: 1,
+        vote: None,
+        commit: 4,
+    });
+    let mut cfg = config(1);
+    cfg.applied = 4;
+    let mut n = RawNode::new(cfg, Compacted(storage)).expect("valid");
+    n.campaign();
+    // Win the election, then hear that node 2's log ends at index 2 (behind the compaction).
+    let mut rounds = 0;
+    while n.has_ready() && rounds < 100 {
+        let rd = n.ready();
+        if let Some(hs) = rd.hard_state {
+            n.storage_mut().0.set_hard_state(hs);
+        }
+        n.storage_mut().0.append(&rd.entries);
+        n.advance();
+        rounds += 1;
+    }
+    step_any(&mut n, vote_response(2, 1, 2, true));
+    let body = MessageBody::AppendRejected {
+        rejected_index: 8,
+        hint_index: 2,
+        hint_term: 1,
+    };
+    step_any(&mut n, msg(2, 1, 2, body));
+    let mut rounds = 0;
+    while n.has_ready() && rounds < 100 {
+        let rd = n.ready();
+        if let Some(hs) = rd.hard_state {
+            n.storage_mut().0.set_hard_state(hs);
+        }
+        n.storage_mut().0.append(&rd.entries);
+        n.advance();
+        rounds += 1;
+    }
+    assert!(
+        rounds < 100,
+        "has_ready kept reporting work it could not do"
+    );
+    assert_eq!(role_any(&n), Role::Leader);
+}
+
+fn step_any<S: Storage>(n: &mut RawNode<S>, m: Message) {
+    n.step(m).expect("message addressed to this node");
+}
+
+fn role_any<S: Storage>(n: &RawNode<S>) -> Role {
+    n.status().soft_state.role
+}

@@ -6,6 +6,13 @@
 //! go out when the application asks for the next `Ready` ([`Raft::flush_appends`]), one message
 //! per follower carrying everything new, up to `max_size_per_msg` and the inflight window. Many
 //! proposals between two Readys therefore cost one round of messages, not one each.
+//!
+//! When the commit index advances, each follower is told once: an empty append carrying the new
+//! commit index, unless an append with entries already carried it (`Progress::sent_commit`
+//! remembers what was announced). etcd sends such an announcement on every commit advance; the
+//! bookkeeping here only avoids repeating it. If an announcement is lost, the next heartbeat
+//! carries the commit index too (capped at what the follower is known to hold), so nothing waits
+//! longer than a heartbeat interval.
 
 use tracing::{debug, warn};
 

@@ -1,6 +1,9 @@
 //! Damage no crash can explain: the log refuses to open, names the file and the byte offset, and
 //! changes nothing on disk.
 
+// A test file: a failed unwrap is a failed test, in helpers as in #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{open, opts, segment_files, snapshot_dir};

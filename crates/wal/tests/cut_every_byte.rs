@@ -2,6 +2,9 @@
 //! batches' writes) and reopens it each time: the log must open and hold exactly the batches that
 //! were whole before the cut, and the cut must leave a log that opens cleanly a second time.
 
+// A test file: a failed unwrap is a failed test, in helpers as in #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs::OpenOptions;

@@ -10,6 +10,9 @@
 //! Cases: 64 by default (a few seconds); raise with `PROPTEST_CASES=5000 cargo test -p raftwood-wal
 //! --test model`.
 
+// A test file: a failed unwrap is a failed test, in helpers as in #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,9 @@
 //! bytes, the hard state is opaque bytes, snapshots are marked and released. The node crate will
 //! hold the real mapping; this shows it comes out small.
 
+// A test file: a failed unwrap is a failed test, in helpers as in #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs::OpenOptions;

@@ -1,6 +1,9 @@
 //! One test per rule of the WAL: what comes back after reopening, overwrites, markers, rotation,
 //! release, torn tails, the recovery mode, the lock and leftover files.
 
+// A test file: a failed unwrap is a failed test, in helpers as in #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs::OpenOptions;

@@ -157,9 +157,9 @@ impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 
     fn next(&mut self) -> Option<Record<'a>> {
-        // The frames were validated by `next_batch`; still, a failed check ends the iteration
-        // instead of panicking.
-        let (kind, payload, rest) = split_frame(self.frames).ok()?;
+        // The frames were validated (checksums included) by `next_batch`, so their checksums are
+        // not computed again; the bounds still are, and a failed check ends the iteration.
+        let (kind, payload, rest) = split_frame(self.frames, Verify::Bounds).ok()?;
         self.frames = rest;
         to_record(kind, payload).ok()
     }
@@ -216,6 +216,33 @@ impl<'a> SegmentDecoder<'a> {
     }
 }
 
+/// Decodes a whole segment: checks the header, then calls `visit` with each record of each valid
+/// batch (and the batch's offset), in order, and returns the header and where decoding stopped
+/// (`None` for a clean end).
+///
+/// This is what recovery does for one segment minus the policy, and what the fuzz target drives.
+///
+/// ```
+/// use raftwood_wal::decode::decode_segment;
+///
+/// assert!(decode_segment(b"not a segment", |_, _| {}).is_err());
+/// ```
+pub fn decode_segment<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(u64, Record<'a>),
+) -> Result<(SegmentHeader, Option<Damage>), DecodeError> {
+    let (header, mut decoder) = SegmentDecoder::new(bytes)?;
+    loop {
+        match decoder.next_batch() {
+            Ok(Some(batch)) => batch
+                .records()
+                .for_each(|record| visit(batch.offset, record)),
+            Ok(None) => return Ok((header, None)),
+            Err(damage) => return Ok((header, Some(damage))),
+        }
+    }
+}
+
 /// Checks the 32-byte segment header at the start of `bytes`.
 pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
     let header = bytes.get(..HEADER_LEN).ok_or(DecodeError::ShortHeader)?;
@@ -240,7 +267,8 @@ pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
 fn check_batch(bytes: &[u8], start: usize) -> Result<usize, (usize, DecodeError)> {
     let mut at = start;
     loop {
-        let (kind, payload, _) = split_frame(&bytes[at..]).map_err(|e| (at, e))?;
+        let (kind, payload, _) =
+            split_frame(&bytes[at..], Verify::Checksum).map_err(|e| (at, e))?;
         if kind == Kind::Commit {
             return check_commit(bytes, start, at, payload)
                 .then_some(at)
@@ -264,10 +292,10 @@ fn find_valid_commit(bytes: &[u8], not_before: usize, from: usize) -> Option<usi
     let last = bytes.len().checked_sub(COMMIT_FRAME_LEN)?;
     (from..=last).find(|&at| {
         // Cheap filters first: the kind byte, the reserved bytes and the fixed length.
-        if bytes[at] != Kind::Commit as u8 || bytes[at + 1..at + 4] != [0, 0, 0] {
+        if bytes[at + 4] != Kind::Commit as u8 || bytes[at + 5..at + 8] != [0, 0, 0] {
             return false;
         }
-        let Ok((Kind::Commit, payload, _)) = split_frame(&bytes[at..]) else {
+        let Ok((Kind::Commit, payload, _)) = split_frame(&bytes[at..], Verify::Checksum) else {
             return false;
         };
         let batch_len = u64_at(payload, 0);
@@ -280,16 +308,25 @@ fn find_valid_commit(bytes: &[u8], not_before: usize, from: usize) -> Option<usi
     })
 }
 
+/// How much of a frame `split_frame` checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Everything: the gateway for bytes from disk.
+    Checksum,
+    /// Everything but the crc32, for frames already verified.
+    Bounds,
+}
+
 /// Splits one checked frame off the front of `bytes`: its kind, payload and the bytes after it.
-fn split_frame(bytes: &[u8]) -> Result<(Kind, &[u8], &[u8]), DecodeError> {
+fn split_frame(bytes: &[u8], verify: Verify) -> Result<(Kind, &[u8], &[u8]), DecodeError> {
     let header = bytes
         .get(..FRAME_HEADER_LEN)
         .ok_or(DecodeError::Truncated)?;
-    let kind = Kind::from_byte(header[0]).ok_or(DecodeError::InvalidKind(header[0]))?;
-    if header[1..4] != [0, 0, 0] {
+    let kind = Kind::from_byte(header[4]).ok_or(DecodeError::InvalidKind(header[4]))?;
+    if header[5..8] != [0, 0, 0] {
         return Err(DecodeError::Reserved);
     }
-    let len = u32_at(header, 4) as usize;
+    let len = u32_at(header, 8) as usize;
     // The length is bounded before anything depends on it; nothing is allocated from it anyway.
     if len > MAX_PAYLOAD_LEN {
         return Err(DecodeError::LengthOutOfBounds(len as u64));
@@ -299,11 +336,12 @@ fn split_frame(bytes: &[u8]) -> Result<(Kind, &[u8], &[u8]), DecodeError> {
         return Err(DecodeError::Truncated);
     }
     let (payload, rest) = rest.split_at(len);
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header[0..8]);
-    hasher.update(payload);
-    if hasher.finalize() != u32_at(header, 8) {
-        return Err(DecodeError::FrameChecksum);
+    if verify == Verify::Checksum {
+        // The crc covers bytes 4.. of the frame: kind, reserved, length and payload, contiguous.
+        let covered = &bytes[4..FRAME_HEADER_LEN + len];
+        if crc32fast::hash(covered) != u32_at(header, 0) {
+            return Err(DecodeError::FrameChecksum);
+        }
     }
     let fixed = match kind {
         Kind::Marker => Some(MARKER_PAYLOAD_LEN),
@@ -429,7 +467,7 @@ mod tests {
     #[test]
     fn huge_length_fields_are_refused_before_use() {
         let mut bytes = segment(&[]);
-        bytes.extend_from_slice(&[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
         let damage = all(&bytes).1.unwrap_err();
         assert_eq!(
             damage.error,

@@ -11,10 +11,11 @@
 //! +--------+--------+-----------------+-----------------+--------+
 //!
 //! frame (12-byte header, then the payload)
-//! 0      1        4          8          12
-//! +------+--------+----------+----------+------------------+
-//! | kind | 0 0 0  | len u32  | crc u32  | payload, len B   |
-//! +------+--------+----------+----------+------------------+
+//! 0          4      5        8          12
+//! +----------+------+--------+----------+------------------+
+//! | crc u32  | kind | 0 0 0  | len u32  | payload, len B   |
+//! +----------+------+--------+----------+------------------+
+//! crc = crc32 of bytes 4..12+len: one contiguous run, hashed in one call
 //! ```
 //!
 //! All integers are little-endian. Non-goals: alignment padding (nothing here is read by casting
@@ -29,7 +30,7 @@ pub const VERSION: u32 = 1;
 /// Length of the segment header in bytes.
 pub const HEADER_LEN: usize = 32;
 
-/// Length of a frame header (kind, reserved, length, crc) in bytes.
+/// Length of a frame header (crc, kind, reserved, length) in bytes.
 pub const FRAME_HEADER_LEN: usize = 12;
 
 /// The largest payload a frame may carry: 64 MiB.
@@ -154,14 +155,14 @@ pub(crate) fn put_frame(out: &mut Vec<u8>, kind: Kind, head: &[u8], tail: &[u8])
         "invariant violated: payload {len} over the limit"
     );
     let mut header = [0u8; FRAME_HEADER_LEN];
-    header[0] = kind as u8;
+    header[4] = kind as u8;
     // Cannot truncate: len <= MAX_PAYLOAD_LEN < u32::MAX.
-    header[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+    header[8..12].copy_from_slice(&(len as u32).to_le_bytes());
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header[0..8]);
+    hasher.update(&header[4..12]);
     hasher.update(head);
     hasher.update(tail);
-    header[8..12].copy_from_slice(&hasher.finalize().to_le_bytes());
+    header[0..4].copy_from_slice(&hasher.finalize().to_le_bytes());
     out.reserve(FRAME_HEADER_LEN + len);
     out.extend_from_slice(&header);
     out.extend_from_slice(head);
@@ -227,13 +228,10 @@ mod tests {
         let mut out = Vec::new();
         put_frame(&mut out, Kind::State, b"ab", b"c");
         assert_eq!(out.len(), FRAME_HEADER_LEN + 3);
-        assert_eq!(out[0], 2);
-        assert_eq!(&out[1..4], &[0, 0, 0]);
-        assert_eq!(u32_at(&out, 4), 3);
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&out[0..8]);
-        hasher.update(b"abc");
-        assert_eq!(u32_at(&out, 8), hasher.finalize());
+        assert_eq!(out[4], 2);
+        assert_eq!(&out[5..8], &[0, 0, 0]);
+        assert_eq!(u32_at(&out, 8), 3);
+        assert_eq!(u32_at(&out, 0), crc32fast::hash(&out[4..]));
         assert_eq!(&out[12..], b"abc");
     }
 }

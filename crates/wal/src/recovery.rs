@@ -80,6 +80,13 @@ pub(crate) fn recover(
     let mut active_len = 0;
     let mut truncate_at = None;
     let count = segments.len();
+    // Sizes up front, so the entry list can be sized once instead of regrown (see below).
+    let sizes: Vec<u64> = segments
+        .iter()
+        .map(|s| fs::metadata(&s.path).map_or(0, |m| m.len()))
+        .collect();
+    let mut bytes_left: u64 = sizes.iter().sum();
+    let mut bytes_read = 0;
     for (i, file) in segments.into_iter().enumerate() {
         let newest = i + 1 == count;
         // Reading a file whole allocates its real length, never a length read from its bytes.
@@ -132,6 +139,9 @@ pub(crate) fn recover(
         };
         active_len = end;
         metas.push(meta);
+        bytes_read += sizes[i];
+        bytes_left = bytes_left.saturating_sub(sizes[i]);
+        builder.reserve_like_so_far(bytes_read, bytes_left);
     }
     // Every segment checked: only now change anything on disk.
     if let Some((path, damage, file_len)) = truncate_at {

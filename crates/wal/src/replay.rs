@@ -99,6 +99,16 @@ impl ReplayBuilder {
         }
     }
 
+    /// Reserves room for the entries of `bytes_left` more bytes, assuming they are as dense as the
+    /// `bytes_read` so far. Regrowing a list of millions of entries costs more than reading them.
+    pub fn reserve_like_so_far(&mut self, bytes_read: u64, bytes_left: u64) {
+        if bytes_read > 0 {
+            let expected = (self.entries.len() as u128 * u128::from(bytes_left)
+                / u128::from(bytes_read)) as usize;
+            self.entries.reserve(expected);
+        }
+    }
+
     /// The finished view.
     pub fn finish(self) -> Replay {
         Replay {

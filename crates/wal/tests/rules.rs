@@ -174,7 +174,7 @@ fn a_torn_tail_is_truncated_and_the_log_opens() {
     for tail in [
         vec![0u8; 64],
         vec![0xAB; 5],
-        b"\x01\x00\x00\x00\x10\x00\x00\x00garbage".to_vec(),
+        b"\xde\xad\xbe\xef\x01\x00\x00\x00\x10\x00\x00\x00garbage".to_vec(),
     ] {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -36,6 +36,10 @@ pub struct Marker {
 }
 
 /// Everything the log held when it was opened.
+///
+/// Entry and state bytes are slices of the segment files as read into memory: while any of them is
+/// alive, its whole segment's buffer is. A caller that keeps a few entries for long can copy them
+/// (`Bytes::copy_from_slice`) to let the rest go.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Replay {
     /// The newest state record, if any was ever written.

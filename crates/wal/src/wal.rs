@@ -117,23 +117,14 @@ impl Wal {
         })?;
 
         let listing = segment::list(&dir)?;
-        let (segments, replay, len) = if listing.segments.is_empty() {
-            let header = SegmentHeader {
-                seq: 0,
-                first_index: 0,
-            };
-            let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
-            (
-                vec![SegmentMeta {
-                    file,
-                    max_index: None,
-                }],
-                Replay::default(),
-                HEADER_LEN as u64,
-            )
-        } else {
-            let recovered = recovery::recover(listing.segments, options.recovery, options.fsync)?;
-            (recovered.segments, recovered.replay, recovered.active_len)
+        // Recovery first: if it refuses, nothing in the directory has been touched.
+        let recovered = match listing.segments.is_empty() {
+            true => None,
+            false => Some(recovery::recover(
+                listing.segments,
+                options.recovery,
+                options.fsync,
+            )?),
         };
         for temp in &listing.temps {
             std::fs::remove_file(temp).io(temp, "remove leftover temporary file")?;
@@ -142,6 +133,21 @@ impl Wal {
         if !listing.temps.is_empty() && options.fsync {
             segment::sync_dir(&dir)?;
         }
+        let (segments, replay, len) = match recovered {
+            Some(recovered) => (recovered.segments, recovered.replay, recovered.active_len),
+            None => {
+                let header = SegmentHeader {
+                    seq: 0,
+                    first_index: 0,
+                };
+                let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
+                let meta = SegmentMeta {
+                    file,
+                    max_index: None,
+                };
+                (vec![meta], Replay::default(), HEADER_LEN as u64)
+            }
+        };
 
         let active = segments
             .last()

@@ -263,6 +263,18 @@ fn leftover_temporary_segments_are_removed() {
 }
 
 #[test]
+fn a_crash_while_creating_the_first_segment_leaves_a_log_that_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join("0000000000000000-0000000000000000.wal.tmp");
+    std::fs::write(&temp, b"RWOOD").unwrap();
+    let (mut wal, replay) = open(dir.path(), opts(1 << 20));
+    assert_eq!(replay, Default::default());
+    assert!(!temp.exists());
+    wal.append_entry(1, b"a").unwrap();
+    wal.sync().unwrap();
+}
+
+#[test]
 fn a_missing_segment_in_the_middle_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     {

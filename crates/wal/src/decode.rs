@@ -8,7 +8,7 @@
 //! A batch is yielded only once its commit record has been checked, so a caller never sees a record
 //! of a batch that did not reach the disk whole. When decoding stops on invalid bytes the decoder
 //! also says whether a *valid* commit record follows them; that one fact is what separates a torn
-//! tail from corruption in the middle (see [`crate::recovery`]).
+//! tail from corruption in the middle (see [`RecoveryMode`](crate::RecoveryMode)).
 //!
 //! ```
 //! use raftwood_wal::decode::{Record, SegmentDecoder};

@@ -47,6 +47,8 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Damage {
+    /// Nothing is lost: the files hold every byte written.
+    Nothing,
     /// Cut the newest segment at a byte in the unsynced region.
     Cut(Index),
     /// Cut there and append zeroes, as preallocated space would read.
@@ -82,6 +84,7 @@ enum Op {
 
 fn damage() -> impl Strategy<Value = Damage> {
     prop_oneof![
+        Just(Damage::Nothing),
         any::<Index>().prop_map(Damage::Cut),
         (any::<Index>(), 1..64u8).prop_map(|(i, n)| Damage::CutAndZeroes(i, n)),
         (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Damage::Corrupt(i, x)),
@@ -198,6 +201,7 @@ impl Harness {
             .open(&after.path)
             .unwrap();
         let whole = match damage {
+            Damage::Nothing => true,
             Damage::Cut(at) | Damage::CutAndZeroes(at, _) => {
                 let cut = start + at.index((end - start + 1) as usize) as u64;
                 file.set_len(cut).unwrap();

@@ -1,0 +1,519 @@
+//! The segment decoder: bytes in, validated batches (or a precise description of the damage) out.
+//!
+//! This is the gateway where data enters from the disk, so it trusts nothing: every length is checked
+//! against [`MAX_PAYLOAD_LEN`] and against the bytes that remain before it is used, it never panics,
+//! and it allocates nothing (records borrow from the input). The fuzz target `wal_decode` drives it
+//! with arbitrary bytes.
+//!
+//! A batch is yielded only once its commit record has been checked, so a caller never sees a record
+//! of a batch that did not reach the disk whole. When decoding stops on invalid bytes the decoder
+//! also says whether a *valid* commit record follows them; that one fact is what separates a torn
+//! tail from corruption in the middle (see [`RecoveryMode`](crate::RecoveryMode)).
+//!
+//! ```
+//! use raftwood_wal::decode::{Record, SegmentDecoder};
+//! use raftwood_wal::{Options, Wal};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (mut wal, _) = Wal::open(dir.path(), Options::default()).unwrap();
+//! wal.append_entry(1, b"hello").unwrap();
+//! wal.sync().unwrap();
+//!
+//! let bytes = std::fs::read(&wal.segment_paths()[0]).unwrap();
+//! let (header, mut decoder) = SegmentDecoder::new(&bytes).unwrap();
+//! assert_eq!(header.seq, 0);
+//! let batch = decoder.next_batch().unwrap().expect("one batch");
+//! let records: Vec<Record<'_>> = batch.records().collect();
+//! assert_eq!(records, [Record::Entry { index: 1, data: b"hello" }]);
+//! assert!(decoder.next_batch().unwrap().is_none(), "then a clean end");
+//! ```
+
+use crate::format::{
+    COMMIT_FRAME_LEN, COMMIT_PAYLOAD_LEN, FRAME_HEADER_LEN, HEADER_LEN, Kind, MAGIC,
+    MARKER_PAYLOAD_LEN, MAX_PAYLOAD_LEN, SegmentHeader, VERSION, u32_at, u64_at,
+};
+
+/// Why bytes are not a valid segment, header or frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer than [`HEADER_LEN`] bytes.
+    #[error("segment shorter than its header")]
+    ShortHeader,
+    /// The file does not start with [`MAGIC`].
+    #[error("bad magic (not a raftwood WAL segment)")]
+    BadMagic,
+    /// A format version this crate does not read.
+    #[error("unsupported format version {0}")]
+    UnsupportedVersion(u32),
+    /// The header's crc32 does not match.
+    #[error("header checksum mismatch")]
+    HeaderChecksum,
+    /// The header disagrees with the file name.
+    #[error("header says seq {seq:#x}, first index {first_index:#x}, the file name differs")]
+    HeaderMismatch {
+        /// Sequence number in the header.
+        seq: u64,
+        /// First index in the header.
+        first_index: u64,
+    },
+    /// The bytes end inside a frame or before a batch's commit record.
+    #[error("data ends before the batch's commit record")]
+    Truncated,
+    /// A kind byte of 0 (zeroed space) or an unknown kind.
+    #[error("invalid record kind {0}")]
+    InvalidKind(u8),
+    /// The reserved bytes of a frame header are not zero.
+    #[error("nonzero reserved bytes in frame header")]
+    Reserved,
+    /// A length field larger than the limit or than the bytes that remain.
+    #[error("record length {0} out of bounds")]
+    LengthOutOfBounds(u64),
+    /// The frame's crc32 does not match.
+    #[error("checksum mismatch")]
+    FrameChecksum,
+    /// A payload too short (or too long) for its kind.
+    #[error("payload of {len} bytes is malformed for a {kind:?} record")]
+    BadPayload {
+        /// The frame's kind.
+        kind: Kind,
+        /// The payload's length.
+        len: usize,
+    },
+    /// A commit record whose batch length or batch checksum does not match the batch before it.
+    #[error("batch checksum mismatch")]
+    BatchChecksum,
+}
+
+/// One record of a validated batch, borrowing from the decoded bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// An entry: its index and bytes.
+    Entry {
+        /// The entry's index.
+        index: u64,
+        /// The entry's bytes.
+        data: &'a [u8],
+    },
+    /// The opaque state.
+    State(&'a [u8]),
+    /// A snapshot marker.
+    Marker {
+        /// Index of the snapshot.
+        index: u64,
+        /// Term of the snapshot.
+        term: u64,
+    },
+}
+
+/// Where and why decoding stopped before the end of the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset (from the start of the segment) of the first invalid frame.
+    pub offset: u64,
+    /// Byte offset where the damaged batch starts: the end of the last valid batch.
+    pub batch_offset: u64,
+    /// What was wrong at `offset`.
+    pub error: DecodeError,
+    /// Offset of a valid commit record after the damage, if there is one. `None` means every byte
+    /// from `batch_offset` on could be an unfinished last batch (a torn tail).
+    pub commit_after: Option<u64>,
+}
+
+/// A batch whose commit record checked out: its frames, ready to be read as records.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchRef<'a> {
+    /// Byte offset of the batch in the segment.
+    pub offset: u64,
+    /// The batch's frames, without the commit frame.
+    frames: &'a [u8],
+}
+
+impl<'a> BatchRef<'a> {
+    /// The batch's records, in the order they were appended.
+    pub fn records(&self) -> Records<'a> {
+        Records {
+            frames: self.frames,
+        }
+    }
+
+    /// Length of the batch in bytes, commit frame included.
+    pub fn len(&self) -> usize {
+        self.frames.len() + COMMIT_FRAME_LEN
+    }
+
+    /// Always false: a batch holds at least its commit frame.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Iterator over the records of a validated batch.
+#[derive(Clone, Debug)]
+pub struct Records<'a> {
+    frames: &'a [u8],
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Record<'a>;
+
+    fn next(&mut self) -> Option<Record<'a>> {
+        // The frames were validated (checksums included) by `next_batch`, so their checksums are
+        // not computed again; the bounds still are, and a failed check ends the iteration.
+        let (kind, payload, rest) = split_frame(self.frames, Verify::Bounds).ok()?;
+        self.frames = rest;
+        to_record(kind, payload).ok()
+    }
+}
+
+/// Decodes one segment's bytes batch by batch.
+#[derive(Clone, Debug)]
+pub struct SegmentDecoder<'a> {
+    bytes: &'a [u8],
+    /// Invariant: `HEADER_LEN <= pos <= bytes.len()` and `pos` is the end of a valid batch.
+    pos: usize,
+}
+
+impl<'a> SegmentDecoder<'a> {
+    /// Checks the segment header and returns it with a decoder positioned after it.
+    pub fn new(bytes: &'a [u8]) -> Result<(SegmentHeader, SegmentDecoder<'a>), DecodeError> {
+        let header = decode_header(bytes)?;
+        Ok((
+            header,
+            SegmentDecoder {
+                bytes,
+                pos: HEADER_LEN,
+            },
+        ))
+    }
+
+    /// Offset just past the last valid batch returned so far.
+    pub fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
+    /// The next valid batch; `Ok(None)` at a clean end (the bytes end exactly after a batch);
+    /// `Err(damage)` at the first invalid byte. After an error the decoder stays where it was.
+    pub fn next_batch(&mut self) -> Result<Option<BatchRef<'a>>, Damage> {
+        let start = self.pos;
+        if start == self.bytes.len() {
+            return Ok(None);
+        }
+        match check_batch(self.bytes, start) {
+            Ok(commit_at) => {
+                self.pos = commit_at + COMMIT_FRAME_LEN;
+                Ok(Some(BatchRef {
+                    offset: start as u64,
+                    frames: &self.bytes[start..commit_at],
+                }))
+            }
+            Err((offset, error)) => Err(Damage {
+                offset: offset as u64,
+                batch_offset: start as u64,
+                error,
+                commit_after: find_valid_commit(self.bytes, start, offset + 1).map(|at| at as u64),
+            }),
+        }
+    }
+}
+
+/// Decodes a whole segment: checks the header, then calls `visit` with each record of each valid
+/// batch (and the batch's offset), in order, and returns the header and where decoding stopped
+/// (`None` for a clean end).
+///
+/// This is what recovery does for one segment minus the policy, and what the fuzz target drives.
+///
+/// ```
+/// use raftwood_wal::decode::decode_segment;
+///
+/// assert!(decode_segment(b"not a segment", |_, _| {}).is_err());
+/// ```
+pub fn decode_segment<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(u64, Record<'a>),
+) -> Result<(SegmentHeader, Option<Damage>), DecodeError> {
+    let (header, mut decoder) = SegmentDecoder::new(bytes)?;
+    loop {
+        match decoder.next_batch() {
+            Ok(Some(batch)) => batch
+                .records()
+                .for_each(|record| visit(batch.offset, record)),
+            Ok(None) => return Ok((header, None)),
+            Err(damage) => return Ok((header, Some(damage))),
+        }
+    }
+}
+
+/// Checks the 32-byte segment header at the start of `bytes`.
+pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
+    let header = bytes.get(..HEADER_LEN).ok_or(DecodeError::ShortHeader)?;
+    if header[0..8] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if crc32fast::hash(&header[0..28]) != u32_at(header, 28) {
+        return Err(DecodeError::HeaderChecksum);
+    }
+    let version = u32_at(header, 8);
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    Ok(SegmentHeader {
+        seq: u64_at(header, 12),
+        first_index: u64_at(header, 20),
+    })
+}
+
+/// Validates the batch starting at `start`: returns the offset of its commit frame, or the offset
+/// and nature of the first invalid frame.
+///
+/// The fast path walks the frames by their (bounds-checked) lengths and checks the commit frame's
+/// crc and the batch crc, one pass over the bytes: the batch crc covers every byte of every frame,
+/// their stored crcs included, so when it matches the frames are the ones the writer checksummed.
+/// Only when it fails are the frames checked one by one, to name the first invalid one.
+fn check_batch(bytes: &[u8], start: usize) -> Result<usize, (usize, DecodeError)> {
+    match check_batch_fast(bytes, start) {
+        Some(commit_at) => Ok(commit_at),
+        None => check_batch_frame_by_frame(bytes, start),
+    }
+}
+
+/// The fast path of [`check_batch`]: `None` means "look closer", not "invalid".
+fn check_batch_fast(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start;
+    loop {
+        let (kind, payload, _) = split_frame(&bytes[at..], Verify::Bounds).ok()?;
+        if kind == Kind::Commit {
+            split_frame(&bytes[at..], Verify::Checksum).ok()?;
+            return check_commit(bytes, start, at, payload).then_some(at);
+        }
+        at += FRAME_HEADER_LEN + payload.len();
+    }
+}
+
+/// The careful path of [`check_batch`]: every frame's crc, in order.
+fn check_batch_frame_by_frame(bytes: &[u8], start: usize) -> Result<usize, (usize, DecodeError)> {
+    let mut at = start;
+    loop {
+        let (kind, payload, _) =
+            split_frame(&bytes[at..], Verify::Checksum).map_err(|e| (at, e))?;
+        if kind == Kind::Commit {
+            return check_commit(bytes, start, at, payload)
+                .then_some(at)
+                .ok_or((at, DecodeError::BatchChecksum));
+        }
+        to_record(kind, payload).map_err(|e| (at, e))?;
+        at += FRAME_HEADER_LEN + payload.len();
+    }
+}
+
+/// True if the commit frame at `at` (payload `payload`) closes a batch that starts at `start`.
+fn check_commit(bytes: &[u8], start: usize, at: usize, payload: &[u8]) -> bool {
+    let batch_len = u64_at(payload, 0);
+    let batch_crc = u32_at(payload, 8);
+    (at - start) as u64 == batch_len && crc32fast::hash(&bytes[start..at]) == batch_crc
+}
+
+/// Looks for a valid commit record at any offset from `from` on whose batch starts at or after
+/// `not_before`. Used only after damage, to tell a torn tail (none) from corruption (one).
+fn find_valid_commit(bytes: &[u8], not_before: usize, from: usize) -> Option<usize> {
+    let last = bytes.len().checked_sub(COMMIT_FRAME_LEN)?;
+    (from..=last).find(|&at| {
+        // Cheap filters first: the kind byte, the reserved bytes and the fixed length.
+        if bytes[at + 4] != Kind::Commit as u8 || bytes[at + 5..at + 8] != [0, 0, 0] {
+            return false;
+        }
+        let Ok((Kind::Commit, payload, _)) = split_frame(&bytes[at..], Verify::Checksum) else {
+            return false;
+        };
+        let batch_len = u64_at(payload, 0);
+        match (at as u64).checked_sub(batch_len) {
+            Some(batch_start) if batch_start >= not_before as u64 => {
+                check_commit(bytes, batch_start as usize, at, payload)
+            }
+            _ => false,
+        }
+    })
+}
+
+/// How much of a frame `split_frame` checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Everything: the gateway for bytes from disk.
+    Checksum,
+    /// Everything but the crc32, for frames already verified.
+    Bounds,
+}
+
+/// Splits one checked frame off the front of `bytes`: its kind, payload and the bytes after it.
+fn split_frame(bytes: &[u8], verify: Verify) -> Result<(Kind, &[u8], &[u8]), DecodeError> {
+    let header = bytes
+        .get(..FRAME_HEADER_LEN)
+        .ok_or(DecodeError::Truncated)?;
+    let kind = Kind::from_byte(header[4]).ok_or(DecodeError::InvalidKind(header[4]))?;
+    if header[5..8] != [0, 0, 0] {
+        return Err(DecodeError::Reserved);
+    }
+    let len = u32_at(header, 8) as usize;
+    // The length is bounded before anything depends on it; nothing is allocated from it anyway.
+    if len > MAX_PAYLOAD_LEN {
+        return Err(DecodeError::LengthOutOfBounds(len as u64));
+    }
+    let rest = &bytes[FRAME_HEADER_LEN..];
+    if len > rest.len() {
+        return Err(DecodeError::Truncated);
+    }
+    let (payload, rest) = rest.split_at(len);
+    if verify == Verify::Checksum {
+        // The crc covers bytes 4.. of the frame: kind, reserved, length and payload, contiguous.
+        let covered = &bytes[4..FRAME_HEADER_LEN + len];
+        if crc32fast::hash(covered) != u32_at(header, 0) {
+            return Err(DecodeError::FrameChecksum);
+        }
+    }
+    let fixed = match kind {
+        Kind::Marker => Some(MARKER_PAYLOAD_LEN),
+        Kind::Commit => Some(COMMIT_PAYLOAD_LEN),
+        Kind::Entry | Kind::State => None,
+    };
+    if fixed.is_some_and(|n| n != len) || (kind == Kind::Entry && len < 8) {
+        return Err(DecodeError::BadPayload { kind, len });
+    }
+    Ok((kind, payload, rest))
+}
+
+/// Reads a data frame's payload as a record (payload lengths were checked by `split_frame`).
+fn to_record(kind: Kind, payload: &[u8]) -> Result<Record<'_>, DecodeError> {
+    match kind {
+        Kind::Entry => Ok(Record::Entry {
+            index: u64_at(payload, 0),
+            data: &payload[8..],
+        }),
+        Kind::State => Ok(Record::State(payload)),
+        Kind::Marker => Ok(Record::Marker {
+            index: u64_at(payload, 0),
+            term: u64_at(payload, 8),
+        }),
+        // A commit frame in the middle of a batch cannot happen: `check_batch` stops at the first.
+        Kind::Commit => Err(DecodeError::BadPayload {
+            kind,
+            len: payload.len(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{put_commit, put_frame};
+
+    fn segment(batches: &[&[(Kind, Vec<u8>)]]) -> Vec<u8> {
+        let mut out = SegmentHeader {
+            seq: 3,
+            first_index: 7,
+        }
+        .encode()
+        .to_vec();
+        for batch in batches {
+            let start = out.len();
+            for (kind, payload) in *batch {
+                put_frame(&mut out, *kind, payload, &[]);
+            }
+            let crc = crc32fast::hash(&out[start..]);
+            let len = (out.len() - start) as u64;
+            put_commit(&mut out, len, crc);
+        }
+        out
+    }
+
+    fn entry(index: u64, data: &[u8]) -> (Kind, Vec<u8>) {
+        let mut payload = index.to_le_bytes().to_vec();
+        payload.extend_from_slice(data);
+        (Kind::Entry, payload)
+    }
+
+    fn all(bytes: &[u8]) -> (Vec<String>, Result<(), Damage>) {
+        let (_, mut decoder) = SegmentDecoder::new(bytes).unwrap();
+        let mut seen = Vec::new();
+        loop {
+            match decoder.next_batch() {
+                Ok(Some(batch)) => seen.extend(batch.records().map(|r| format!("{r:?}"))),
+                Ok(None) => return (seen, Ok(())),
+                Err(damage) => return (seen, Err(damage)),
+            }
+        }
+    }
+
+    #[test]
+    fn reads_back_batches_in_order() {
+        let bytes = segment(&[
+            &[entry(1, b"a"), (Kind::State, b"hs".to_vec())],
+            &[entry(2, b"b")],
+        ]);
+        let (seen, end) = all(&bytes);
+        assert_eq!(end, Ok(()));
+        assert_eq!(seen.len(), 3);
+        assert!(seen[2].contains("index: 2"));
+    }
+
+    #[test]
+    fn zeroed_space_after_the_last_batch_is_a_tail_without_commit() {
+        let mut bytes = segment(&[&[entry(1, b"a")]]);
+        let end = bytes.len();
+        bytes.resize(end + 100, 0);
+        let (seen, result) = all(&bytes);
+        assert_eq!(seen.len(), 1);
+        let damage = result.unwrap_err();
+        assert_eq!(damage.offset, end as u64);
+        assert_eq!(damage.error, DecodeError::InvalidKind(0));
+        assert_eq!(damage.commit_after, None);
+    }
+
+    #[test]
+    fn damage_followed_by_a_valid_batch_reports_its_commit() {
+        let mut bytes = segment(&[&[entry(1, b"aaaa")], &[entry(2, b"b")]]);
+        bytes[HEADER_LEN + FRAME_HEADER_LEN + 9] ^= 0xff;
+        let (_, result) = all(&bytes);
+        let damage = result.unwrap_err();
+        assert_eq!(damage.offset, HEADER_LEN as u64);
+        assert_eq!(damage.error, DecodeError::FrameChecksum);
+        assert!(damage.commit_after.is_some());
+    }
+
+    #[test]
+    fn a_commit_that_does_not_match_its_batch_is_damage() {
+        let mut bytes = segment(&[&[entry(1, b"a")]]);
+        // Rewrite the entry's payload and its frame crc, leaving the commit's batch crc stale.
+        let mut fresh = Vec::new();
+        put_frame(&mut fresh, Kind::Entry, &1u64.to_le_bytes(), b"z");
+        bytes[HEADER_LEN..HEADER_LEN + fresh.len()].copy_from_slice(&fresh);
+        let damage = all(&bytes).1.unwrap_err();
+        assert_eq!(damage.error, DecodeError::BatchChecksum);
+        assert_eq!(damage.commit_after, None);
+    }
+
+    #[test]
+    fn huge_length_fields_are_refused_before_use() {
+        let mut bytes = segment(&[]);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        let damage = all(&bytes).1.unwrap_err();
+        assert_eq!(
+            damage.error,
+            DecodeError::LengthOutOfBounds(u32::MAX as u64)
+        );
+    }
+
+    #[test]
+    fn headers_are_checked() {
+        let good = SegmentHeader {
+            seq: 1,
+            first_index: 2,
+        }
+        .encode();
+        assert_eq!(decode_header(&good[..10]), Err(DecodeError::ShortHeader));
+        let mut bad = good;
+        bad[0] = b'X';
+        assert_eq!(decode_header(&bad), Err(DecodeError::BadMagic));
+        let mut bad = good;
+        bad[13] ^= 1;
+        assert_eq!(decode_header(&bad), Err(DecodeError::HeaderChecksum));
+    }
+}

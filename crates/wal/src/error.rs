@@ -1,0 +1,83 @@
+//! The crate's one error type. Every variant that concerns a file names it, and damage names the
+//! byte offset too, so an operator can look at the exact spot (`xxd -s OFFSET FILE`).
+
+use std::path::PathBuf;
+
+use crate::decode::DecodeError;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O operation failed.
+    #[error("{path}: {op}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What was being done, e.g. `"fdatasync"`.
+        op: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes on disk that a crash cannot explain (or, under
+    /// [`RecoveryMode::AbsoluteConsistency`](crate::RecoveryMode::AbsoluteConsistency), any invalid
+    /// bytes at all). The log refuses to open and has changed nothing.
+    #[error("{path}: corrupt at byte {offset}: {reason}{}", if *.followed_by_commit { " (a valid commit record follows)" } else { "" })]
+    Corrupt {
+        /// The damaged segment.
+        path: PathBuf,
+        /// Offset of the first invalid byte in that file.
+        offset: u64,
+        /// What was invalid there.
+        reason: DecodeError,
+        /// True when a valid commit record follows the damage, which rules out a torn tail.
+        followed_by_commit: bool,
+    },
+    /// The segment sequence numbers are not consecutive: a segment in the middle is missing.
+    #[error("{path}: segment seq {found:#x} follows seq {previous:#x}; a segment is missing")]
+    MissingSegment {
+        /// The segment after the gap.
+        path: PathBuf,
+        /// Sequence number of the segment before the gap.
+        previous: u64,
+        /// Sequence number found after the gap.
+        found: u64,
+    },
+    /// Another process (or another [`Wal`](crate::Wal) in this one) holds the directory's lock.
+    #[error("{path}: the WAL directory is locked by another user")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A record's payload is over [`MAX_PAYLOAD_LEN`](crate::format::MAX_PAYLOAD_LEN).
+    #[error("record of {len} bytes is over the limit of {max} bytes")]
+    RecordTooLarge {
+        /// Payload length asked for.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An earlier write or sync failed, so what is on disk is unknown; reopen the log, which
+    /// repairs the tail.
+    #[error("the WAL failed an earlier write or sync and must be reopened")]
+    Poisoned,
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds the path and the operation to an `io::Error`.
+pub(crate) trait IoContext<T> {
+    /// Wraps the error as [`Error::Io`].
+    fn io(self, path: &std::path::Path, op: &'static str) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io(self, path: &std::path::Path, op: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        })
+    }
+}

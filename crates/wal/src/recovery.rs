@@ -1,0 +1,175 @@
+//! Recovery on open: read every segment, rebuild the [`Replay`], and decide what to do with damage.
+//!
+//! The writer syncs each batch once, ending it with a commit record, and syncs a segment completely
+//! before it starts the next one. So the only damage a crash can leave is in the last batch of the
+//! newest segment: bytes of an unfinished batch, with no valid commit record after them. Everything
+//! else that fails to decode is corruption, which no crash explains. The policy is the table
+//! "Damage on disk" of the project contract:
+//!
+//! | damage | [`RecoveryMode::TolerateTornTail`] | [`RecoveryMode::AbsoluteConsistency`] |
+//! |---|---|---|
+//! | newest segment ends in invalid bytes, no valid commit record after them | truncate them, warn, open | error |
+//! | invalid bytes followed by a valid commit record | error | error |
+//! | invalid bytes in an older segment, or a bad header | error | error |
+//!
+//! An error names the file and the offset of the first invalid byte; nothing is written or removed
+//! before every segment has been checked, so a refusal leaves the directory exactly as it was.
+//!
+//! Non-goal: salvaging what follows corruption. That is a decision for an operator with a backup,
+//! not for a library on its own.
+
+use std::fs::{self, OpenOptions};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use crate::decode::{DecodeError, SegmentDecoder};
+use crate::error::{Error, IoContext, Result};
+use crate::replay::{Replay, ReplayBuilder};
+use crate::segment::SegmentFile;
+
+/// What to do with invalid bytes at the end of the newest segment.
+///
+/// Anything else that is invalid is an error in every mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// A crash can leave the last batch unfinished: cut such a torn tail away (logging a warning
+    /// with the file, the offset and the number of bytes removed) and open. The default, and what a
+    /// raft node wants: the torn batch was never synced, so no one was told it was durable.
+    #[default]
+    TolerateTornTail,
+    /// Refuse to open on any invalid byte, even a torn tail; for inspecting a log without changing
+    /// it.
+    AbsoluteConsistency,
+}
+
+/// A held segment and the highest index it mentions, for [`crate::Wal::release`].
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentMeta {
+    /// The file.
+    pub file: SegmentFile,
+    /// Highest entry or marker index written to the segment, if any.
+    pub max_index: Option<u64>,
+}
+
+impl SegmentMeta {
+    /// Records that the segment now mentions `index`.
+    pub fn note(&mut self, index: u64) {
+        self.max_index = Some(self.max_index.map_or(index, |m| m.max(index)));
+    }
+}
+
+/// The result of a successful recovery.
+pub(crate) struct Recovered {
+    /// What the log holds.
+    pub replay: Replay,
+    /// Every segment, oldest first; the last one is where appending continues.
+    pub segments: Vec<SegmentMeta>,
+    /// Length of the newest segment after any truncation.
+    pub active_len: u64,
+}
+
+/// Reads `segments` (non-empty, consecutive, oldest first) and applies the recovery policy.
+pub(crate) fn recover(
+    segments: Vec<SegmentFile>,
+    mode: RecoveryMode,
+    fsync: bool,
+) -> Result<Recovered> {
+    let mut builder = ReplayBuilder::default();
+    let mut metas = Vec::with_capacity(segments.len());
+    let mut active_len = 0;
+    let mut truncate_at = None;
+    let count = segments.len();
+    // Sizes up front, so the entry list can be sized once instead of regrown (see below).
+    let sizes: Vec<u64> = segments
+        .iter()
+        .map(|s| fs::metadata(&s.path).map_or(0, |m| m.len()))
+        .collect();
+    let mut bytes_left: u64 = sizes.iter().sum();
+    let mut bytes_read = 0;
+    for (i, file) in segments.into_iter().enumerate() {
+        let newest = i + 1 == count;
+        // Reading a file whole allocates its real length, never a length read from its bytes.
+        let bytes = Bytes::from(fs::read(&file.path).io(&file.path, "read")?);
+        let corrupt = |offset, reason, followed_by_commit| Error::Corrupt {
+            path: file.path.clone(),
+            offset,
+            reason,
+            followed_by_commit,
+        };
+        let (header, mut decoder) =
+            SegmentDecoder::new(&bytes).map_err(|e| corrupt(0, e, false))?;
+        if (header.seq, header.first_index) != (file.seq, file.first_index) {
+            let reason = DecodeError::HeaderMismatch {
+                seq: header.seq,
+                first_index: header.first_index,
+            };
+            return Err(corrupt(0, reason, false));
+        }
+        let mut meta = SegmentMeta {
+            file: file.clone(),
+            max_index: None,
+        };
+        let end = loop {
+            match decoder.next_batch() {
+                Ok(Some(batch)) => {
+                    for record in batch.records() {
+                        if let crate::decode::Record::Entry { index, .. }
+                        | crate::decode::Record::Marker { index, .. } = record
+                        {
+                            meta.note(index);
+                        }
+                        builder.apply(record, &bytes);
+                    }
+                }
+                Ok(None) => break decoder.position(),
+                Err(damage) => {
+                    let torn = newest && damage.commit_after.is_none();
+                    if !torn || mode == RecoveryMode::AbsoluteConsistency {
+                        return Err(corrupt(
+                            damage.offset,
+                            damage.error,
+                            damage.commit_after.is_some(),
+                        ));
+                    }
+                    truncate_at = Some((file.path.clone(), damage, bytes.len() as u64));
+                    break damage.batch_offset;
+                }
+            }
+        };
+        active_len = end;
+        metas.push(meta);
+        bytes_read += sizes[i];
+        bytes_left = bytes_left.saturating_sub(sizes[i]);
+        builder.reserve_like_so_far(bytes_read, bytes_left);
+    }
+    // Every segment checked: only now change anything on disk.
+    if let Some((path, damage, file_len)) = truncate_at {
+        truncate_tail(&path, damage.batch_offset, fsync)?;
+        tracing::warn!(
+            path = %path.display(),
+            offset = damage.batch_offset,
+            removed_bytes = file_len - damage.batch_offset,
+            reason = %damage.error,
+            "WAL: truncated a torn tail (an unfinished last batch)"
+        );
+    }
+    Ok(Recovered {
+        replay: builder.finish(),
+        segments: metas,
+        active_len,
+    })
+}
+
+/// Cuts the newest segment back to `len` bytes and makes that durable.
+fn truncate_tail(path: &PathBuf, len: u64, fsync: bool) -> Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .io(path, "open for truncation")?;
+    file.set_len(len).io(path, "truncate")?;
+    if fsync {
+        file.sync_all().io(path, "fsync")?;
+    }
+    Ok(())
+}

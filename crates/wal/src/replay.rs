@@ -1,0 +1,124 @@
+//! What the log holds, as handed back on open: the newest state, the snapshot markers and the
+//! entries, with the rule that turns the sequence of records on disk into that view.
+//!
+//! The rule, applied to records in the order they were appended:
+//! - an entry at index `i` removes every entry at `i` and after, then holds `i` (an overwrite of a
+//!   suffix, as when a raft follower's log is corrected by a new leader);
+//! - a state record replaces the state;
+//! - a marker is added to the set of markers.
+//!
+//! Entries are [`Bytes`] slices of the segment files read into memory, so replay copies no payload.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::decode::Record;
+
+/// An entry: an index chosen by the caller and opaque bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's index.
+    pub index: u64,
+    /// The entry's bytes.
+    pub data: Bytes,
+}
+
+/// A snapshot marker: "a snapshot at this index and term exists".
+///
+/// Markers order by index, then term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Marker {
+    /// Index of the last entry the snapshot covers.
+    pub index: u64,
+    /// Term of that entry.
+    pub term: u64,
+}
+
+/// Everything the log held when it was opened.
+///
+/// Entry and state bytes are slices of the segment files as read into memory: while any of them is
+/// alive, its whole segment's buffer is. A caller that keeps a few entries for long can copy them
+/// (`Bytes::copy_from_slice`) to let the rest go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// The newest state record, if any was ever written.
+    pub state: Option<Bytes>,
+    /// Every marker in the segments still held, sorted, without duplicates.
+    pub markers: Vec<Marker>,
+    /// Every entry still held, in index order (increasing, possibly with gaps).
+    pub entries: Vec<Entry>,
+}
+
+impl Replay {
+    /// The entries with an index greater than `index`, in order.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use raftwood_wal::{Entry, Replay};
+    ///
+    /// let entry = |index| Entry { index, data: Bytes::new() };
+    /// let replay = Replay { entries: vec![entry(4), entry(5), entry(6)], ..Replay::default() };
+    /// let after: Vec<u64> = replay.entries_after(4).iter().map(|e| e.index).collect();
+    /// assert_eq!(after, [5, 6]);
+    /// ```
+    pub fn entries_after(&self, index: u64) -> &[Entry] {
+        let start = self.entries.partition_point(|e| e.index <= index);
+        &self.entries[start..]
+    }
+
+    /// The newest marker, if any.
+    pub fn last_marker(&self) -> Option<Marker> {
+        self.markers.last().copied()
+    }
+}
+
+/// Builds a [`Replay`] record by record.
+#[derive(Debug, Default)]
+pub(crate) struct ReplayBuilder {
+    state: Option<Bytes>,
+    markers: BTreeSet<Marker>,
+    entries: Vec<Entry>,
+}
+
+impl ReplayBuilder {
+    /// Applies one record; `source` is the buffer the record's bytes borrow from.
+    pub fn apply(&mut self, record: Record<'_>, source: &Bytes) {
+        match record {
+            Record::Entry { index, data } => {
+                // Fast path: appending after the last entry. Otherwise drop the suffix from `index`.
+                if self.entries.last().is_some_and(|last| last.index >= index) {
+                    let keep = self.entries.partition_point(|e| e.index < index);
+                    self.entries.truncate(keep);
+                }
+                self.entries.push(Entry {
+                    index,
+                    data: source.slice_ref(data),
+                });
+            }
+            Record::State(data) => self.state = Some(source.slice_ref(data)),
+            Record::Marker { index, term } => {
+                self.markers.insert(Marker { index, term });
+            }
+        }
+    }
+
+    /// Reserves room for the entries of `bytes_left` more bytes, assuming they are as dense as the
+    /// `bytes_read` so far. Regrowing a list of millions of entries costs more than reading them.
+    pub fn reserve_like_so_far(&mut self, bytes_read: u64, bytes_left: u64) {
+        if bytes_read > 0 {
+            let expected = (self.entries.len() as u128 * u128::from(bytes_left)
+                / u128::from(bytes_read)) as usize;
+            self.entries.reserve(expected);
+        }
+    }
+
+    /// The finished view.
+    pub fn finish(self) -> Replay {
+        Replay {
+            state: self.state,
+            markers: self.markers.into_iter().collect(),
+            entries: self.entries,
+        }
+    }
+}

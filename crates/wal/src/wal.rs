@@ -1,0 +1,384 @@
+//! The writer: [`Wal`] opens a directory, stages records into the current batch, ends the batch
+//! with [`Wal::sync`], rotates segments and releases old ones.
+//!
+//! Staged records are encoded into one reused buffer; `sync` appends the commit record, hands the
+//! whole batch to the kernel in one `write` and then calls `fdatasync` once. Group commit is the
+//! caller's to choose: stage everything a raft `Ready` carries, then sync once.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::{self, HEADER_LEN, Kind, MAX_PAYLOAD_LEN, SegmentHeader};
+use crate::recovery::{self, RecoveryMode, SegmentMeta};
+use crate::replay::{Marker, Replay};
+use crate::segment;
+
+/// Name of the lock file in the WAL directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Staged bytes beyond this are written out before `sync` (still without a commit record), so a
+/// huge batch does not need a huge buffer.
+const FLUSH_AT: usize = 1 << 20;
+
+/// How a [`Wal`] behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// A new segment is started when the active one has reached this many bytes (checked at the
+    /// start of each batch, so a segment exceeds it by at most one batch). Default 64 MiB.
+    pub segment_size: u64,
+    /// What to do with a torn tail on open. Default [`RecoveryMode::TolerateTornTail`].
+    pub recovery: RecoveryMode,
+    /// Whether `sync` and segment creation really call `fdatasync`/`fsync`. Default true.
+    ///
+    /// Turning it off keeps every guarantee about a crash of the *process* (the kernel still has
+    /// the bytes) and none about a crash of the *machine*. It exists for tests that simulate crashes
+    /// by cutting files, and for benchmarks of everything but the disk.
+    pub fsync: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_size: 64 << 20,
+            recovery: RecoveryMode::default(),
+            fsync: true,
+        }
+    }
+}
+
+/// Where the active (newest) segment stands; for diagnostics and crash tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveSegment {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Bytes handed to the kernel so far.
+    pub len: u64,
+    /// End of the last batch completed by [`Wal::sync`] (durable when [`Options::fsync`] is on).
+    /// A crash can only damage the bytes after it.
+    pub committed_len: u64,
+}
+
+/// A write-ahead log in one directory. See the [crate docs](crate) for the model and an example.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    options: Options,
+    /// Held for the lifetime of the `Wal`; the OS releases the lock when it is closed.
+    _lock: File,
+    /// Invariant: non-empty; consecutive seqs; the last one is the active segment.
+    segments: Vec<SegmentMeta>,
+    /// The active segment, positioned at `len`.
+    file: File,
+    /// Invariant: `committed_len <= len`; `len` is the active file's length.
+    len: u64,
+    committed_len: u64,
+    /// Staged frames of the current batch not yet written.
+    buf: Vec<u8>,
+    /// crc32 of the current batch's bytes already written (`committed_len..len`).
+    batch_crc: crc32fast::Hasher,
+    /// Newest state staged or replayed; written first into each new segment.
+    state: Option<Bytes>,
+    /// Highest entry index held (staged ones included).
+    last_index: Option<u64>,
+    /// Set when a write or sync failed: the file's contents are then unknown.
+    poisoned: bool,
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`, locks the directory, recovers, and returns what the
+    /// log holds.
+    ///
+    /// Fails with [`Error::Locked`] if the directory is in use, and with [`Error::Corrupt`] on
+    /// damage that [`RecoveryMode`] does not allow to repair; in that case nothing was changed.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, Replay)> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).io(&dir, "create directory")?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .io(&lock_path, "open lock file")?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => Error::Locked {
+                path: lock_path.clone(),
+            },
+            std::fs::TryLockError::Error(source) => Error::Io {
+                path: lock_path.clone(),
+                op: "lock",
+                source,
+            },
+        })?;
+
+        let listing = segment::list(&dir)?;
+        // Recovery first: if it refuses, nothing in the directory has been touched.
+        let recovered = match listing.segments.is_empty() {
+            true => None,
+            false => Some(recovery::recover(
+                listing.segments,
+                options.recovery,
+                options.fsync,
+            )?),
+        };
+        for temp in &listing.temps {
+            std::fs::remove_file(temp).io(temp, "remove leftover temporary file")?;
+            tracing::info!(path = %temp.display(), "WAL: removed a leftover temporary segment");
+        }
+        if !listing.temps.is_empty() && options.fsync {
+            segment::sync_dir(&dir)?;
+        }
+        let (segments, replay, len) = match recovered {
+            Some(recovered) => (recovered.segments, recovered.replay, recovered.active_len),
+            None => {
+                let header = SegmentHeader {
+                    seq: 0,
+                    first_index: 0,
+                };
+                let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
+                let meta = SegmentMeta {
+                    file,
+                    max_index: None,
+                };
+                (vec![meta], Replay::default(), HEADER_LEN as u64)
+            }
+        };
+
+        let active = segments
+            .last()
+            .map(|s| s.file.path.clone())
+            .unwrap_or_default();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(&active)
+            .io(&active, "open")?;
+        file.seek(SeekFrom::Start(len)).io(&active, "seek")?;
+        let wal = Wal {
+            dir,
+            options,
+            _lock: lock,
+            segments,
+            file,
+            len,
+            committed_len: len,
+            buf: Vec::new(),
+            batch_crc: crc32fast::Hasher::new(),
+            state: replay.state.clone(),
+            last_index: replay.entries.last().map(|e| e.index),
+            poisoned: false,
+        };
+        Ok((wal, replay))
+    }
+
+    /// Stages an entry at `index`. Once synced, it replaces every entry previously written at
+    /// `index` and after.
+    pub fn append_entry(&mut self, index: u64, data: &[u8]) -> Result<()> {
+        self.stage(Kind::Entry, &index.to_le_bytes(), data, Some(index))?;
+        self.last_index = Some(index);
+        self.note(index);
+        Ok(())
+    }
+
+    /// Stages a new state (opaque bytes, such as a raft node's hard state); replay reports the
+    /// newest one.
+    pub fn append_state(&mut self, state: &[u8]) -> Result<()> {
+        self.stage(Kind::State, state, &[], None)?;
+        self.state = Some(Bytes::copy_from_slice(state));
+        Ok(())
+    }
+
+    /// Stages a snapshot marker; replay reports every marker in the segments still held.
+    pub fn append_marker(&mut self, marker: Marker) -> Result<()> {
+        let mut payload = [0u8; 16];
+        payload[0..8].copy_from_slice(&marker.index.to_le_bytes());
+        payload[8..16].copy_from_slice(&marker.term.to_le_bytes());
+        self.stage(Kind::Marker, &payload, &[], None)?;
+        self.note(marker.index);
+        Ok(())
+    }
+
+    /// Ends the current batch: writes it with its commit record in one `write`, then makes
+    /// everything appended so far durable with one `fdatasync`. Does nothing if nothing is staged.
+    ///
+    /// When it returns `Ok`, every record staged before it survives any crash (with
+    /// [`Options::fsync`] on). On `Err` the log is poisoned: later calls fail with
+    /// [`Error::Poisoned`]; reopening it repairs the tail.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        if self.buf.is_empty() && self.len == self.committed_len {
+            return Ok(());
+        }
+        self.batch_crc.update(&self.buf);
+        let crc = std::mem::take(&mut self.batch_crc).finalize();
+        let batch_len = self.len - self.committed_len + self.buf.len() as u64;
+        format::put_commit(&mut self.buf, batch_len, crc);
+        let result = self.write_buf().and_then(|()| self.sync_active());
+        self.poison_on_error(result)?;
+        self.committed_len = self.len;
+        Ok(())
+    }
+
+    /// Removes every segment that lies wholly below `index`: every entry and marker in it is at an
+    /// index lower than `index`. Only a prefix of the segments goes, never the active one, and the
+    /// directory is synced afterwards. Returns how many segments were removed.
+    ///
+    /// Call it after a snapshot at `index` is safely stored and marked. The newest state survives,
+    /// since every segment begins with a copy of it.
+    pub fn release(&mut self, index: u64) -> Result<usize> {
+        self.check_poisoned()?;
+        let removable = self
+            .segments
+            .iter()
+            .take(self.segments.len() - 1)
+            .take_while(|s| s.max_index.is_none_or(|m| m < index))
+            .count();
+        // Oldest first, so a crash in the middle still leaves a suffix of the log.
+        for _ in 0..removable {
+            let path = self.segments[0].file.path.clone();
+            std::fs::remove_file(&path).io(&path, "remove released segment")?;
+            self.segments.remove(0);
+        }
+        if removable > 0 && self.options.fsync {
+            segment::sync_dir(&self.dir)?;
+        }
+        Ok(removable)
+    }
+
+    /// Highest entry index held, staged entries included; `None` if the log holds no entry.
+    ///
+    /// After an overwrite this is the overwriting batch's last index, which may be lower than
+    /// before.
+    pub fn last_index(&self) -> Option<u64> {
+        self.last_index
+    }
+
+    /// The directory the log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Paths of the segments held, oldest first.
+    pub fn segment_paths(&self) -> Vec<PathBuf> {
+        self.segments.iter().map(|s| s.file.path.clone()).collect()
+    }
+
+    /// Where the active segment stands.
+    pub fn active_segment(&self) -> ActiveSegment {
+        ActiveSegment {
+            path: self.active().file.path.clone(),
+            len: self.len,
+            committed_len: self.committed_len,
+        }
+    }
+
+    fn active(&self) -> &SegmentMeta {
+        // Invariant: `segments` is never empty.
+        self.segments
+            .last()
+            .expect("invariant violated: a Wal without segments")
+    }
+
+    fn note(&mut self, index: u64) {
+        if let Some(active) = self.segments.last_mut() {
+            active.note(index);
+        }
+    }
+
+    /// Encodes one frame into the current batch, starting a new segment first if this is the
+    /// batch's first record and the active segment is full.
+    fn stage(
+        &mut self,
+        kind: Kind,
+        head: &[u8],
+        tail: &[u8],
+        entry_index: Option<u64>,
+    ) -> Result<()> {
+        self.check_poisoned()?;
+        let len = head.len() + tail.len();
+        if len > MAX_PAYLOAD_LEN {
+            return Err(Error::RecordTooLarge {
+                len,
+                max: MAX_PAYLOAD_LEN,
+            });
+        }
+        let batch_empty = self.buf.is_empty() && self.len == self.committed_len;
+        if batch_empty && self.len >= self.options.segment_size {
+            let first_index = entry_index.unwrap_or_else(|| self.last_index.map_or(0, |i| i + 1));
+            let result = self.rotate(first_index);
+            self.poison_on_error(result)?;
+        }
+        format::put_frame(&mut self.buf, kind, head, tail);
+        if self.buf.len() >= FLUSH_AT {
+            self.batch_crc.update(&self.buf);
+            let result = self.write_buf();
+            self.poison_on_error(result)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the next segment. The active one is complete: every batch in it was committed by
+    /// `sync`, which synced it.
+    fn rotate(&mut self, first_index: u64) -> Result<()> {
+        let mut carry = Vec::new();
+        if let Some(state) = &self.state {
+            format::put_frame(&mut carry, Kind::State, state, &[]);
+            let crc = crc32fast::hash(&carry);
+            let len = carry.len() as u64;
+            format::put_commit(&mut carry, len, crc);
+        }
+        let header = SegmentHeader {
+            seq: self.active().file.seq + 1,
+            first_index,
+        };
+        let (file, created) = segment::create(&self.dir, header, &carry, self.options.fsync)?;
+        self.file = file;
+        self.len = (HEADER_LEN + carry.len()) as u64;
+        self.committed_len = self.len;
+        self.segments.push(SegmentMeta {
+            file: created,
+            max_index: None,
+        });
+        Ok(())
+    }
+
+    fn write_buf(&mut self) -> Result<()> {
+        let path = &self.segments[self.segments.len() - 1].file.path;
+        self.file.write_all(&self.buf).io(path, "write")?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn sync_active(&mut self) -> Result<()> {
+        if self.options.fsync {
+            let path = &self.active().file.path;
+            self.file.sync_data().io(path, "fdatasync")?;
+        }
+        Ok(())
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned {
+            Err(Error::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+}

@@ -416,7 +416,10 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn on_persisted(&mut self) {
         let persisted = self.log.persisted_index();
         let id = self.id;
-        if self.progress_mut(id).is_some_and(|own| own.maybe_update(persisted)) {
+        if self
+            .progress_mut(id)
+            .is_some_and(|own| own.maybe_update(persisted))
+        {
             self.maybe_commit();
         }
     }

@@ -37,7 +37,9 @@
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
+//! | `restart-all` | restarts every crashed node |
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
+//! | `await-stable-leader MAX` | the same, until every running node follows one leader in its term |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
@@ -141,32 +143,31 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         "crash" => c.crash(arg(args, 0)?),
         "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),
         "restart" => c.restart(arg(args, 0)?),
+        // Restarting a node that is up does nothing, so this restarts exactly the crashed ones.
+        "restart-all" => c.ids().into_iter().for_each(|id| c.restart(id)),
         "await-leader" => {
             let max: u64 = arg(args, 0)?;
-            let mut ticks = 0;
-            c.stabilize();
-            while c.leader().is_none() && ticks < max {
-                c.ids().into_iter().for_each(|id| c.tick(id));
-                c.stabilize();
-                ticks += 1;
-            }
-            let _ = c.take_output();
+            await_ticks(c, max, |c| c.leader().is_some());
             match c.leader() {
                 Some(l) => c.say(format!("leader n{l}")),
                 None => c.say(format!("no leader after {max} ticks")),
             }
         }
+        // A leader can exist while a node with a higher term is about to depose it (it was cut
+        // off, or just restarted); a proposal made then may be lost, legitimately. Waiting until
+        // every running node follows the leader in its term rules that out.
+        "await-stable-leader" => {
+            let max: u64 = arg(args, 0)?;
+            await_ticks(c, max, |c| stable_leader(c).is_some());
+            match stable_leader(c) {
+                Some(l) => c.say(format!("leader n{l}")),
+                None => c.say(format!("no stable leader after {max} ticks")),
+            }
+        }
         "await-applied" => {
             let data = args.first().copied().unwrap_or("");
             let max: u64 = arg(args, 1)?;
-            let mut ticks = 0;
-            c.stabilize();
-            while !missing(c, data).is_empty() && ticks < max {
-                c.ids().into_iter().for_each(|id| c.tick(id));
-                c.stabilize();
-                ticks += 1;
-            }
-            let _ = c.take_output();
+            await_ticks(c, max, |c| missing(c, data).is_empty());
             match missing(c, data) {
                 m if m.is_empty() => c.say(format!("{data} applied on every node")),
                 m => c.say(format!("{data} not applied on {m:?} after {max} ticks")),
@@ -192,6 +193,30 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         c.say(format!("SAFETY VIOLATION: {v}"));
     }
     Ok(c.take_output())
+}
+
+/// Stabilizes, then ticks every node and stabilizes again until `done` holds or `max` ticks have
+/// passed. What happens meanwhile is not printed: only the outcome matters, and it is what the
+/// caller prints.
+fn await_ticks(c: &mut Cluster, max: u64, done: impl Fn(&Cluster) -> bool) {
+    c.stabilize();
+    let mut ticks = 0;
+    while !done(c) && ticks < max {
+        c.ids().into_iter().for_each(|id| c.tick(id));
+        c.stabilize();
+        ticks += 1;
+    }
+    let _ = c.take_output();
+}
+
+/// The leader, if every running node is in its term and follows it.
+fn stable_leader(c: &Cluster) -> Option<NodeId> {
+    let l = c.leader()?;
+    let term = c.node(l)?.status().hard_state.term;
+    c.up_nodes()
+        .map(|n| n.status())
+        .all(|s| s.hard_state.term == term && s.soft_state.leader == Some(l))
+        .then_some(l)
 }
 
 /// The running nodes that have not applied an entry with `data`.

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Set `RAFTWOOD_REWRITE=1` to rewrite the expected output with what the commands produce now;
-//! review the diff before committing it.
+//! review the diff before committing it. A file of bare commands, one per line (how a failing
+//! property test prints its schedule), is a valid start: the rewrite fills in every output.
 //!
 //! The safety checks ([`super::safety`]) run after every command; a violation is printed as a
 //! line starting with `SAFETY VIOLATION`, so it shows up as a diff in any scenario.
@@ -293,6 +294,11 @@ pub fn run_text(text: &str) -> (String, Vec<String>) {
             ));
         }
         let _ = write!(out, "{line}\n----\n{actual}");
+        // A case's output ends at a blank line. A schedule pasted one command per line (as the
+        // property tests print it) has none, so the rewrite adds them.
+        if lines.peek().is_some_and(|(_, l)| !l.trim().is_empty()) {
+            out.push('\n');
+        }
     }
     (out, failures)
 }

@@ -26,7 +26,7 @@
 //! # Commands
 //! | command | effect |
 //! | --- | --- |
-//! | `add-nodes N [pre-vote] [check-quorum] [seed=S]` | creates nodes 1..=N (first command) |
+//! | `add-nodes N [pre-vote] [check-quorum] [seed=S] [max-size=B] [max-inflight=K]` | creates nodes 1..=N (first command); B and K override `max_size_per_msg` and `max_inflight_msgs` |
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
@@ -40,7 +40,7 @@
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
 //! | `restart-all` | restarts every crashed node |
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
-//! | `await-stable-leader MAX` | the same, until every running node follows one leader in its term |
+//! | `await-stable-leader MAX` | the same, until every running node has followed one leader in its term for 20 ticks in a row |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
@@ -49,7 +49,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{Cluster, ClusterOptions};
-use crate::NodeId;
+use crate::{NodeId, Term};
 
 /// Runs one command against `cluster` (creating it for `add-nodes`) and returns its output.
 pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
@@ -65,6 +65,10 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
                 "pre-vote" => opts.pre_vote = true,
                 "check-quorum" => opts.check_quorum = true,
                 s if s.starts_with("seed=") => opts.seed = parse(&s[5..])?,
+                s if s.starts_with("max-size=") => opts.max_size_per_msg = Some(parse(&s[9..])?),
+                s if s.starts_with("max-inflight=") => {
+                    opts.max_inflight_msgs = Some(parse(&s[13..])?);
+                }
                 other => return Err(format!("add-nodes: unknown option {other}")),
             }
         }
@@ -154,15 +158,27 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
                 None => c.say(format!("no leader after {max} ticks")),
             }
         }
-        // A leader can exist while a node with a higher term is about to depose it (it was cut
-        // off, or just restarted); a proposal made then may be lost, legitimately. Waiting until
-        // every running node follows the leader in its term rules that out.
+        // A leader can exist while it is about to be deposed: a node with a higher term has not
+        // spoken yet, or (CheckQuorum) the leader has not heard from a quorum and will step down
+        // at its next check. A proposal made then may be lost, legitimately. So this waits until
+        // every running node has followed the same leader in its term for SETTLE_TICKS ticks in a
+        // row, which covers the leader's CheckQuorum round and every follower's timeout.
         "await-stable-leader" => {
             let max: u64 = arg(args, 0)?;
-            await_ticks(c, max, |c| stable_leader(c).is_some());
+            let (mut last, mut streak) = (None, 0);
+            await_ticks(c, max, |c| {
+                let now = stable_leader(c);
+                streak = if now.is_some() && now == last {
+                    streak + 1
+                } else {
+                    0
+                };
+                last = now;
+                streak >= SETTLE_TICKS
+            });
             match stable_leader(c) {
-                Some(l) => c.say(format!("leader n{l}")),
-                None => c.say(format!("no stable leader after {max} ticks")),
+                Some((l, _)) if streak >= SETTLE_TICKS => c.say(format!("leader n{l}")),
+                _ => c.say(format!("no stable leader after {max} ticks")),
             }
         }
         "await-applied" => {
@@ -199,7 +215,7 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
 /// Stabilizes, then ticks every node and stabilizes again until `done` holds or `max` ticks have
 /// passed. What happens meanwhile is not printed: only the outcome matters, and it is what the
 /// caller prints.
-fn await_ticks(c: &mut Cluster, max: u64, done: impl Fn(&Cluster) -> bool) {
+fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) {
     c.stabilize();
     let mut ticks = 0;
     while !done(c) && ticks < max {
@@ -210,14 +226,19 @@ fn await_ticks(c: &mut Cluster, max: u64, done: impl Fn(&Cluster) -> bool) {
     let _ = c.take_output();
 }
 
-/// The leader, if every running node is in its term and follows it.
-fn stable_leader(c: &Cluster) -> Option<NodeId> {
+/// Ticks a leader must keep every node's allegiance for `await-stable-leader`: twice the
+/// testkit's `election_tick` (10), so a CheckQuorum round and any follower's election timeout
+/// (at most `2 * election_tick - 1`) have passed.
+const SETTLE_TICKS: u64 = 20;
+
+/// The leader and its term, if every running node is in that term and follows it.
+fn stable_leader(c: &Cluster) -> Option<(NodeId, Term)> {
     let l = c.leader()?;
     let term = c.node(l)?.status().hard_state.term;
     c.up_nodes()
         .map(|n| n.status())
         .all(|s| s.hard_state.term == term && s.soft_state.leader == Some(l))
-        .then_some(l)
+        .then_some((l, term))
 }
 
 /// The running nodes that have not applied an entry with `data`.

@@ -17,9 +17,11 @@ pub struct ClusterOptions {
     pub check_quorum: bool,
     /// Added to every node's seed, to vary the election timeouts between runs.
     pub seed: u64,
-    /// Overrides every node's `max_size_per_msg` (`Some(1)`: one entry per append), so that a
-    /// scenario can replicate a log one entry at a time.
+    /// Overrides `Config::max_size_per_msg`. A small cap splits the log into many appends, so
+    /// that followers acknowledge old entries on their own (the Figure 8 situation).
     pub max_size_per_msg: Option<u64>,
+    /// Overrides `Config::max_inflight_msgs`.
+    pub max_inflight_msgs: Option<usize>,
 }
 
 /// A node of the simulation: running, or crashed with only its disk left.
@@ -97,6 +99,9 @@ impl Cluster {
             config.seed = config.seed.wrapping_add(opts.seed);
             if let Some(size) = opts.max_size_per_msg {
                 config.max_size_per_msg = size;
+            }
+            if let Some(n) = opts.max_inflight_msgs {
+                config.max_inflight_msgs = n;
             }
             c.configs.insert(id, config);
             c.nodes.insert(id, Sim::Down(disk));

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Set `RAFTWOOD_REWRITE=1` to rewrite the expected output with what the commands produce now;
-//! review the diff before committing it.
+//! review the diff before committing it. A file of bare commands, one per line (how a failing
+//! property test prints its schedule), is a valid start: the rewrite fills in every output.
 //!
 //! The safety checks ([`super::safety`]) run after every command; a violation is printed as a
 //! line starting with `SAFETY VIOLATION`, so it shows up as a diff in any scenario.
@@ -25,7 +26,7 @@
 //! # Commands
 //! | command | effect |
 //! | --- | --- |
-//! | `add-nodes N [pre-vote] [check-quorum] [seed=S] [max-size-per-msg=B]` | creates nodes 1..=N (first command; a later one starts a new cluster) |
+//! | `add-nodes N [pre-vote] [check-quorum] [seed=S] [max-size=B] [max-inflight=K]` | creates nodes 1..=N (first command); B and K override `max_size_per_msg` and `max_inflight_msgs` |
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
@@ -39,7 +40,9 @@
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
+//! | `restart-all` | restarts every crashed node |
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
+//! | `await-stable-leader MAX` | the same, until every running node has followed one leader in its term for 20 ticks in a row |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
@@ -48,7 +51,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{Cluster, ClusterOptions};
-use crate::NodeId;
+use crate::{NodeId, Term};
 
 /// Runs one command against `cluster` (creating it for `add-nodes`) and returns its output.
 pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
@@ -64,8 +67,9 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
                 "pre-vote" => opts.pre_vote = true,
                 "check-quorum" => opts.check_quorum = true,
                 s if s.starts_with("seed=") => opts.seed = parse(&s[5..])?,
-                s if s.starts_with("max-size-per-msg=") => {
-                    opts.max_size_per_msg = Some(parse(&s["max-size-per-msg=".len()..])?)
+                s if s.starts_with("max-size=") => opts.max_size_per_msg = Some(parse(&s[9..])?),
+                s if s.starts_with("max-inflight=") => {
+                    opts.max_inflight_msgs = Some(parse(&s[13..])?);
                 }
                 other => return Err(format!("add-nodes: unknown option {other}")),
             }
@@ -174,32 +178,43 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
                 None => c.say(format!("no new leader after {max} ticks")),
             }
         }
+        // Restarting a node that is up does nothing, so this restarts exactly the crashed ones.
+        "restart-all" => c.ids().into_iter().for_each(|id| c.restart(id)),
         "await-leader" => {
             let max: u64 = arg(args, 0)?;
-            let mut ticks = 0;
-            c.stabilize();
-            while c.leader().is_none() && ticks < max {
-                c.ids().into_iter().for_each(|id| c.tick(id));
-                c.stabilize();
-                ticks += 1;
-            }
-            let _ = c.take_output();
+            await_ticks(c, max, |c| c.leader().is_some());
             match c.leader() {
                 Some(l) => c.say(format!("leader n{l}")),
                 None => c.say(format!("no leader after {max} ticks")),
             }
         }
+        // A leader can exist while it is about to be deposed: a node with a higher term has not
+        // spoken yet, or (CheckQuorum) the leader has not heard from a quorum and will step down
+        // at its next check. A proposal made then may be lost, legitimately. So this waits until
+        // every running node has followed the same leader in its term for SETTLE_TICKS ticks in a
+        // row, which covers the leader's CheckQuorum round and every follower's timeout.
+        "await-stable-leader" => {
+            let max: u64 = arg(args, 0)?;
+            let (mut last, mut streak) = (None, 0);
+            await_ticks(c, max, |c| {
+                let now = stable_leader(c);
+                streak = if now.is_some() && now == last {
+                    streak + 1
+                } else {
+                    0
+                };
+                last = now;
+                streak >= SETTLE_TICKS
+            });
+            match stable_leader(c) {
+                Some((l, _)) if streak >= SETTLE_TICKS => c.say(format!("leader n{l}")),
+                _ => c.say(format!("no stable leader after {max} ticks")),
+            }
+        }
         "await-applied" => {
             let data = args.first().copied().unwrap_or("");
             let max: u64 = arg(args, 1)?;
-            let mut ticks = 0;
-            c.stabilize();
-            while !missing(c, data).is_empty() && ticks < max {
-                c.ids().into_iter().for_each(|id| c.tick(id));
-                c.stabilize();
-                ticks += 1;
-            }
-            let _ = c.take_output();
+            await_ticks(c, max, |c| missing(c, data).is_empty());
             match missing(c, data) {
                 m if m.is_empty() => c.say(format!("{data} applied on every node")),
                 m => c.say(format!("{data} not applied on {m:?} after {max} ticks")),
@@ -234,6 +249,35 @@ fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
         .map(|n| n.status())
         .find(|s| s.hard_state.term == top && s.soft_state.role == crate::Role::Leader)
         .map(|s| (s.id, top))
+}
+
+/// Stabilizes, then ticks every node and stabilizes again until `done` holds or `max` ticks have
+/// passed. What happens meanwhile is not printed: only the outcome matters, and it is what the
+/// caller prints.
+fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) {
+    c.stabilize();
+    let mut ticks = 0;
+    while !done(c) && ticks < max {
+        c.ids().into_iter().for_each(|id| c.tick(id));
+        c.stabilize();
+        ticks += 1;
+    }
+    let _ = c.take_output();
+}
+
+/// Ticks a leader must keep every node's allegiance for `await-stable-leader`: twice the
+/// testkit's `election_tick` (10), so a CheckQuorum round and any follower's election timeout
+/// (at most `2 * election_tick - 1`) have passed.
+const SETTLE_TICKS: u64 = 20;
+
+/// The leader and its term, if every running node is in that term and follows it.
+fn stable_leader(c: &Cluster) -> Option<(NodeId, Term)> {
+    let l = c.leader()?;
+    let term = c.node(l)?.status().hard_state.term;
+    c.up_nodes()
+        .map(|n| n.status())
+        .all(|s| s.hard_state.term == term && s.soft_state.leader == Some(l))
+        .then_some((l, term))
 }
 
 /// The running nodes that have not applied an entry with `data`.
@@ -310,6 +354,11 @@ pub fn run_text(text: &str) -> (String, Vec<String>) {
             ));
         }
         let _ = write!(out, "{line}\n----\n{actual}");
+        // A case's output ends at a blank line. A schedule pasted one command per line (as the
+        // property tests print it) has none, so the rewrite adds them.
+        if lines.peek().is_some_and(|(_, l)| !l.trim().is_empty()) {
+            out.push('\n');
+        }
     }
     (out, failures)
 }

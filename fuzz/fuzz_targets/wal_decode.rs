@@ -11,7 +11,7 @@ use raftwood_wal::format::{HEADER_LEN, SegmentHeader};
 
 fuzz_target!(|data: &[u8]| {
     check(data);
-    let mut framed = SegmentHeader { seq: 0, first_index: 0 }.encode().to_vec();
+    let mut framed = SegmentHeader { seq: 0, first_index: 0, salt: 0 }.encode().to_vec();
     framed.extend_from_slice(data);
     check(&framed);
 });

@@ -80,6 +80,8 @@ pub struct Wal {
     buf: Vec<u8>,
     /// crc32 of the current batch's bytes already written (`committed_len..len`).
     batch_crc: crc32fast::Hasher,
+    /// Salt of the active segment's header, repeated in each of its commit records.
+    salt: u64,
     /// Newest state staged or replayed; written first into each new segment.
     state: Option<Bytes>,
     /// Highest entry index held (staged ones included).
@@ -133,19 +135,30 @@ impl Wal {
         if !listing.temps.is_empty() && options.fsync {
             segment::sync_dir(&dir)?;
         }
-        let (segments, replay, len) = match recovered {
-            Some(recovered) => (recovered.segments, recovered.replay, recovered.active_len),
+        let (segments, replay, len, salt) = match recovered {
+            Some(recovered) => (
+                recovered.segments,
+                recovered.replay,
+                recovered.active_len,
+                recovered.active_salt,
+            ),
             None => {
                 let header = SegmentHeader {
                     seq: 0,
                     first_index: 0,
+                    salt: format::new_salt(0),
                 };
                 let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
                 let meta = SegmentMeta {
                     file,
                     max_index: None,
                 };
-                (vec![meta], Replay::default(), HEADER_LEN as u64)
+                (
+                    vec![meta],
+                    Replay::default(),
+                    HEADER_LEN as u64,
+                    header.salt,
+                )
             }
         };
 
@@ -168,6 +181,7 @@ impl Wal {
             committed_len: len,
             buf: Vec::new(),
             batch_crc: crc32fast::Hasher::new(),
+            salt,
             state: replay.state.clone(),
             last_index: replay.entries.last().map(|e| e.index),
             poisoned: false,
@@ -215,8 +229,7 @@ impl Wal {
         }
         self.batch_crc.update(&self.buf);
         let crc = std::mem::take(&mut self.batch_crc).finalize();
-        let batch_len = self.len - self.committed_len + self.buf.len() as u64;
-        format::put_commit(&mut self.buf, batch_len, crc);
+        format::put_commit(&mut self.buf, self.committed_len, self.salt, crc);
         let result = self.write_buf().and_then(|()| self.sync_active());
         self.poison_on_error(result)?;
         self.committed_len = self.len;
@@ -329,21 +342,23 @@ impl Wal {
     /// Starts the next segment. The active one is complete: every batch in it was committed by
     /// `sync`, which synced it.
     fn rotate(&mut self, first_index: u64) -> Result<()> {
+        let seq = self.active().file.seq + 1;
+        let header = SegmentHeader {
+            seq,
+            first_index,
+            salt: format::new_salt(seq),
+        };
         let mut carry = Vec::new();
         if let Some(state) = &self.state {
             format::put_frame(&mut carry, Kind::State, state, &[]);
             let crc = crc32fast::hash(&carry);
-            let len = carry.len() as u64;
-            format::put_commit(&mut carry, len, crc);
+            format::put_commit(&mut carry, HEADER_LEN as u64, header.salt, crc);
         }
-        let header = SegmentHeader {
-            seq: self.active().file.seq + 1,
-            first_index,
-        };
         let (file, created) = segment::create(&self.dir, header, &carry, self.options.fsync)?;
         self.file = file;
         self.len = (HEADER_LEN + carry.len()) as u64;
         self.committed_len = self.len;
+        self.salt = header.salt;
         self.segments.push(SegmentMeta {
             file: created,
             max_index: None,

@@ -80,7 +80,7 @@ impl Store {
     /// ```
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store, Error> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+        create_dir_durably(&dir, options.sync)?;
         let store = Store {
             dir,
             options,
@@ -326,4 +326,30 @@ impl Store {
         }
         Ok(names)
     }
+}
+
+/// Creates `dir` and any missing ancestors. With `sync` on, then syncs the parent of each
+/// directory it created, top down: a new directory is an entry in its parent, durable only once
+/// the parent is synced.
+fn create_dir_durably(dir: &Path, sync: bool) -> Result<(), Error> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while fs::symlink_metadata(at).is_err() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+    if sync {
+        for created in missing.iter().rev() {
+            let parent = created
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }

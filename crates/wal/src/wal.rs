@@ -2,8 +2,10 @@
 //! with [`Wal::sync`], rotates segments and releases old ones.
 //!
 //! Staged records are encoded into one reused buffer; `sync` appends the commit record, hands the
-//! whole batch to the kernel in one `write` and then calls `fdatasync` once. Group commit is the
-//! caller's to choose: stage everything a raft `Ready` carries, then sync once.
+//! rest of the batch to the kernel in one `write` and then calls `fdatasync` once. A batch that
+//! grows past 1 MiB (`FLUSH_AT`) is written out in pieces as it is staged, without its commit
+//! record, so it takes several `write`s, but still one `fdatasync`. Group commit is the caller's to
+//! choose: stage everything a raft `Ready` carries, then sync once.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -98,7 +100,7 @@ impl Wal {
     /// damage that [`RecoveryMode`] does not allow to repair; in that case nothing was changed.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, Replay)> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).io(&dir, "create directory")?;
+        segment::create_dir_durably(&dir, options.fsync)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .read(true)
@@ -216,7 +218,8 @@ impl Wal {
         Ok(())
     }
 
-    /// Ends the current batch: writes it with its commit record in one `write`, then makes
+    /// Ends the current batch: writes what is still staged with the commit record in one `write`
+    /// (a batch over 1 MiB has already been written in pieces while it was staged), then makes
     /// everything appended so far durable with one `fdatasync`. Does nothing if nothing is staged.
     ///
     /// When it returns `Ok`, every record staged before it survives any crash (with
@@ -237,8 +240,14 @@ impl Wal {
     }
 
     /// Removes every segment that lies wholly below `index`: every entry and marker in it is at an
-    /// index lower than `index`. Only a prefix of the segments goes, never the active one, and the
-    /// directory is synced afterwards. Returns how many segments were removed.
+    /// index lower than `index`. Only a prefix of the segments goes, never the active one, oldest
+    /// first, and the directory is synced after each removal. Returns how many segments were removed.
+    ///
+    /// Why a sync per file: removals made durable by one sync at the end reach the disk in any
+    /// order, so a crash could keep an older segment while a newer one is gone, and the next open
+    /// would fail with [`Error::MissingSegment`]. Syncing after each one keeps what is on disk a
+    /// suffix of the log at every instant. (Accepting a gap at the front on open would hide a
+    /// segment lost by other means; `release` is rare and its syncs are cheap beside a snapshot.)
     ///
     /// Call it after a snapshot at `index` is safely stored and marked. The newest state survives,
     /// since every segment begins with a copy of it.
@@ -250,14 +259,15 @@ impl Wal {
             .take(self.segments.len() - 1)
             .take_while(|s| s.max_index.is_none_or(|m| m < index))
             .count();
-        // Oldest first, so a crash in the middle still leaves a suffix of the log.
+        // Oldest first, each removal durable before the next, so a crash at any point leaves a
+        // suffix of the log on disk.
         for _ in 0..removable {
             let path = self.segments[0].file.path.clone();
             std::fs::remove_file(&path).io(&path, "remove released segment")?;
             self.segments.remove(0);
-        }
-        if removable > 0 && self.options.fsync {
-            segment::sync_dir(&self.dir)?;
+            if self.options.fsync {
+                segment::sync_dir(&self.dir)?;
+            }
         }
         Ok(removable)
     }

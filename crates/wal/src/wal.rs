@@ -239,6 +239,18 @@ impl Wal {
         Ok(())
     }
 
+    /// Writes the records staged so far in the current batch to the active segment, without a
+    /// commit record and without syncing: what staging does by itself once a batch passes 1 MiB.
+    /// The batch stays open (it is still ended by [`Wal::sync`]) and is lost by a crash before
+    /// then. For crash tests, which need the unfinished batch's bytes in the file.
+    #[doc(hidden)]
+    pub fn write_staged(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        self.batch_crc.update(&self.buf);
+        let result = self.write_buf();
+        self.poison_on_error(result)
+    }
+
     /// Removes every segment that lies wholly below `index`: every entry and marker in it is at an
     /// index lower than `index`. Only a prefix of the segments goes, never the active one, oldest
     /// first, and the directory is synced after each removal. Returns how many segments were removed.

@@ -164,7 +164,8 @@ impl Store {
         Ok(ids)
     }
 
-    /// Opens snapshot `id` for streaming: the header and metadata are read and checked, the data
+    /// Opens snapshot `id` for streaming: the header and metadata are read and checked against the
+    /// header's `head_crc` (so the metadata can be used at once), the data
     /// streams through the returned reader and is verified when its end is read.
     pub fn open_reader(&self, id: SnapshotId) -> Result<SnapshotReader<BufReader<File>>, Error> {
         let path = self.path_of(id);

@@ -272,7 +272,7 @@ pub fn decode_segment<'a>(
     }
 }
 
-/// Checks the 32-byte segment header at the start of `bytes`.
+/// Checks the 40-byte segment header at the start of `bytes`.
 pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
     let header = bytes.get(..HEADER_LEN).ok_or(DecodeError::ShortHeader)?;
     if header[0..8] != MAGIC {

@@ -125,6 +125,18 @@ pub enum Corruption {
         /// The id in the header.
         header: SnapshotId,
     },
+    /// The reserved bytes 52..56 of the header are not zero.
+    #[error("nonzero reserved bytes at offset 52")]
+    Reserved,
+    /// The header's `head_crc` does not match the header and metadata: the metadata must not be
+    /// used.
+    #[error("header/metadata checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    HeadChecksumMismatch {
+        /// The checksum in the header.
+        stored: u32,
+        /// The checksum of the header and metadata read.
+        computed: u32,
+    },
     /// The CRC-32 stored in the header is not the one computed over the file.
     #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     ChecksumMismatch {

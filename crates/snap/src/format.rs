@@ -1,25 +1,32 @@
-//! The bytes of a snapshot file: a fixed 48-byte header, the caller's metadata, the data.
+//! The bytes of a snapshot file: a fixed 56-byte header, the caller's metadata, the data.
 //!
 //! ```text
 //!  offset  size  field
 //!  ------  ----  -----------------------------------------------------------
 //!       0     8  magic            "RAFTWSNP"
-//!       8     4  format version   u32 little-endian, 1
+//!       8     4  format version   u32 little-endian, 2
 //!      12     4  crc              u32 little-endian, CRC-32 (IEEE) of the whole
 //!                                 file with these 4 bytes read as zero
 //!      16     8  index            u64 little-endian, last included index
 //!      24     8  term             u64 little-endian, last included term
 //!      32     8  metadata_len     u64 little-endian (M)
 //!      40     8  data_len         u64 little-endian (D)
-//!      48     M  metadata         the caller's bytes (e.g. the membership)
-//!    48+M     D  data             the caller's bytes (the state machine)
-//!  file size = 48 + M + D, exactly
+//!      48     4  head_crc         u32 little-endian, CRC-32 (IEEE) of bytes 0..48 with
+//!                                 the crc field read as zero, followed by the metadata
+//!      52     4  reserved         zero
+//!      56     M  metadata         the caller's bytes (e.g. the membership)
+//!    56+M     D  data             the caller's bytes (the state machine)
+//!  file size = 56 + M + D, exactly
 //! ```
+//!
+//! `head_crc` lets a reader trust the header and the metadata as soon as it has read them, before
+//! the data (a node reads the membership from the metadata); `crc` covers the whole file, so the
+//! data is trusted once it has been read to the end.
 //!
 //! The checksum covers the header fields too, so a flipped bit in `index` or a length is caught
 //! even where the file-name check or the size check would not catch it. The header comes first
 //! (not a trailer) so a reader can check the lengths against the file's size before it allocates
-//! anything, and so a streaming writer only has to patch 48 bytes at a known offset when it is
+//! anything, and so a streaming writer only has to patch 56 bytes at a known offset when it is
 //! done.
 //!
 //! ```
@@ -46,10 +53,12 @@ use crate::reader::SnapshotReader;
 pub const MAGIC: [u8; 8] = *b"RAFTWSNP";
 
 /// The format version this build writes and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 added `head_crc`; version 1 was never released and is not read.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The size of the fixed header, in bytes.
-pub const HEADER_LEN: usize = 48;
+pub const HEADER_LEN: usize = 56;
 
 /// Where the crc field sits in the header.
 const CRC_RANGE: std::ops::Range<usize> = 12..16;
@@ -65,10 +74,12 @@ pub struct Header {
     pub data_len: u64,
     /// The stored CRC-32 (see the module docs for what it covers).
     pub crc: u32,
+    /// The stored CRC-32 of the header's first 48 bytes (crc field as zero) and the metadata.
+    pub head_crc: u32,
 }
 
 impl Header {
-    /// The header's 48 bytes, with the crc field as stored in `self.crc`.
+    /// The header's 56 bytes, with the crc field as stored in `self.crc`.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
@@ -78,6 +89,7 @@ impl Header {
         b[24..32].copy_from_slice(&self.id.term.to_le_bytes());
         b[32..40].copy_from_slice(&self.metadata_len.to_le_bytes());
         b[40..48].copy_from_slice(&self.data_len.to_le_bytes());
+        b[48..52].copy_from_slice(&self.head_crc.to_le_bytes());
         b
     }
 
@@ -88,7 +100,13 @@ impl Header {
     /// use raftwood_snap::format::{Header, HEADER_LEN};
     /// use raftwood_snap::{Corruption, SnapshotId};
     ///
-    /// let h = Header { id: SnapshotId { index: 3, term: 1 }, metadata_len: 0, data_len: 5, crc: 9 };
+    /// let h = Header {
+    ///     id: SnapshotId { index: 3, term: 1 },
+    ///     metadata_len: 0,
+    ///     data_len: 5,
+    ///     crc: 9,
+    ///     head_crc: 7,
+    /// };
     /// assert_eq!(Header::decode(&h.encode()), Ok(h));
     /// assert_eq!(Header::decode(&[0u8; HEADER_LEN]), Err(Corruption::BadMagic));
     /// ```
@@ -100,6 +118,9 @@ impl Header {
         if version != FORMAT_VERSION {
             return Err(Corruption::UnsupportedVersion { version });
         }
+        if b[52..56] != [0; 4] {
+            return Err(Corruption::Reserved);
+        }
         Ok(Header {
             crc: u32::from_le_bytes(array(&b[CRC_RANGE])),
             id: SnapshotId {
@@ -108,7 +129,30 @@ impl Header {
             },
             metadata_len: u64::from_le_bytes(array(&b[32..40])),
             data_len: u64::from_le_bytes(array(&b[40..48])),
+            head_crc: u32::from_le_bytes(array(&b[48..52])),
         })
+    }
+
+    /// The `head_crc` of this header with `metadata`: CRC-32 of the header's bytes 0..48 (crc
+    /// field as zero), then the metadata.
+    pub fn compute_head_crc(&self, metadata: &[u8]) -> u32 {
+        let mut h = self.crc_hasher_of_first_48();
+        h.update(metadata);
+        h.finalize()
+    }
+
+    /// Checks `head_crc` against the metadata read: after this, the header and the metadata can be
+    /// trusted, before any data is read.
+    pub fn check_head(&self, metadata: &[u8]) -> Result<(), Corruption> {
+        let computed = self.compute_head_crc(metadata);
+        if computed == self.head_crc {
+            Ok(())
+        } else {
+            Err(Corruption::HeadChecksumMismatch {
+                stored: self.head_crc,
+                computed,
+            })
+        }
     }
 
     /// Checks that header + metadata + data is exactly `file_len` bytes, without overflowing on
@@ -126,6 +170,16 @@ impl Header {
                 file_len,
             })
         }
+    }
+
+    /// A hasher that has consumed the header's bytes 0..48 with the crc field read as zero: the
+    /// start of `head_crc`, to be continued over the metadata.
+    pub(crate) fn crc_hasher_of_first_48(&self) -> Hasher {
+        let mut b = self.encode();
+        b[CRC_RANGE].fill(0);
+        let mut h = Hasher::new();
+        h.update(&b[..48]);
+        h
     }
 
     /// A hasher that has consumed this header with its crc field read as zero: the start of the
@@ -165,7 +219,9 @@ pub fn encode_to_vec(id: SnapshotId, metadata: &[u8], data: &[u8]) -> Vec<u8> {
         metadata_len: metadata.len() as u64,
         data_len: data.len() as u64,
         crc: 0,
+        head_crc: 0,
     };
+    header.head_crc = header.compute_head_crc(metadata);
     let mut h = header.crc_hasher();
     h.update(metadata);
     h.update(data);
@@ -269,6 +325,7 @@ mod tests {
             metadata_len: u64::MAX,
             data_len: 2,
             crc: 0,
+            head_crc: 0,
         };
         let err = decode(&h.encode()).unwrap_err();
         assert!(matches!(
@@ -280,10 +337,10 @@ mod tests {
     #[test]
     fn wrong_version_is_named() {
         let mut b = sample();
-        b[8] = 2;
+        b[8] = 3;
         assert_eq!(
             decode(&b).unwrap_err().corruption(),
-            Some(&Corruption::UnsupportedVersion { version: 2 })
+            Some(&Corruption::UnsupportedVersion { version: 3 })
         );
     }
 

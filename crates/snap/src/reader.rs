@@ -4,9 +4,10 @@
 //! The order of checks is what keeps hostile bytes harmless:
 //! 1. the file is at least [`HEADER_LEN`] bytes;
 //! 2. magic and version;
-//! 3. `48 + metadata_len + data_len == file size` (checked arithmetic): only now is anything
+//! 3. `56 + metadata_len + data_len == file size` (checked arithmetic): only now is anything
 //!    allocated, and never more than the file holds;
-//! 4. the metadata is read whole (it is small: a membership, a few ids);
+//! 4. the metadata is read whole (it is small: a membership, a few ids) and checked, with the
+//!    header, against the header's `head_crc`: from here on both can be trusted;
 //! 5. the data streams through [`std::io::Read`], and the checksum is compared when the last data
 //!    byte has been read: the read that reaches the end fails instead of returning its bytes
 //!    if the checksum does not match, so a caller that reads until `Ok(0)` never accepts damaged
@@ -22,7 +23,7 @@
 //! store.save(id, b"meta", &b"state machine bytes"[..]).unwrap();
 //!
 //! let mut reader = store.open_reader(id).unwrap();
-//! assert_eq!(reader.metadata(), b"meta");
+//! assert_eq!(reader.metadata(), b"meta"); // checked when the reader was opened
 //! let mut data = Vec::new();
 //! reader.read_to_end(&mut data).unwrap(); // fails with InvalidData on a checksum mismatch
 //! assert_eq!(data, b"state machine bytes");
@@ -91,6 +92,9 @@ impl<R: Read> SnapshotReader<R> {
 
         let mut metadata = vec![0u8; metadata_len];
         read_full(&mut inner, &mut metadata, &path, HEADER_LEN as u64)?;
+        header
+            .check_head(&metadata)
+            .map_err(|p| corrupt(&path, p))?;
         let mut hasher = header.crc_hasher();
         hasher.update(&metadata);
         Ok(SnapshotReader {
@@ -110,8 +114,8 @@ impl<R: Read> SnapshotReader<R> {
         self.header.id
     }
 
-    /// The caller's metadata. It is only known to be intact once the data has been read to the
-    /// end without error (one checksum covers both).
+    /// The caller's metadata, checked (with the header) against the header's `head_crc` when the
+    /// reader was opened: it can be used before the data is read.
     pub fn metadata(&self) -> &[u8] {
         &self.metadata
     }

@@ -80,7 +80,7 @@ impl Store {
     /// ```
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store, Error> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+        create_dir_durably(&dir, options.sync)?;
         let store = Store {
             dir,
             options,
@@ -164,7 +164,8 @@ impl Store {
         Ok(ids)
     }
 
-    /// Opens snapshot `id` for streaming: the header and metadata are read and checked, the data
+    /// Opens snapshot `id` for streaming: the header and metadata are read and checked against the
+    /// header's `head_crc` (so the metadata can be used at once), the data
     /// streams through the returned reader and is verified when its end is read.
     pub fn open_reader(&self, id: SnapshotId) -> Result<SnapshotReader<BufReader<File>>, Error> {
         let path = self.path_of(id);
@@ -326,4 +327,30 @@ impl Store {
         }
         Ok(names)
     }
+}
+
+/// Creates `dir` and any missing ancestors. With `sync` on, then syncs the parent of each
+/// directory it created, top down: a new directory is an entry in its parent, durable only once
+/// the parent is synced.
+fn create_dir_durably(dir: &Path, sync: bool) -> Result<(), Error> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while fs::symlink_metadata(at).is_err() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+    if sync {
+        for created in missing.iter().rev() {
+            let parent = created
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }

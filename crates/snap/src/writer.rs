@@ -55,6 +55,8 @@ pub struct SnapshotWriter {
     data_len: u64,
     /// CRC-32 state over metadata and data so far; the header's part is combined in at commit.
     body: Hasher,
+    /// CRC-32 state over the metadata alone, for the header's `head_crc`.
+    metadata_crc: Hasher,
     sync: bool,
 }
 
@@ -78,6 +80,7 @@ impl SnapshotWriter {
             id,
             metadata_len: metadata.len() as u64,
             data_len: 0,
+            metadata_crc: body.clone(),
             body,
             sync,
         };
@@ -123,7 +126,11 @@ impl SnapshotWriter {
             metadata_len: self.metadata_len,
             data_len: self.data_len,
             crc: 0,
+            head_crc: 0,
         };
+        let mut head = header.crc_hasher_of_first_48();
+        head.combine(&self.metadata_crc);
+        header.head_crc = head.finalize();
         let mut crc = header.crc_hasher();
         crc.combine(&self.body);
         header.crc = crc.finalize();

@@ -78,6 +78,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             metadata_len,
             data_len,
             crc: 0,
+            head_crc: 0,
         }
         .encode()
         .to_vec()
@@ -106,7 +107,10 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("data-cut", ok[..ok.len() - 1].to_vec()),
         ("trailing-byte", with(&|b| b.push(0))),
         ("bad-magic", with(&|b| b[0] = b'X')),
-        ("bad-version", with(&|b| b[8] = 2)),
+        ("bad-version", with(&|b| b[8] = 1)),
+        ("bad-metadata", with(&|b| b[HEADER_LEN] ^= 0x01)),
+        ("bad-head-crc", with(&|b| b[48] ^= 0x01)),
+        ("bad-reserved", with(&|b| b[52] = 1)),
         ("bad-crc", with(&|b| b[12] ^= 1)),
         ("bad-data", with(&|b| *b.last_mut().unwrap() ^= 0x80)),
         ("huge-data-len", header(0, u64::MAX)),

@@ -288,3 +288,26 @@ fn skipping_a_damaged_snapshot_warns_naming_the_file() {
         "{events:?}"
     );
 }
+
+/// The review's case: a node reads the membership from the metadata before (or without) reading
+/// the data, so `open_reader` must refuse metadata that does not match its checksum.
+#[test]
+fn open_reader_refuses_damaged_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = raftwood_snap::Store::open(dir.path()).unwrap();
+    let id = raftwood_snap::SnapshotId { index: 5, term: 1 };
+    store.save(id, b"voters=1,2,3", &b"data"[..]).unwrap();
+    let path = store.path_of(id);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[raftwood_snap::format::HEADER_LEN + 7] = b'9'; // voters=1,2,3 -> voters=9,2,3
+    std::fs::write(&path, bytes).unwrap();
+    let err = store.open_reader(id).unwrap_err();
+    assert!(
+        matches!(
+            err.corruption(),
+            Some(raftwood_snap::Corruption::HeadChecksumMismatch { .. })
+        ),
+        "{err}"
+    );
+    assert!(store.load(id).is_err());
+}

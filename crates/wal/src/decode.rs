@@ -10,6 +10,31 @@
 //! also says whether a *valid* commit record follows them; that one fact is what separates a torn
 //! tail from corruption in the middle (see [`RecoveryMode`](crate::RecoveryMode)).
 //!
+//! # Which commit records count after damage
+//! A payload may contain anything, commit-shaped bytes included (a client storing a copy of WAL
+//! bytes as a value). So the scan after damage accepts a candidate at offset `at` only if all of
+//! these hold, cheapest first:
+//! 1. kind 4, reserved bytes zero, length 20 (O(1));
+//! 2. its `salt` is this segment header's salt, a random number that never leaves the files (O(1));
+//! 3. its `batch_start` lies at or after the start of the damaged batch, at least one frame header
+//!    before `at`, and not inside a range an earlier candidate was already examined over (O(1));
+//! 4. its frame crc (28 bytes, O(1));
+//! 5. walking frame headers from `batch_start` by their lengths lands exactly on `at`, with no
+//!    other commit frame on the way (a chain of frames, as the writer lays them out);
+//! 6. the crc of the bytes from `batch_start` to `at` is its `batch_crc`.
+//!
+//! Rule 3's "not inside an examined range" makes the ranges that steps 5 and 6 touch disjoint, so
+//! the whole scan reads each byte a bounded number of times: it is O(n) in the segment's length
+//! whatever the bytes are (before the binding, a payload of fake commit frames made it
+//! quadratic). What remains possible: someone who knows a segment's salt *and* the exact offset a
+//! payload will land at can plant a commit record that counts (a chain of fake frames inside the
+//! payload, closed by a commit bound to where they start). The salt is 64 random bits written only
+//! into the segment's own files, so a client that can only choose payload bytes cannot; a copy of
+//! WAL bytes from any other segment carries the wrong salt. Someone who can read the files can also
+//! write them, which no checksum defends against. (Frames are not aligned, so alignment adds no
+//! rule.) And rule 3 can hide a real commit record behind such a planted one; that too needs the
+//! salt.
+//!
 //! ```
 //! use raftwood_wal::decode::{Record, SegmentDecoder};
 //! use raftwood_wal::{Options, Wal};
@@ -169,6 +194,8 @@ impl<'a> Iterator for Records<'a> {
 #[derive(Clone, Debug)]
 pub struct SegmentDecoder<'a> {
     bytes: &'a [u8],
+    /// The header's salt, which every commit record of the segment repeats.
+    salt: u64,
     /// Invariant: `HEADER_LEN <= pos <= bytes.len()` and `pos` is the end of a valid batch.
     pos: usize,
 }
@@ -181,6 +208,7 @@ impl<'a> SegmentDecoder<'a> {
             header,
             SegmentDecoder {
                 bytes,
+                salt: header.salt,
                 pos: HEADER_LEN,
             },
         ))
@@ -198,7 +226,7 @@ impl<'a> SegmentDecoder<'a> {
         if start == self.bytes.len() {
             return Ok(None);
         }
-        match check_batch(self.bytes, start) {
+        match check_batch(self.bytes, self.salt, start) {
             Ok(commit_at) => {
                 self.pos = commit_at + COMMIT_FRAME_LEN;
                 Ok(Some(BatchRef {
@@ -210,7 +238,8 @@ impl<'a> SegmentDecoder<'a> {
                 offset: offset as u64,
                 batch_offset: start as u64,
                 error,
-                commit_after: find_valid_commit(self.bytes, start, offset + 1).map(|at| at as u64),
+                commit_after: find_valid_commit(self.bytes, self.salt, start, offset + 1, &mut 0)
+                    .map(|at| at as u64),
             }),
         }
     }
@@ -243,13 +272,13 @@ pub fn decode_segment<'a>(
     }
 }
 
-/// Checks the 32-byte segment header at the start of `bytes`.
+/// Checks the 40-byte segment header at the start of `bytes`.
 pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
     let header = bytes.get(..HEADER_LEN).ok_or(DecodeError::ShortHeader)?;
     if header[0..8] != MAGIC {
         return Err(DecodeError::BadMagic);
     }
-    if crc32fast::hash(&header[0..28]) != u32_at(header, 28) {
+    if crc32fast::hash(&header[0..36]) != u32_at(header, 36) {
         return Err(DecodeError::HeaderChecksum);
     }
     let version = u32_at(header, 8);
@@ -259,6 +288,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
     Ok(SegmentHeader {
         seq: u64_at(header, 12),
         first_index: u64_at(header, 20),
+        salt: u64_at(header, 28),
     })
 }
 
@@ -269,34 +299,49 @@ pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
 /// crc and the batch crc, one pass over the bytes: the batch crc covers every byte of every frame,
 /// their stored crcs included, so when it matches the frames are the ones the writer checksummed.
 /// Only when it fails are the frames checked one by one, to name the first invalid one.
-fn check_batch(bytes: &[u8], start: usize) -> Result<usize, (usize, DecodeError)> {
-    match check_batch_fast(bytes, start) {
+fn check_batch(bytes: &[u8], salt: u64, start: usize) -> Result<usize, (usize, DecodeError)> {
+    match check_batch_fast(bytes, salt, start) {
         Some(commit_at) => Ok(commit_at),
-        None => check_batch_frame_by_frame(bytes, start),
+        None => check_batch_frame_by_frame(bytes, salt, start),
     }
 }
 
 /// The fast path of [`check_batch`]: `None` means "look closer", not "invalid".
-fn check_batch_fast(bytes: &[u8], start: usize) -> Option<usize> {
+fn check_batch_fast(bytes: &[u8], salt: u64, start: usize) -> Option<usize> {
+    let at = walk_to_commit(bytes, start, bytes.len())?;
+    let (_, payload, _) = split_frame(&bytes[at..], Verify::Checksum).ok()?;
+    check_commit(bytes, salt, start, at, payload).then_some(at)
+}
+
+/// Walks frame headers from `start` by their (bounds-checked) lengths, without checking crcs, and
+/// returns the offset of the first commit frame; `None` if a frame is invalid or cut short first,
+/// or if the walk passes `limit` (so a walk never reads frame headers beyond `limit`).
+fn walk_to_commit(bytes: &[u8], start: usize, limit: usize) -> Option<usize> {
     let mut at = start;
     loop {
+        if at > limit {
+            return None;
+        }
         let (kind, payload, _) = split_frame(&bytes[at..], Verify::Bounds).ok()?;
         if kind == Kind::Commit {
-            split_frame(&bytes[at..], Verify::Checksum).ok()?;
-            return check_commit(bytes, start, at, payload).then_some(at);
+            return Some(at);
         }
         at += FRAME_HEADER_LEN + payload.len();
     }
 }
 
 /// The careful path of [`check_batch`]: every frame's crc, in order.
-fn check_batch_frame_by_frame(bytes: &[u8], start: usize) -> Result<usize, (usize, DecodeError)> {
+fn check_batch_frame_by_frame(
+    bytes: &[u8],
+    salt: u64,
+    start: usize,
+) -> Result<usize, (usize, DecodeError)> {
     let mut at = start;
     loop {
         let (kind, payload, _) =
             split_frame(&bytes[at..], Verify::Checksum).map_err(|e| (at, e))?;
         if kind == Kind::Commit {
-            return check_commit(bytes, start, at, payload)
+            return check_commit(bytes, salt, start, at, payload)
                 .then_some(at)
                 .ok_or((at, DecodeError::BatchChecksum));
         }
@@ -305,32 +350,66 @@ fn check_batch_frame_by_frame(bytes: &[u8], start: usize) -> Result<usize, (usiz
     }
 }
 
-/// True if the commit frame at `at` (payload `payload`) closes a batch that starts at `start`.
-fn check_commit(bytes: &[u8], start: usize, at: usize, payload: &[u8]) -> bool {
-    let batch_len = u64_at(payload, 0);
-    let batch_crc = u32_at(payload, 8);
-    (at - start) as u64 == batch_len && crc32fast::hash(&bytes[start..at]) == batch_crc
+/// True if the commit frame at `at` (payload `payload`) closes a batch that starts at `start` in
+/// the segment whose salt is `salt`: bound to that place, and matching the batch's bytes.
+fn check_commit(bytes: &[u8], salt: u64, start: usize, at: usize, payload: &[u8]) -> bool {
+    commit_binding(payload) == (start as u64, salt)
+        && at >= start + FRAME_HEADER_LEN
+        && crc32fast::hash(&bytes[start..at]) == u32_at(payload, 16)
+}
+
+/// The `(batch_start, salt)` a commit payload names.
+fn commit_binding(payload: &[u8]) -> (u64, u64) {
+    (u64_at(payload, 0), u64_at(payload, 8))
 }
 
 /// Looks for a valid commit record at any offset from `from` on whose batch starts at or after
 /// `not_before`. Used only after damage, to tell a torn tail (none) from corruption (one).
-fn find_valid_commit(bytes: &[u8], not_before: usize, from: usize) -> Option<usize> {
+///
+/// The rules, and why the scan is O(n) whatever the bytes, are in the [module docs](self).
+/// `examined` is increased by the bytes walked and hashed for candidates (steps 5 and 6); it never
+/// exceeds `bytes.len()`, which the unit tests check with hostile inputs.
+fn find_valid_commit(
+    bytes: &[u8],
+    salt: u64,
+    not_before: usize,
+    from: usize,
+    examined: &mut usize,
+) -> Option<usize> {
     let last = bytes.len().checked_sub(COMMIT_FRAME_LEN)?;
+    // Every candidate examined so far looked at bytes below this offset, and only at them.
+    let mut examined_end = not_before;
     (from..=last).find(|&at| {
-        // Cheap filters first: the kind byte, the reserved bytes and the fixed length.
-        if bytes[at + 4] != Kind::Commit as u8 || bytes[at + 5..at + 8] != [0, 0, 0] {
+        // 1. The kind byte, the reserved bytes and the fixed length.
+        if bytes[at + 4] != Kind::Commit as u8
+            || bytes[at + 5..at + 8] != [0, 0, 0]
+            || u32_at(bytes, at + 8) as usize != COMMIT_PAYLOAD_LEN
+        {
             return false;
         }
-        let Ok((Kind::Commit, payload, _)) = split_frame(&bytes[at..], Verify::Checksum) else {
+        let payload = &bytes[at + FRAME_HEADER_LEN..at + COMMIT_FRAME_LEN];
+        // 2 and 3. Bound to this segment, and to a start where a batch could begin.
+        let (start, stored_salt) = commit_binding(payload);
+        let Ok(start) = usize::try_from(start) else {
             return false;
         };
-        let batch_len = u64_at(payload, 0);
-        match (at as u64).checked_sub(batch_len) {
-            Some(batch_start) if batch_start >= not_before as u64 => {
-                check_commit(bytes, batch_start as usize, at, payload)
-            }
-            _ => false,
+        if stored_salt != salt
+            || start < examined_end
+            || start
+                .checked_add(FRAME_HEADER_LEN)
+                .is_none_or(|end| end > at)
+        {
+            return false;
         }
+        // 4. The frame's own crc.
+        if split_frame(&bytes[at..], Verify::Checksum).is_err() {
+            return false;
+        }
+        // 5 and 6. From here on the bytes start..at count as examined.
+        examined_end = at;
+        *examined += at - start;
+        walk_to_commit(bytes, start, at) == Some(at)
+            && check_commit(bytes, salt, start, at, payload)
     })
 }
 
@@ -405,10 +484,13 @@ mod tests {
     use super::*;
     use crate::format::{put_commit, put_frame};
 
+    const SALT: u64 = 0x5a17_5a17_5a17_5a17;
+
     fn segment(batches: &[&[(Kind, Vec<u8>)]]) -> Vec<u8> {
         let mut out = SegmentHeader {
             seq: 3,
             first_index: 7,
+            salt: SALT,
         }
         .encode()
         .to_vec();
@@ -418,8 +500,7 @@ mod tests {
                 put_frame(&mut out, *kind, payload, &[]);
             }
             let crc = crc32fast::hash(&out[start..]);
-            let len = (out.len() - start) as u64;
-            put_commit(&mut out, len, crc);
+            put_commit(&mut out, start as u64, SALT, crc);
         }
         out
     }
@@ -501,11 +582,110 @@ mod tests {
         );
     }
 
+    /// A commit frame with a valid frame crc that names `start` and `salt` but a wrong batch crc.
+    fn fake_commit(start: u64, salt: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_commit(&mut out, start, salt, 0xdead_beef);
+        out
+    }
+
+    /// `bytes` is a batch at `base` cut short: a torn tail, found by examining at most
+    /// `bytes.len()` bytes.
+    fn assert_torn_and_linear(bytes: &[u8], base: usize) {
+        let (_, mut decoder) = SegmentDecoder::new(bytes).unwrap();
+        let damage = loop {
+            match decoder.next_batch() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("expected damage"),
+                Err(damage) => break damage,
+            }
+        };
+        assert_eq!(damage.batch_offset, base as u64);
+        assert_eq!(damage.commit_after, None, "{damage:?}");
+        let mut examined = 0;
+        assert_eq!(
+            find_valid_commit(bytes, SALT, base, base + 1, &mut examined),
+            None
+        );
+        assert!(
+            examined <= bytes.len(),
+            "examined {examined} bytes of {}",
+            bytes.len()
+        );
+    }
+
+    /// The review's case, with this segment's salt (which a client could not know): a 4 MiB entry
+    /// of commit frames each bound to the start of the entry's own batch, cut short by a crash.
+    /// Each used to cost a crc over the batch so far: quadratic.
+    #[test]
+    fn a_payload_of_fake_commits_bound_to_the_batch_is_a_torn_tail_found_in_linear_work() {
+        let mut bytes = segment(&[&[entry(1, b"a")]]);
+        let base = bytes.len();
+        let fake = fake_commit(base as u64, SALT);
+        let payload: Vec<u8> = fake.iter().copied().cycle().take(4 << 20).collect();
+        put_frame(&mut bytes, Kind::Entry, &2u64.to_le_bytes(), &payload);
+        bytes.truncate(bytes.len() - 30);
+        assert_torn_and_linear(&bytes, base);
+    }
+
+    /// Fake frames nested so that each fake commit closes a chain of one frame from its own start:
+    /// every candidate passes the walk; only the disjointness rule keeps the work linear.
+    #[test]
+    fn nested_fake_batches_are_examined_once() {
+        let mut bytes = segment(&[&[entry(1, b"a")]]);
+        let base = bytes.len();
+        let n = 20_000;
+        // The entry frame's header and index, then n frame headers, then n fake commits.
+        let heads = base + FRAME_HEADER_LEN + 8;
+        let commits = heads + n * FRAME_HEADER_LEN;
+        let mut payload = Vec::new();
+        for k in 0..n {
+            let (start, at) = (heads + k * FRAME_HEADER_LEN, commits + k * COMMIT_FRAME_LEN);
+            let len = (at - start - FRAME_HEADER_LEN) as u32;
+            payload.extend_from_slice(&[0, 0, 0, 0, Kind::State as u8, 0, 0, 0]);
+            payload.extend_from_slice(&len.to_le_bytes());
+        }
+        for k in 0..n {
+            payload.extend_from_slice(&fake_commit((heads + k * FRAME_HEADER_LEN) as u64, SALT));
+        }
+        put_frame(&mut bytes, Kind::Entry, &2u64.to_le_bytes(), &payload);
+        bytes.truncate(bytes.len() - 1);
+        assert_torn_and_linear(&bytes, base);
+    }
+
+    #[test]
+    fn commits_bound_elsewhere_do_not_count() {
+        // A whole valid batch copied from another segment (another salt), or from another offset.
+        let other = segment(&[&[entry(9, b"x")]]);
+        let mut bytes = segment(&[&[entry(1, b"a")]]);
+        let base = bytes.len();
+        let mut foreign = other[HEADER_LEN..].to_vec();
+        let salt_at = foreign.len() - COMMIT_PAYLOAD_LEN + 8;
+        foreign[salt_at..salt_at + 8].copy_from_slice(&1u64.to_le_bytes());
+        let mut payload = vec![0xaa; 100];
+        payload.extend_from_slice(&foreign);
+        payload.extend_from_slice(&other[HEADER_LEN..]); // right salt, but bound to offset 40
+        payload.extend_from_slice(&[0xbb; 100]);
+        put_frame(&mut bytes, Kind::Entry, &2u64.to_le_bytes(), &payload);
+        bytes.truncate(bytes.len() - 50);
+        assert_torn_and_linear(&bytes, base);
+    }
+
+    #[test]
+    fn a_commit_naming_an_empty_batch_is_refused() {
+        let mut bytes = segment(&[]);
+        let base = bytes.len();
+        put_commit(&mut bytes, base as u64, SALT, crc32fast::hash(&[]));
+        let damage = all(&bytes).1.unwrap_err();
+        assert_eq!(damage.error, DecodeError::BatchChecksum);
+    }
+
     #[test]
     fn headers_are_checked() {
         let good = SegmentHeader {
             seq: 1,
             first_index: 2,
+            salt: 3,
         }
         .encode();
         assert_eq!(decode_header(&good[..10]), Err(DecodeError::ShortHeader));

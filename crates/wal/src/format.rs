@@ -4,11 +4,11 @@
 //! book chapter `docs/src/wal.md` draw the same layout as diagrams. Everything here is pure (no I/O).
 //!
 //! ```text
-//! segment header (32 bytes)
-//! 0        8        12                20                28       32
-//! +--------+--------+-----------------+-----------------+--------+
-//! | magic  |version |       seq       |   first_index   | crc32  |
-//! +--------+--------+-----------------+-----------------+--------+
+//! segment header (40 bytes)
+//! 0        8        12                20                28                36       40
+//! +--------+--------+-----------------+-----------------+-----------------+--------+
+//! | magic  |version |       seq       |   first_index   |      salt       | crc32  |
+//! +--------+--------+-----------------+-----------------+-----------------+--------+
 //!
 //! frame (12-byte header, then the payload)
 //! 0          4      5        8          12
@@ -16,7 +16,19 @@
 //! | crc u32  | kind | 0 0 0  | len u32  | payload, len B   |
 //! +----------+------+--------+----------+------------------+
 //! crc = crc32 of bytes 4..12+len: one contiguous run, hashed in one call
+//!
+//! commit payload (20 bytes): where its batch starts, the segment's salt, the batch's crc
+//! 0                 8                 16       20
+//! +-----------------+-----------------+--------+
+//! |   batch_start   |      salt       | crc32  |
+//! +-----------------+-----------------+--------+
 //! ```
+//!
+//! The commit record is *bound to its place*: `batch_start` is the batch's own offset in the
+//! segment and `salt` is the random number in this segment's header. So commit-shaped bytes inside
+//! a payload (a client storing a copy of WAL bytes, say) are not a valid commit record anywhere but
+//! at the one offset they name, in the one segment whose salt they carry (see
+//! [`crate::decode`] for the rules recovery applies).
 //!
 //! All integers are little-endian. Non-goals: alignment padding (nothing here is read by casting
 //! bytes to structs) and compression.
@@ -25,10 +37,13 @@
 pub const MAGIC: [u8; 8] = *b"RWOODWAL";
 
 /// The format version this crate writes and reads.
-pub const VERSION: u32 = 1;
+///
+/// Version 2 (unreleased) added the header's salt and bound each commit record to its batch's
+/// offset and to that salt; version 1 was never released and is not read.
+pub const VERSION: u32 = 2;
 
 /// Length of the segment header in bytes.
-pub const HEADER_LEN: usize = 32;
+pub const HEADER_LEN: usize = 40;
 
 /// Length of a frame header (crc, kind, reserved, length) in bytes.
 pub const FRAME_HEADER_LEN: usize = 12;
@@ -39,8 +54,9 @@ pub const FRAME_HEADER_LEN: usize = 12;
 /// corrupted length can never ask for more than this (and never more than the bytes that remain).
 pub const MAX_PAYLOAD_LEN: usize = 64 << 20;
 
-/// Payload length of a commit record: the batch length (u64) and the batch crc32 (u32).
-pub const COMMIT_PAYLOAD_LEN: usize = 12;
+/// Payload length of a commit record: the batch's start offset (u64), the segment's salt (u64)
+/// and the batch crc32 (u32).
+pub const COMMIT_PAYLOAD_LEN: usize = 20;
 
 /// Length of a whole commit frame, header included.
 pub const COMMIT_FRAME_LEN: usize = FRAME_HEADER_LEN + COMMIT_PAYLOAD_LEN;
@@ -67,8 +83,9 @@ pub enum Kind {
     State = 2,
     /// A snapshot marker: payload is `index: u64`, `term: u64`.
     Marker = 3,
-    /// Ends a batch: payload is `batch_len: u64` (bytes of the batch's frames before this one) and
-    /// `batch_crc: u32` (crc32 of exactly those bytes).
+    /// Ends a batch: payload is `batch_start: u64` (offset in the segment of the batch's first
+    /// frame; the batch is the bytes from there up to this frame), `salt: u64` (the segment
+    /// header's) and `batch_crc: u32` (crc32 of exactly the batch's bytes).
     Commit = 4,
 }
 
@@ -92,6 +109,9 @@ pub struct SegmentHeader {
     pub seq: u64,
     /// Index of the first entry the segment was started for (see [`segment_name`]).
     pub first_index: u64,
+    /// A random number chosen when the segment is made, repeated in every commit record of the
+    /// segment, so bytes that imitate a commit record cannot be valid without knowing it.
+    pub salt: u64,
 }
 
 impl SegmentHeader {
@@ -102,8 +122,9 @@ impl SegmentHeader {
         out[8..12].copy_from_slice(&VERSION.to_le_bytes());
         out[12..20].copy_from_slice(&self.seq.to_le_bytes());
         out[20..28].copy_from_slice(&self.first_index.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..28]);
-        out[28..32].copy_from_slice(&crc.to_le_bytes());
+        out[28..36].copy_from_slice(&self.salt.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..36]);
+        out[36..40].copy_from_slice(&crc.to_le_bytes());
         out
     }
 }
@@ -166,12 +187,27 @@ pub(crate) fn put_frame(out: &mut Vec<u8>, kind: Kind, head: &[u8], tail: &[u8])
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends the commit frame that ends a batch of `batch_len` bytes whose crc32 is `batch_crc`.
-pub(crate) fn put_commit(out: &mut Vec<u8>, batch_len: u64, batch_crc: u32) {
+/// Appends the commit frame that ends the batch starting at offset `batch_start` of the segment
+/// whose header carries `salt`; `batch_crc` is the crc32 of the batch's bytes.
+pub(crate) fn put_commit(out: &mut Vec<u8>, batch_start: u64, salt: u64, batch_crc: u32) {
     let mut payload = [0u8; COMMIT_PAYLOAD_LEN];
-    payload[0..8].copy_from_slice(&batch_len.to_le_bytes());
-    payload[8..12].copy_from_slice(&batch_crc.to_le_bytes());
+    payload[0..8].copy_from_slice(&batch_start.to_le_bytes());
+    payload[8..16].copy_from_slice(&salt.to_le_bytes());
+    payload[16..20].copy_from_slice(&batch_crc.to_le_bytes());
     put_frame(out, Kind::Commit, &payload, &[]);
+}
+
+/// A fresh salt for a new segment header: unpredictable to anyone who cannot read the files.
+///
+/// It comes from std's randomly keyed SipHash (`RandomState`, seeded from the OS), mixed with the
+/// time and the sequence number; no extra dependency. Its only job is to be unguessable by a
+/// client that controls payload bytes; it is not a cryptographic secret.
+pub(crate) fn new_salt(seq: u64) -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::hash::RandomState::new().hash_one((seq, nanos, std::process::id()))
 }
 
 /// Reads a little-endian u32 at `at`; the caller has checked the bounds.

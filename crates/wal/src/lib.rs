@@ -12,7 +12,8 @@
 //!
 //! Records are *staged* with [`Wal::append_entry`], [`Wal::append_state`] and
 //! [`Wal::append_marker`]; [`Wal::sync`] ends the batch with a commit record and makes it durable
-//! with one `write` and one `fdatasync` (group commit). [`Wal::release`] drops segments wholly below
+//! with one `fdatasync` (group commit; the batch goes to the kernel in one `write`, or in pieces
+//! of about 1 MiB if it is larger). [`Wal::release`] drops segments wholly below
 //! an index once a snapshot covers them. [`Wal::open`] recovers and returns a [`Replay`].
 //!
 //! # Durability, precisely

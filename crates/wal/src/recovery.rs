@@ -67,6 +67,8 @@ pub(crate) struct Recovered {
     pub segments: Vec<SegmentMeta>,
     /// Length of the newest segment after any truncation.
     pub active_len: u64,
+    /// Salt of the newest segment's header.
+    pub active_salt: u64,
 }
 
 /// Reads `segments` (non-empty, consecutive, oldest first) and applies the recovery policy.
@@ -78,6 +80,7 @@ pub(crate) fn recover(
     let mut builder = ReplayBuilder::default();
     let mut metas = Vec::with_capacity(segments.len());
     let mut active_len = 0;
+    let mut active_salt = 0;
     let mut truncate_at = None;
     let count = segments.len();
     // Sizes up front, so the entry list can be sized once instead of regrown (see below).
@@ -138,6 +141,7 @@ pub(crate) fn recover(
             }
         };
         active_len = end;
+        active_salt = header.salt;
         metas.push(meta);
         bytes_read += sizes[i];
         bytes_left = bytes_left.saturating_sub(sizes[i]);
@@ -158,6 +162,7 @@ pub(crate) fn recover(
         replay: builder.finish(),
         segments: metas,
         active_len,
+        active_salt,
     })
 }
 

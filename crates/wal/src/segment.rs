@@ -102,10 +102,52 @@ pub(crate) fn create(
     ))
 }
 
+/// Creates `dir` and any missing ancestors. With `fsync` on, then syncs the parent of each
+/// directory it created, top down: a new directory is an entry in its parent, durable only once
+/// the parent is synced, like a new file.
+pub(crate) fn create_dir_durably(dir: &Path, fsync: bool) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while fs::symlink_metadata(at).is_err() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir).io(dir, "create directory")?;
+    if fsync {
+        for created in missing.iter().rev() {
+            let parent = created
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
 /// Syncs a directory, making file creations, renames and removals in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .io(dir, "open directory")?
         .sync_all()
         .io(dir, "fsync directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_missing_ancestors_and_syncs_their_parents() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b/c");
+        create_dir_durably(&dir, true).unwrap();
+        assert!(dir.is_dir());
+        // Existing directories are fine too, synced or not.
+        create_dir_durably(&dir, true).unwrap();
+        create_dir_durably(root.path(), false).unwrap();
+    }
 }

@@ -2,8 +2,10 @@
 //! with [`Wal::sync`], rotates segments and releases old ones.
 //!
 //! Staged records are encoded into one reused buffer; `sync` appends the commit record, hands the
-//! whole batch to the kernel in one `write` and then calls `fdatasync` once. Group commit is the
-//! caller's to choose: stage everything a raft `Ready` carries, then sync once.
+//! rest of the batch to the kernel in one `write` and then calls `fdatasync` once. A batch that
+//! grows past 1 MiB (`FLUSH_AT`) is written out in pieces as it is staged, without its commit
+//! record, so it takes several `write`s, but still one `fdatasync`. Group commit is the caller's to
+//! choose: stage everything a raft `Ready` carries, then sync once.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -80,6 +82,8 @@ pub struct Wal {
     buf: Vec<u8>,
     /// crc32 of the current batch's bytes already written (`committed_len..len`).
     batch_crc: crc32fast::Hasher,
+    /// Salt of the active segment's header, repeated in each of its commit records.
+    salt: u64,
     /// Newest state staged or replayed; written first into each new segment.
     state: Option<Bytes>,
     /// Highest entry index held (staged ones included).
@@ -96,7 +100,7 @@ impl Wal {
     /// damage that [`RecoveryMode`] does not allow to repair; in that case nothing was changed.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, Replay)> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).io(&dir, "create directory")?;
+        segment::create_dir_durably(&dir, options.fsync)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .read(true)
@@ -133,19 +137,30 @@ impl Wal {
         if !listing.temps.is_empty() && options.fsync {
             segment::sync_dir(&dir)?;
         }
-        let (segments, replay, len) = match recovered {
-            Some(recovered) => (recovered.segments, recovered.replay, recovered.active_len),
+        let (segments, replay, len, salt) = match recovered {
+            Some(recovered) => (
+                recovered.segments,
+                recovered.replay,
+                recovered.active_len,
+                recovered.active_salt,
+            ),
             None => {
                 let header = SegmentHeader {
                     seq: 0,
                     first_index: 0,
+                    salt: format::new_salt(0),
                 };
                 let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
                 let meta = SegmentMeta {
                     file,
                     max_index: None,
                 };
-                (vec![meta], Replay::default(), HEADER_LEN as u64)
+                (
+                    vec![meta],
+                    Replay::default(),
+                    HEADER_LEN as u64,
+                    header.salt,
+                )
             }
         };
 
@@ -168,6 +183,7 @@ impl Wal {
             committed_len: len,
             buf: Vec::new(),
             batch_crc: crc32fast::Hasher::new(),
+            salt,
             state: replay.state.clone(),
             last_index: replay.entries.last().map(|e| e.index),
             poisoned: false,
@@ -202,7 +218,8 @@ impl Wal {
         Ok(())
     }
 
-    /// Ends the current batch: writes it with its commit record in one `write`, then makes
+    /// Ends the current batch: writes what is still staged with the commit record in one `write`
+    /// (a batch over 1 MiB has already been written in pieces while it was staged), then makes
     /// everything appended so far durable with one `fdatasync`. Does nothing if nothing is staged.
     ///
     /// When it returns `Ok`, every record staged before it survives any crash (with
@@ -215,17 +232,34 @@ impl Wal {
         }
         self.batch_crc.update(&self.buf);
         let crc = std::mem::take(&mut self.batch_crc).finalize();
-        let batch_len = self.len - self.committed_len + self.buf.len() as u64;
-        format::put_commit(&mut self.buf, batch_len, crc);
+        format::put_commit(&mut self.buf, self.committed_len, self.salt, crc);
         let result = self.write_buf().and_then(|()| self.sync_active());
         self.poison_on_error(result)?;
         self.committed_len = self.len;
         Ok(())
     }
 
+    /// Writes the records staged so far in the current batch to the active segment, without a
+    /// commit record and without syncing: what staging does by itself once a batch passes 1 MiB.
+    /// The batch stays open (it is still ended by [`Wal::sync`]) and is lost by a crash before
+    /// then. For crash tests, which need the unfinished batch's bytes in the file.
+    #[doc(hidden)]
+    pub fn write_staged(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        self.batch_crc.update(&self.buf);
+        let result = self.write_buf();
+        self.poison_on_error(result)
+    }
+
     /// Removes every segment that lies wholly below `index`: every entry and marker in it is at an
-    /// index lower than `index`. Only a prefix of the segments goes, never the active one, and the
-    /// directory is synced afterwards. Returns how many segments were removed.
+    /// index lower than `index`. Only a prefix of the segments goes, never the active one, oldest
+    /// first, and the directory is synced after each removal. Returns how many segments were removed.
+    ///
+    /// Why a sync per file: removals made durable by one sync at the end reach the disk in any
+    /// order, so a crash could keep an older segment while a newer one is gone, and the next open
+    /// would fail with [`Error::MissingSegment`]. Syncing after each one keeps what is on disk a
+    /// suffix of the log at every instant. (Accepting a gap at the front on open would hide a
+    /// segment lost by other means; `release` is rare and its syncs are cheap beside a snapshot.)
     ///
     /// Call it after a snapshot at `index` is safely stored and marked. The newest state survives,
     /// since every segment begins with a copy of it.
@@ -237,14 +271,15 @@ impl Wal {
             .take(self.segments.len() - 1)
             .take_while(|s| s.max_index.is_none_or(|m| m < index))
             .count();
-        // Oldest first, so a crash in the middle still leaves a suffix of the log.
+        // Oldest first, each removal durable before the next, so a crash at any point leaves a
+        // suffix of the log on disk.
         for _ in 0..removable {
             let path = self.segments[0].file.path.clone();
             std::fs::remove_file(&path).io(&path, "remove released segment")?;
             self.segments.remove(0);
-        }
-        if removable > 0 && self.options.fsync {
-            segment::sync_dir(&self.dir)?;
+            if self.options.fsync {
+                segment::sync_dir(&self.dir)?;
+            }
         }
         Ok(removable)
     }
@@ -329,21 +364,23 @@ impl Wal {
     /// Starts the next segment. The active one is complete: every batch in it was committed by
     /// `sync`, which synced it.
     fn rotate(&mut self, first_index: u64) -> Result<()> {
+        let seq = self.active().file.seq + 1;
+        let header = SegmentHeader {
+            seq,
+            first_index,
+            salt: format::new_salt(seq),
+        };
         let mut carry = Vec::new();
         if let Some(state) = &self.state {
             format::put_frame(&mut carry, Kind::State, state, &[]);
             let crc = crc32fast::hash(&carry);
-            let len = carry.len() as u64;
-            format::put_commit(&mut carry, len, crc);
+            format::put_commit(&mut carry, HEADER_LEN as u64, header.salt, crc);
         }
-        let header = SegmentHeader {
-            seq: self.active().file.seq + 1,
-            first_index,
-        };
         let (file, created) = segment::create(&self.dir, header, &carry, self.options.fsync)?;
         self.file = file;
         self.len = (HEADER_LEN + carry.len()) as u64;
         self.committed_len = self.len;
+        self.salt = header.salt;
         self.segments.push(SegmentMeta {
             file: created,
             max_index: None,

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{open, opts, segment_files, snapshot_dir};
-use raftwood_wal::format::{FRAME_HEADER_LEN, HEADER_LEN};
+use raftwood_wal::format::{COMMIT_FRAME_LEN, FRAME_HEADER_LEN, HEADER_LEN};
 use raftwood_wal::{Error, Wal};
 
 /// Writes `batches` one-entry batches of 40-byte entries.
@@ -87,7 +87,7 @@ fn damage_in_an_older_segment_is_corruption_even_at_its_end() {
     assert_eq!(&bad_path, older);
     assert_eq!(
         offset,
-        (bytes.len() - 24) as u64,
+        (bytes.len() - COMMIT_FRAME_LEN) as u64,
         "offset of the damaged commit frame"
     );
     assert!(!followed_by_commit);
@@ -101,8 +101,8 @@ fn zeroed_bytes_in_the_middle_of_the_newest_segment_are_corruption() {
     write_log(dir.path(), 1 << 20, 6);
     let path = segment_files(dir.path()).pop().unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
-    // The second batch starts after the state frame (14), entry 1's frame (60) and a commit (24).
-    let at = HEADER_LEN + 14 + 60 + 24;
+    // The second batch starts after the state frame (14), entry 1's frame (60) and a commit.
+    let at = HEADER_LEN + 14 + 60 + COMMIT_FRAME_LEN;
     bytes[at..at + 30].fill(0);
     std::fs::write(&path, &bytes).unwrap();
     let (_, offset, followed_by_commit, message) = expect_corrupt(dir.path(), 1 << 20);

@@ -48,6 +48,7 @@ fn every_corpus_input_decodes_without_panicking() {
         let mut framed = SegmentHeader {
             seq: 0,
             first_index: 0,
+            salt: 0,
         }
         .encode()
         .to_vec();

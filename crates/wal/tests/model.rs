@@ -1,11 +1,16 @@
 //! The model test: random appends, overwrites, syncs, markers, releases, reopenings and crashes,
 //! checked against a plain in-memory model of what the log must hold.
 //!
-//! A crash is simulated by cutting files, not by the OS, so `fsync` is off: a crash drops the
-//! `Wal`, then cuts the newest segment at any byte after the last completed sync, or corrupts bytes
-//! of the batch that was being written (optionally written out whole first, as if `sync` had
-//! reached `write` but not `fdatasync`). The reopened log must equal the model's synced content,
-//! plus the unfinished batch if, and only if, it reached the file whole.
+//! A crash is simulated by cutting files, not by the OS, so `fsync` is off. A crash first puts the
+//! batch being written into the file, either whole with its commit record (as if `sync` had reached
+//! `write` but not `fdatasync`) or without it (as a batch over 1 MiB is written while staged); it
+//! drops the `Wal`, then cuts the newest segment at any byte after the last completed sync, or
+//! corrupts a byte there, or, when a segment was started since the last sync, undoes its rename
+//! (the directory had not been synced yet). The reopened log must equal the model's synced
+//! content, plus the unfinished batch if, and only if, it reached the file whole with its commit.
+//!
+//! Damage no crash explains is tried too: a flipped byte in a segment other than the active one
+//! must stop the open with an error naming that file and an offset at or before the byte.
 //!
 //! Cases: 64 by default (a few seconds); raise with `PROPTEST_CASES=5000 cargo test -p raftwood-wal
 //! --test model`.
@@ -18,11 +23,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
 use common::opts;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use raftwood_wal::{Marker, Replay, Wal};
+use raftwood_wal::{Error, Marker, Replay, Wal};
 
 const SEGMENT_SIZE: u64 = 300;
 
@@ -55,6 +61,9 @@ enum Damage {
     CutAndZeroes(Index, u8),
     /// Flip bits of one byte in the unsynced region.
     Corrupt(Index, u8),
+    /// If a segment was started since the last sync, the crash came between its rename and the
+    /// directory sync: the new name is lost (the file is gone, or left as a `.wal.tmp`).
+    UndoRotation { keep_temp: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -75,11 +84,14 @@ enum Op {
         back: u8,
     },
     Reopen,
-    /// Crash; with `write_inflight` the staged batch is first written whole (without fsync).
+    /// Crash; with `write_inflight` the staged batch is first written whole with its commit
+    /// record (without fsync), without it only its records are written.
     Crash {
         write_inflight: bool,
         damage: Damage,
     },
+    /// Flip a byte of a segment other than the active one (bit rot): the open must fail naming it.
+    CorruptOlder(Index, Index, u8),
 }
 
 fn damage() -> impl Strategy<Value = Damage> {
@@ -88,6 +100,7 @@ fn damage() -> impl Strategy<Value = Damage> {
         any::<Index>().prop_map(Damage::Cut),
         (any::<Index>(), 1..64u8).prop_map(|(i, n)| Damage::CutAndZeroes(i, n)),
         (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Damage::Corrupt(i, x)),
+        any::<bool>().prop_map(|keep_temp| Damage::UndoRotation { keep_temp }),
     ]
 }
 
@@ -100,6 +113,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..12u8).prop_map(|back| Op::Release { back }),
         1 => Just(Op::Reopen),
         2 => (any::<bool>(), damage()).prop_map(|(write_inflight, damage)| Op::Crash { write_inflight, damage }),
+        1 => (any::<Index>(), any::<Index>(), 1..=255u8).prop_map(|(f, i, x)| Op::CorruptOlder(f, i, x)),
     ]
 }
 
@@ -114,6 +128,12 @@ struct Harness {
     /// Highest index given to `release`: below it the log may hold less than the model.
     released: u64,
     counter: u64,
+    /// The active segment at the last completed sync (or open).
+    synced_active: PathBuf,
+    /// A `release` ran since then. A crash can only undo a segment's rename while `rotate` runs;
+    /// once `release` has run after it, the rename was durable (the directory was synced) and
+    /// older segments may be gone, so it is no longer undone.
+    released_since_sync: bool,
 }
 
 impl Harness {
@@ -121,7 +141,10 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let (wal, replay) = Wal::open(dir.path(), opts(SEGMENT_SIZE)).unwrap();
         assert_eq!(replay, Replay::default());
+        let synced_active = wal.active_segment().path;
         Harness {
+            synced_active,
+            released_since_sync: false,
             dir,
             wal: Some(wal),
             synced: Model::default(),
@@ -169,10 +192,13 @@ impl Harness {
             Op::Sync => {
                 self.wal().sync().unwrap();
                 self.synced = self.staged.clone();
+                self.synced_active = self.wal().active_segment().path;
+                self.released_since_sync = false;
             }
             Op::Release { back } => {
                 let index = self.staged.next_index().saturating_sub(u64::from(*back));
                 self.wal().release(index).unwrap();
+                self.released_since_sync = true;
                 self.released = self.released.max(index);
             }
             Op::Reopen => {
@@ -183,7 +209,36 @@ impl Harness {
                 write_inflight,
                 damage,
             } => self.crash(*write_inflight, damage),
+            Op::CorruptOlder(file, at, mask) => self.corrupt_older(*file, *at, *mask),
         }
+    }
+
+    fn corrupt_older(&mut self, file: Index, at: Index, mask: u8) {
+        let paths = self.wal().segment_paths();
+        if paths.len() < 2 {
+            return;
+        }
+        self.wal = None;
+        let path = paths[file.index(paths.len() - 1)].clone();
+        let original = std::fs::read(&path).unwrap();
+        let offset = at.index(original.len());
+        let mut bytes = original.clone();
+        bytes[offset] ^= mask;
+        std::fs::write(&path, &bytes).unwrap();
+        match Wal::open(self.dir.path(), opts(SEGMENT_SIZE)) {
+            Err(Error::Corrupt {
+                path: named,
+                offset: reported,
+                ..
+            }) => {
+                assert_eq!(named, path, "the error names the damaged segment");
+                assert!(reported <= offset as u64, "{reported} > {offset}");
+            }
+            other => panic!("damage at {offset} of {}: {other:?}", path.display()),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was changed");
+        std::fs::write(&path, &original).unwrap();
+        self.reopen_and_check(&self.synced.clone());
     }
 
     fn crash(&mut self, write_inflight: bool, damage: &Damage) {
@@ -191,9 +246,26 @@ impl Harness {
         if write_inflight {
             // `sync` with fsync off: the batch reaches the file; the crash comes before fdatasync.
             self.wal().sync().unwrap();
+        } else {
+            // The batch's records reach the file without their commit record.
+            self.wal().write_staged().unwrap();
         }
         let after = self.wal().active_segment();
         self.wal = None;
+        if let Damage::UndoRotation { keep_temp } = damage
+            && after.path != self.synced_active
+            && !self.released_since_sync
+        {
+            if *keep_temp {
+                let mut temp = after.path.clone().into_os_string();
+                temp.push(".tmp");
+                std::fs::rename(&after.path, temp).unwrap();
+            } else {
+                std::fs::remove_file(&after.path).unwrap();
+            }
+            self.reopen_and_check(&self.synced.clone());
+            return;
+        }
         let (start, end) = (before.committed_len, after.len);
         let mut file = OpenOptions::new()
             .read(true)
@@ -201,7 +273,7 @@ impl Harness {
             .open(&after.path)
             .unwrap();
         let whole = match damage {
-            Damage::Nothing => true,
+            Damage::Nothing | Damage::UndoRotation { .. } => true,
             Damage::Cut(at) | Damage::CutAndZeroes(at, _) => {
                 let cut = start + at.index((end - start + 1) as usize) as u64;
                 file.set_len(cut).unwrap();
@@ -290,6 +362,8 @@ impl Harness {
         model.markers = replay.markers.iter().copied().collect();
         self.synced = model.clone();
         self.staged = model;
+        self.synced_active = wal.active_segment().path;
+        self.released_since_sync = false;
         self.wal = Some(wal);
     }
 }

@@ -12,53 +12,13 @@
 //! Run from `fuzz/`: `cargo fuzz run -s none snap_decode -- -max_total_time=180`.
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use libfuzzer_sys::fuzz_target;
+use raftwood_fuzz::largest_allocation_during;
 use raftwood_snap::SnapshotId;
 use raftwood_snap::format::{self, HEADER_LEN, Header};
 
 /// Bytes allowed beyond the input's length (the `<bytes>` path of an error, a few small vectors).
 const SLACK: usize = 64;
-
-/// Records the largest single allocation while `ARMED`.
-struct Counting;
-
-static ARMED: AtomicBool = AtomicBool::new(false);
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only a size is recorded.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 fuzz_target!(|data: &[u8]| {
     // The header decoder alone.
@@ -70,11 +30,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The whole-file decoder, with its allocations measured.
-    LARGEST.store(0, Ordering::Relaxed);
-    ARMED.store(true, Ordering::Relaxed);
-    let result = format::decode(data);
-    ARMED.store(false, Ordering::Relaxed);
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let (result, largest) = largest_allocation_during(|| format::decode(data));
     assert!(
         largest <= data.len() + SLACK,
         "decode of {} bytes allocated {largest} bytes at once",

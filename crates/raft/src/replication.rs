@@ -255,7 +255,11 @@ impl<S: Storage> Raft<S> {
         let Some(pr) = self.progress_mut(from) else {
             return;
         };
-        if !pr.maybe_update(match_index) {
+        let updated = pr.maybe_update(match_index);
+        // A probe answered at exactly the known match index is news too: it confirms where the
+        // logs agree (the probe carried nothing new), so streaming can resume (as in etcd).
+        let confirmed = pr.state == ProgressState::Probe && pr.match_index == match_index;
+        if !updated && !confirmed {
             return;
         }
         match pr.state {
@@ -263,7 +267,9 @@ impl<S: Storage> Raft<S> {
             ProgressState::Probe => pr.become_replicate(),
             ProgressState::Replicate => pr.inflights.free_to(match_index),
         }
-        self.maybe_commit();
+        if updated {
+            self.maybe_commit();
+        }
     }
 
     /// Fast back-off (Raft §5.3, end): the follower's hint names the last index where its term is

@@ -1128,3 +1128,35 @@ fn step_any<S: Storage>(n: &mut RawNode<S>, m: Message) {
 fn role_any<S: Storage>(n: &RawNode<S>) -> Role {
     n.status().soft_state.role
 }
+
+/// §5.3 flow control (etcd's progress states): a follower being probed whose answer confirms the
+/// match index the leader already knows goes back to streaming, instead of waiting for a new
+/// entry to probe with.
+#[test]
+fn probe_answered_at_known_match_resumes_replication() {
+    let mut n = leader(&[1, 2]);
+    let t = term(&n);
+    step(
+        &mut n,
+        msg(2, 1, t, MessageBody::AppendAccepted { match_index: 1 }),
+    );
+    drain(&mut n);
+    assert!(n.status().progress[&2].replicating);
+    // A rejection past the match index (an append lost in between) sends node 2 back to probing.
+    let body = MessageBody::AppendRejected {
+        rejected_index: 2,
+        hint_index: 1,
+        hint_term: t,
+    };
+    step(&mut n, msg(2, 1, t, body));
+    assert!(!n.status().progress[&2].replicating);
+    // The follower confirms index 1, which the leader already knew.
+    step(
+        &mut n,
+        msg(2, 1, t, MessageBody::AppendAccepted { match_index: 1 }),
+    );
+    assert!(
+        n.status().progress[&2].replicating,
+        "confirmed match resumes streaming"
+    );
+}

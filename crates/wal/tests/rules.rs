@@ -169,6 +169,25 @@ fn release_removes_only_segments_wholly_below_the_index() {
     assert_eq!(replay.state.as_deref(), Some(&b"hard state"[..]));
 }
 
+/// Writes a log holding entry 1 ("kept"), synced, then appends `tail` to its segment behind the
+/// WAL's back (what a crash mid-write leaves). Returns the segment and its length before `tail`.
+fn one_synced_entry_then(dir: &std::path::Path, tail: &[u8]) -> (std::path::PathBuf, u64) {
+    {
+        let (mut wal, _) = open(dir, opts(1 << 20));
+        wal.append_entry(1, b"kept").unwrap();
+        wal.sync().unwrap();
+    }
+    let path = segment_files(dir).pop().unwrap();
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(tail)
+        .unwrap();
+    (path, good_len)
+}
+
 #[test]
 fn a_torn_tail_is_truncated_and_the_log_opens() {
     for tail in [
@@ -177,19 +196,7 @@ fn a_torn_tail_is_truncated_and_the_log_opens() {
         b"\xde\xad\xbe\xef\x01\x00\x00\x00\x10\x00\x00\x00garbage".to_vec(),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut wal, _) = open(dir.path(), opts(1 << 20));
-            wal.append_entry(1, b"kept").unwrap();
-            wal.sync().unwrap();
-        }
-        let path = segment_files(dir.path()).pop().unwrap();
-        let good_len = std::fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(&tail)
-            .unwrap();
+        let (path, good_len) = one_synced_entry_then(dir.path(), &tail);
 
         let (mut wal, replay) = open(dir.path(), opts(1 << 20));
         assert_eq!(indexes(&replay), [1]);
@@ -208,19 +215,7 @@ fn a_torn_tail_is_truncated_and_the_log_opens() {
 #[test]
 fn absolute_consistency_refuses_a_torn_tail_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (mut wal, _) = open(dir.path(), opts(1 << 20));
-        wal.append_entry(1, b"kept").unwrap();
-        wal.sync().unwrap();
-    }
-    let path = segment_files(dir.path()).pop().unwrap();
-    let good_len = std::fs::metadata(&path).unwrap().len();
-    OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap()
-        .write_all(&[0; 10])
-        .unwrap();
+    let (path, good_len) = one_synced_entry_then(dir.path(), &[0; 10]);
     let strict = Options {
         recovery: RecoveryMode::AbsoluteConsistency,
         ..opts(1 << 20)

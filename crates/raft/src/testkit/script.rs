@@ -45,11 +45,12 @@
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
 //! | `restart-all` | restarts every crashed node |
-//! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
+//! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks; says how many it took |
 //! | `await-stable-leader MAX` | the same, until every running node has followed one leader in its term for 20 ticks in a row |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
+//! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation) |
 //!
 //! The `await-*` commands print no messages, only what they lead to: `n2@3 candidate` when a node
 //! stands for election (in term 3), `n2@3 leader` when it wins, and `n1 apply 4@2=v1` when a node
@@ -209,9 +210,9 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         "restart-all" => c.ids().into_iter().for_each(|id| c.restart(id)),
         "await-leader" => {
             let max: u64 = arg(args, 0)?;
-            await_ticks(c, max, |c| c.leader().is_some());
+            let ticks = await_ticks(c, max, |c| c.leader().is_some());
             match c.leader() {
-                Some(l) => c.say(format!("leader n{l}")),
+                Some(l) => c.say(format!("leader n{l} after {ticks} ticks")),
                 None => c.say(format!("no leader after {max} ticks")),
             }
         }
@@ -317,9 +318,9 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
                 let terms = logs.get(&id).map_or(&[][..], Vec::as_slice);
                 let entries: Vec<Entry> = (1..)
                     .zip(terms)
-                    .map(|(index, &term)| Entry {
+                    .map(|(index, &t)| Entry {
                         index,
-                        term,
+                        term: t,
                         ..Default::default()
                     })
                     .collect();
@@ -364,7 +365,8 @@ fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
 /// passed. The messages are not printed, only what they lead to, tick by tick: a line when a node
 /// stands for election (`n2@3 candidate`), when it wins (`n2@3 leader`), and when it applies
 /// entries (`n1 apply 4@2=v1`, at most one line per node and tick). The caller prints the outcome.
-fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) {
+/// Returns the ticks it took.
+fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) -> u64 {
     let mut seen = Seen::new(c);
     c.stabilize();
     seen.print_news(c);
@@ -378,6 +380,7 @@ fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool
     if !seen.out.is_empty() {
         c.say(seen.out.trim_end());
     }
+    ticks
 }
 
 /// What `await_ticks` has printed so far: who leads in which term, and how far each node applied.

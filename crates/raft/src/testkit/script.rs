@@ -81,6 +81,26 @@ use super::{Cluster, ClusterOptions};
 use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
 
 /// Runs one command against `cluster` (creating it for `add-nodes`) and returns its output.
+///
+/// ```
+/// use raftwood_raft::testkit::script::run_command;
+///
+/// let mut c = None;
+/// // An elected cluster in one line: the leader's status line.
+/// let out = run_command(&mut c, "add-nodes 3 leader=1").unwrap();
+/// assert!(out.starts_with("n1@1 leader last=1@1 commit=1"));
+/// // A silent command prints nothing (a scenario file shows `ok`).
+/// assert_eq!(run_command(&mut c, "(propose 1 x)").unwrap(), "");
+/// assert_eq!(run_command(&mut c, "(stabilize)").unwrap(), "");
+/// assert_eq!(run_command(&mut c, "log 3").unwrap(), "n3: 1@1 2@1\n");
+///
+/// // Nodes started from given logs, in a later term.
+/// run_command(&mut c, "add-nodes 3 n1=1,1,2 n2=1,1 term=3 commit=2").unwrap();
+/// assert_eq!(run_command(&mut c, "log 1").unwrap(), "n1: 1@1 2@1 3@2\n");
+/// assert_eq!(run_command(&mut c, "log 3").unwrap(), "n3:\n");
+/// let status = run_command(&mut c, "status 2").unwrap();
+/// assert_eq!(status, "n2@3 follower last=2@1 commit=2 applied=0\n");
+/// ```
 pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let Some((&cmd, args)) = words.split_first() else {

@@ -14,13 +14,14 @@
 //!    no append can be       +-----------------+   to the follower's hint
 //!    built: paused              |         ^
 //!                               |         |
-//!     append accepted: the logs |         | append rejected past match_index:
-//!     agree up to match_index   |         | an append was lost, or the logs
-//!     (or confirm it)           v         | diverge
+//!     append accepted: the logs |         | append rejected past match_index
+//!     agree up to match_index   |         | (an append was lost, or the logs
+//!     (or confirm it)           v         | diverge); no append can be built
 //!                           +-----------------+
 //!    append sent: one more  |    Replicate    |   stream appends, at most
-//!    in flight; accepted:   |  { inflights }  |   max_inflight_msgs unacknowledged
-//!    freed up to its index  +-----------------+
+//!    in flight; accepted:   |  { inflights }  |   max_inflight_msgs unacknowledged;
+//!    freed up to its index  +-----------------+   a heartbeat response frees no slot,
+//!                                                 it releases one empty append
 //! ```
 //!
 //! - **Probe**: the leader does not know where the logs agree. It sends one append and pauses
@@ -28,6 +29,10 @@
 //!   lost), backing `next_index` off on each rejection.
 //! - **Replicate**: the logs agree up to `match_index`. The leader streams appends optimistically,
 //!   advancing `next_index` as it sends, with at most `max_inflight_msgs` of them unacknowledged.
+//!   A heartbeat response does not free a slot (the follower may acknowledge nothing at all); it
+//!   only lets the leader send one *empty* append, whose answer tells where the follower stands:
+//!   accepted (acknowledgements were lost: the window frees) or rejected (appends were lost: back
+//!   to Probe).
 //!
 //! Part 2 adds a third state, `Snapshot { pending }`, for a follower whose `next_index` the log
 //! no longer holds (compacted): entered from either state when an append cannot be built, left
@@ -147,16 +152,12 @@ impl Progress {
     }
 
     /// The follower answered a heartbeat, so it is up. In Probe, the outstanding probe (or its
-    /// answer) was probably lost: another may go. In Replicate, an append lost in transit would
-    /// hold its inflight slot forever; one is freed so that the follower gets another append and
-    /// can reject it (then we probe) or accept it.
+    /// answer) was probably lost: another may go. In Replicate nothing changes: a full window
+    /// stays full until appends are acknowledged, or a follower that acknowledges nothing would
+    /// keep receiving entries.
     pub fn heartbeat_answered(&mut self) {
-        match &mut self.state {
-            ProgressState::Probe { paused } => *paused = false,
-            ProgressState::Replicate { inflights } if inflights.is_full() => {
-                inflights.free_first_one();
-            }
-            ProgressState::Replicate { .. } => {}
+        if let ProgressState::Probe { paused } = &mut self.state {
+            *paused = false;
         }
     }
 
@@ -289,11 +290,6 @@ impl Inflights {
             self.queue.pop_front();
         }
     }
-
-    /// Frees the oldest append in flight (its answer may have been lost).
-    fn free_first_one(&mut self) {
-        self.queue.pop_front();
-    }
 }
 
 #[cfg(test)]
@@ -319,6 +315,20 @@ mod tests {
         p.sent_append(5, true, 0);
         assert!(p.is_paused());
         assert_eq!(p.next_index(), 6);
+        assert!(p.append_accepted(3));
+        assert!(!p.is_paused());
+    }
+
+    #[test]
+    fn heartbeat_response_frees_no_slot() {
+        let mut p = Progress::new(1, 1);
+        p.become_replicate();
+        p.sent_append(3, true, 0);
+        assert!(p.is_paused());
+        p.heartbeat_answered();
+        assert!(p.is_paused(), "the window is still full");
+        p.sent_append(3, false, 0);
+        assert!(p.is_paused(), "an empty append adds nothing in flight");
         assert!(p.append_accepted(3));
         assert!(!p.is_paused());
     }

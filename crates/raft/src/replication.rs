@@ -276,8 +276,12 @@ impl<S: Storage> Core<S> {
     }
 
     /// The follower is up. If its log is behind ours, it gets an append at once: what
-    /// [`Core::next_append`] decides, or failing that (everything already sent) an empty append,
-    /// whose answer tells where the follower stands.
+    /// [`Core::next_append`] decides, or failing that (a full window, or everything already sent)
+    /// an empty append. Its answer tells where the follower stands: an append or an
+    /// acknowledgement lost in transit would otherwise hold the follower (or its inflight slot)
+    /// forever. The empty append carries no entries and takes no slot, so a follower that
+    /// answers heartbeats but acknowledges nothing receives at most `max_inflight_msgs` appends
+    /// with entries (etcd fixed the same leak, where each heartbeat response freed a slot).
     fn handle_heartbeat_response(&mut self, from: NodeId, pr: &mut Progress) {
         pr.heartbeat_answered();
         if pr.match_index() < self.log.last_index() {

@@ -66,10 +66,12 @@ impl<S: Storage> Raft<S> {
                 return;
             }
         } else {
-            // The candidate's own vote counts only once its new term and vote are durable, like
-            // any other vote: it is a vote response to itself, delivered by `RawNode::advance`
-            // (as in etcd). Counting it earlier would let a node act as leader on a vote that a
-            // crash could erase, after which it could vote for someone else in the same term.
+            // Departure from Figure 2, which has the candidate vote for itself as it starts the
+            // election: the candidate's own vote counts only once its new term and vote are
+            // durable, like any other vote. It is a vote response to itself, delivered by
+            // `RawNode::advance` (as in etcd). Counting it earlier would let a node act as leader
+            // on a vote that a crash could erase, after which it could vote for someone else in
+            // the same term.
             let body = MessageBody::VoteResponse {
                 pre_vote: false,
                 granted: true,
@@ -157,8 +159,16 @@ impl<S: Storage> Core<S> {
         last_index: Index,
         last_term: Term,
     ) {
+        // We may vote if this repeats a vote we already cast (the request was duplicated)...
         let can_vote = self.vote == Some(from)
+            // ...or we have not voted and know no leader of this term. Departure from Figure 2,
+            // which looks at `votedFor` only: a node that knows this term's leader refuses votes,
+            // as etcd does (it can know the leader without having voted, by adopting the term
+            // from an append). The term's election is decided, so no other candidate can win it
+            // (Election Safety); a grant would only restart our election count for a loser.
+            // Withholding a vote is always safe.
             || (self.vote.is_none() && self.leader.is_none())
+            // ...or this is a PreVote for a later term, which binds us to nothing.
             || (pre_vote && term > self.term);
         let up_to_date = self.log.is_up_to_date(last_index, last_term);
         if can_vote && up_to_date {

@@ -280,6 +280,11 @@ impl<S: Storage> Raft<S> {
             }
             true
         } else if m.term < core.term {
+            // Departure from Figure 2, which says to reply false to a stale AppendEntries or
+            // RequestVote: a stale message is mostly ignored, and answered only where an answer
+            // is needed for liveness (as etcd does). The sender learns our term anyway from the
+            // next message we send it; without PreVote or CheckQuorum, that message comes (our
+            // own election's vote request, or our heartbeat if we lead).
             match m.body {
                 // A leader of an older term would never learn that it is stale if we stayed silent:
                 // with CheckQuorum or PreVote, a node with a higher term may not be able to win an

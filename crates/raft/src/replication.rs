@@ -327,6 +327,12 @@ impl<S: Storage> Core<S> {
                 self.leader = Some(m.from);
                 self.handle_append(m.from, prev_index, prev_term, entries, commit);
             }
+            // Departure from Figure 2, where a heartbeat is an AppendEntries with no entries and
+            // so passes the consistency check: here it is its own message, without one (as in
+            // etcd). It only asserts leadership and carries a commit index the leader knows our
+            // log holds (at most our match index), so nothing in it needs checking against our
+            // log, and it costs the leader no log read per beat. Finding where the logs agree is
+            // the work of the appends that a heartbeat response releases.
             MessageBody::Heartbeat { commit } => {
                 self.election_elapsed = 0;
                 self.leader = Some(m.from);

@@ -244,8 +244,11 @@ fn leader_steps_down_on_higher_term() {
     assert_eq!(leader_of(&n), None);
 }
 
-/// §5.1: "If a server receives a request with a stale term number, it rejects the request." A stale
-/// append changes nothing: not the log, not the term, not the leader.
+/// §5.1: "If a server receives a request with a stale term number, it rejects the request." Here
+/// "rejects" means ignores: a stale append and a stale vote request change nothing (not the log,
+/// the term, the leader or the commit index) and grant no vote. No "false" reply is asserted:
+/// raftwood answers a stale message only with PreVote or CheckQuorum on (a departure from Figure 2,
+/// explained in `Raft::step_term`).
 #[test]
 fn stale_term_message_is_ignored() {
     let mut n = node_with(config(1), disk(&[1, 2, 3], &[1, 2, 3], 3));

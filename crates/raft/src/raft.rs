@@ -5,6 +5,12 @@
 //! candidates) and [`crate::replication`] (leaders and followers exchanging the log). This file
 //! is the switchboard: `step` applies the term rules, then hands the message to the current
 //! role, as etcd's `Step` does.
+//!
+//! The node is two halves, borrowed separately: [`Core`], what every role has, and [`RoleState`],
+//! what only the current role has. That is what lets the one `match` on the role hand a leader's
+//! handlers its [`LeaderState`] by type (`self.core.step_leader(leader, m)`), the way toydb's
+//! `impl RawNode<Leader>` reads its progress directly, instead of each handler looking the
+//! leader's state up again.
 
 use std::collections::BTreeMap;
 

@@ -13,7 +13,7 @@
 //! [`RaftLog::stable_to`] drops them from `unstable`, and from then on they are read from storage.
 
 use crate::error::StorageError;
-use crate::storage::{Storage, limit_size};
+use crate::storage::{Storage, count_within_size};
 use crate::types::{Entry, Index, Term};
 
 /// Entries not yet known to be persisted.
@@ -138,12 +138,19 @@ impl<S: Storage> RaftLog<S> {
             Vec::new()
         };
         // The unstable part, `[split, high)`, unless storage stopped short at the limit.
-        if high > split && low + out.len() as u64 >= split {
+        let unstable = if high > split && low + out.len() as u64 >= split {
             let from = (low.max(split) - split) as usize;
-            out.extend_from_slice(&self.unstable.entries[from..(high - split) as usize]);
+            &self.unstable.entries[from..(high - split) as usize]
+        } else {
+            &[]
+        };
+        // The size limit, once, over the two parts joined; counted first, so that only the
+        // entries kept are copied.
+        let n = count_within_size(out.iter().chain(unstable), max_size);
+        match n.checked_sub(out.len()) {
+            Some(from_unstable) => out.extend_from_slice(&unstable[..from_unstable]),
+            None => out.truncate(n),
         }
-        let n = limit_size(&out, max_size).len();
-        out.truncate(n);
         Ok(out)
     }
 

@@ -61,7 +61,7 @@ impl<S: Storage> Raft<S> {
         let id = self.core.id;
         if pre_vote {
             // A PreVote changes nothing on disk, so the node's own probe counts at once.
-            if self.poll(id, true) == VoteResult::Won {
+            if self.poll(true, id, true) == Some(VoteResult::Won) {
                 self.election_won(true);
                 return;
             }
@@ -103,37 +103,43 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// Records a vote for the current (pre-)candidacy and returns where it stands. Only
-    /// candidates poll; any other role has no election to count for.
-    fn poll(&mut self, from: NodeId, granted: bool) -> VoteResult {
-        match &mut self.role {
-            RoleState::PreCandidate { votes } | RoleState::Candidate { votes } => {
-                votes.entry(from).or_insert(granted);
-                vote_result(&self.core.voters, votes)
-            }
-            _ => VoteResult::Pending,
-        }
+    /// Records a vote for the current campaign and returns where it stands, or `None` if the
+    /// vote answers another kind of campaign than ours (a PreVote probe's, once we campaign for
+    /// real, or the reverse): a stale answer, not counted.
+    fn poll(&mut self, pre_vote: bool, from: NodeId, granted: bool) -> Option<VoteResult> {
+        let votes = match &mut self.role {
+            RoleState::PreCandidate { votes } if pre_vote => votes,
+            RoleState::Candidate { votes } if !pre_vote => votes,
+            _ => return None,
+        };
+        votes.entry(from).or_insert(granted);
+        Some(vote_result(&self.core.voters, votes))
     }
 
     /// A candidate's or pre-candidate's rules: count votes; step down when a leader of this term
     /// shows up (Raft §5.2: "if AppendEntries RPC received from new leader: convert to follower").
     pub(crate) fn step_candidate(&mut self, m: Message) {
-        let probing = matches!(self.role, RoleState::PreCandidate { .. });
         match m.body {
             MessageBody::Append { .. } | MessageBody::Heartbeat { .. } => {
                 self.become_follower(m.term, Some(m.from));
                 self.core.step_follower(m);
             }
-            MessageBody::VoteResponse { pre_vote, granted } if pre_vote == probing => {
+            MessageBody::VoteResponse { pre_vote, granted } => {
                 // A grant for a PreVote probe must be for the term we probe for; one left over
                 // from an earlier probe would be counted for the wrong candidacy.
                 if pre_vote && granted && m.term != self.core.term + 1 {
                     return;
                 }
-                match self.poll(m.from, granted) {
-                    VoteResult::Won => self.election_won(pre_vote),
-                    VoteResult::Lost => self.become_follower(self.core.term, None),
-                    VoteResult::Pending => {}
+                match self.poll(pre_vote, m.from, granted) {
+                    Some(VoteResult::Won) => self.election_won(pre_vote),
+                    Some(VoteResult::Lost) => self.become_follower(self.core.term, None),
+                    Some(VoteResult::Pending) => {}
+                    None => debug!(
+                        id = self.core.id,
+                        from = m.from,
+                        pre_vote,
+                        "candidate ignores a vote for another kind of campaign"
+                    ),
                 }
             }
             _ => debug!(

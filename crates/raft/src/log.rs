@@ -137,13 +137,13 @@ impl<S: Storage> RaftLog<S> {
         } else {
             Vec::new()
         };
-        // The unstable part, `[split, high)`, unless storage stopped short at the limit.
-        let unstable = if high > split && low + out.len() as u64 >= split {
-            let from = (low.max(split) - split) as usize;
-            &self.unstable.entries[from..(high - split) as usize]
-        } else {
-            &[]
-        };
+        // The unstable part, `[split, high)`, unless storage stopped short at the limit. Without
+        // one, the stable part is the answer, already within the limit (the `Storage` contract).
+        if high <= split || low + (out.len() as u64) < split {
+            return Ok(out);
+        }
+        let from = (low.max(split) - split) as usize;
+        let unstable = &self.unstable.entries[from..(high - split) as usize];
         // The size limit, once, over the two parts joined; counted first, so that only the
         // entries kept are copied.
         let n = count_within_size(out.iter().chain(unstable), max_size);

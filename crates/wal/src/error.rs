@@ -57,6 +57,19 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A number read from the disk (or given by the caller) leaves no room for the next one: a
+    /// segment whose sequence number is `u64::MAX` cannot be followed by another, and after an
+    /// entry at index `u64::MAX` there is no "one past the highest index" to name a segment by.
+    /// Nothing was written.
+    #[error("{path}: the {what} is {value:#x}; the next one would overflow")]
+    Overflow {
+        /// The active segment when it happened.
+        path: PathBuf,
+        /// Which number: `"segment sequence number"` or `"entry index"`.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
     /// An earlier write or sync failed, so what is on disk is unknown; reopen the log, which
     /// repairs the tail.
     #[error("the WAL failed an earlier write or sync and must be reopened")]

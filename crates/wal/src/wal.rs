@@ -348,8 +348,14 @@ impl Wal {
         }
         let batch_empty = self.buf.is_empty() && self.len == self.committed_len;
         if batch_empty && self.len >= self.options.segment_size {
-            let first_index = entry_index.unwrap_or_else(|| self.last_index.map_or(0, |i| i + 1));
-            let result = self.rotate(first_index);
+            // Both numbers can come from the disk, so neither `+ 1` may be trusted not to
+            // overflow; refusing here writes nothing, so the log is not poisoned.
+            let first_index = match entry_index {
+                Some(index) => index,
+                None => self.next_index()?,
+            };
+            let seq = self.next_seq()?;
+            let result = self.rotate(seq, first_index);
             self.poison_on_error(result)?;
         }
         format::put_frame(&mut self.buf, kind, head, tail);
@@ -361,10 +367,32 @@ impl Wal {
         Ok(())
     }
 
-    /// Starts the next segment. The active one is complete: every batch in it was committed by
+    /// One past the highest entry index held (0 for a log without entries): the `first_index` of
+    /// a segment started by a batch without entries.
+    fn next_index(&self) -> Result<u64> {
+        match self.last_index {
+            None => Ok(0),
+            Some(index) => index.checked_add(1).ok_or_else(|| Error::Overflow {
+                path: self.active().file.path.clone(),
+                what: "entry index",
+                value: index,
+            }),
+        }
+    }
+
+    /// The sequence number of the segment after the active one.
+    fn next_seq(&self) -> Result<u64> {
+        let active = &self.active().file;
+        active.seq.checked_add(1).ok_or_else(|| Error::Overflow {
+            path: active.path.clone(),
+            what: "segment sequence number",
+            value: active.seq,
+        })
+    }
+
+    /// Starts segment `seq`. The active one is complete: every batch in it was committed by
     /// `sync`, which synced it.
-    fn rotate(&mut self, first_index: u64) -> Result<()> {
-        let seq = self.active().file.seq + 1;
+    fn rotate(&mut self, seq: u64, first_index: u64) -> Result<()> {
         let header = SegmentHeader {
             seq,
             first_index,

@@ -92,6 +92,8 @@ mod segment;
 mod wal;
 
 pub use error::{Error, Result};
+/// The file-system seam ([`Options::fs`]), re-exported so callers need not depend on it.
+pub use raftwood_fsio as fsio;
 pub use recovery::RecoveryMode;
 pub use replay::{Entry, Marker, Replay};
 pub use wal::{ActiveSegment, LOCK_FILE, Options, Wal};

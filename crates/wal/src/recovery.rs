@@ -23,6 +23,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+use raftwood_fsio::Fs;
+
 use crate::decode::{DecodeError, SegmentDecoder};
 use crate::error::{Error, IoContext, Result};
 use crate::replay::{Replay, ReplayBuilder};
@@ -73,6 +75,7 @@ pub(crate) struct Recovered {
 
 /// Reads `segments` (non-empty, consecutive, oldest first) and applies the recovery policy.
 pub(crate) fn recover(
+    fs: &Fs,
     segments: Vec<SegmentFile>,
     mode: RecoveryMode,
     fsync: bool,
@@ -149,7 +152,7 @@ pub(crate) fn recover(
     }
     // Every segment checked: only now change anything on disk.
     if let Some((path, damage, file_len)) = truncate_at {
-        truncate_tail(&path, damage.batch_offset, fsync)?;
+        truncate_tail(fs, &path, damage.batch_offset, fsync)?;
         tracing::warn!(
             path = %path.display(),
             offset = damage.batch_offset,
@@ -167,14 +170,14 @@ pub(crate) fn recover(
 }
 
 /// Cuts the newest segment back to `len` bytes and makes that durable.
-fn truncate_tail(path: &PathBuf, len: u64, fsync: bool) -> Result<()> {
+fn truncate_tail(fs: &Fs, path: &PathBuf, len: u64, fsync: bool) -> Result<()> {
     let file = OpenOptions::new()
         .write(true)
         .open(path)
         .io(path, "open for truncation")?;
-    file.set_len(len).io(path, "truncate")?;
+    fs.set_len(&file, path, len).io(path, "truncate")?;
     if fsync {
-        file.sync_all().io(path, "fsync")?;
+        fs.sync_all(&file, path).io(path, "fsync")?;
     }
     Ok(())
 }

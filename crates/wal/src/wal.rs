@@ -7,11 +7,14 @@
 //! record, so it takes several `write`s, but still one `fdatasync`. Group commit is the caller's to
 //! choose: stage everything a raft `Ready` carries, then sync once.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
+use raftwood_fsio::Fs;
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::{self, HEADER_LEN, Kind, MAX_PAYLOAD_LEN, SegmentHeader};
@@ -25,6 +28,19 @@ pub const LOCK_FILE: &str = "LOCK";
 /// Staged bytes beyond this are written out before `sync` (still without a commit record), so a
 /// huge batch does not need a huge buffer.
 const FLUSH_AT: usize = 1 << 20;
+
+/// The directories (canonical paths) of every `Wal` poisoned in this process. After a failed
+/// `fdatasync` the page cache may hold pages the disk does not, marked clean, and a reopen would
+/// replay them as if durable; so a reopen in the same process is refused
+/// ([`Error::PoisonedEarlier`]). A new process starts with an empty set.
+static POISONED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// The poisoned set; a panic elsewhere while it was held leaves it usable (it is only a set).
+fn poisoned_dirs() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    POISONED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// How a [`Wal`] behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +56,10 @@ pub struct Options {
     /// the bytes) and none about a crash of the *machine*. It exists for tests that simulate crashes
     /// by cutting files, and for benchmarks of everything but the disk.
     pub fsync: bool,
+    /// The calls that write, sync, rename, remove and truncate files. Default: straight to `std`
+    /// ([`Fs::direct`]); tests pass one with a hook ([`raftwood_fsio::Recorder`]) to record their
+    /// order and to make any of them fail.
+    pub fs: Fs,
 }
 
 impl Default for Options {
@@ -48,6 +68,7 @@ impl Default for Options {
             segment_size: 64 << 20,
             recovery: RecoveryMode::default(),
             fsync: true,
+            fs: Fs::direct(),
         }
     }
 }
@@ -90,17 +111,33 @@ pub struct Wal {
     last_index: Option<u64>,
     /// Set when a write or sync failed: the file's contents are then unknown.
     poisoned: bool,
+    /// `dir`, canonical: the key of the process-wide poisoned set.
+    canonical_dir: PathBuf,
 }
 
 impl Wal {
     /// Opens (or creates) the log in `dir`, locks the directory, recovers, and returns what the
     /// log holds.
     ///
-    /// Fails with [`Error::Locked`] if the directory is in use, and with [`Error::Corrupt`] on
-    /// damage that [`RecoveryMode`] does not allow to repair; in that case nothing was changed.
+    /// Everything it hands back is durable when it returns (with [`Options::fsync`] on): a
+    /// process killed after a `write`, or during an `fdatasync`, leaves a complete batch in the
+    /// page cache that nothing has synced, and a node must not acknowledge entries or repeat a
+    /// vote from it before it is. So `open` fdatasyncs the newest segment (the older ones were
+    /// synced before the next was started) and syncs the directory, as PostgreSQL does after a
+    /// crash.
+    ///
+    /// Fails with [`Error::Locked`] if the directory is in use, with
+    /// [`Error::PoisonedEarlier`] if a `Wal` on it was poisoned earlier in this process, and with
+    /// [`Error::Corrupt`] on damage that [`RecoveryMode`] does not allow to repair; in that case
+    /// nothing was changed.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, Replay)> {
         let dir = dir.as_ref().to_path_buf();
-        segment::create_dir_durably(&dir, options.fsync)?;
+        let fs = &options.fs;
+        segment::create_dir_durably(fs, &dir, options.fsync)?;
+        let canonical_dir = dir.canonicalize().io(&dir, "canonicalize")?;
+        if poisoned_dirs().contains(&canonical_dir) {
+            return Err(Error::PoisonedEarlier { dir });
+        }
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .read(true)
@@ -125,18 +162,20 @@ impl Wal {
         let recovered = match listing.segments.is_empty() {
             true => None,
             false => Some(recovery::recover(
+                fs,
                 listing.segments,
                 options.recovery,
                 options.fsync,
             )?),
         };
         for temp in &listing.temps {
-            std::fs::remove_file(temp).io(temp, "remove leftover temporary file")?;
+            fs.remove_file(temp)
+                .io(temp, "remove leftover temporary file")?;
             tracing::info!(path = %temp.display(), "WAL: removed a leftover temporary segment");
         }
-        if !listing.temps.is_empty() && options.fsync {
-            segment::sync_dir(&dir)?;
-        }
+        // The removals are made durable by the directory sync below (a recovered log) or by the
+        // one that creates the first segment (a new log).
+        let recovered_log = recovered.is_some();
         let (segments, replay, len, salt) = match recovered {
             Some(recovered) => (
                 recovered.segments,
@@ -150,7 +189,7 @@ impl Wal {
                     first_index: 0,
                     salt: format::new_salt(0),
                 };
-                let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
+                let (_, file) = segment::create(fs, &dir, header, &[], options.fsync)?;
                 let meta = SegmentMeta {
                     file,
                     max_index: None,
@@ -173,6 +212,12 @@ impl Wal {
             .open(&active)
             .io(&active, "open")?;
         file.seek(SeekFrom::Start(len)).io(&active, "seek")?;
+        if recovered_log && options.fsync {
+            // What replay hands out may be only in the page cache (see above). Cheap when it is
+            // not: an fdatasync of a clean file writes nothing.
+            fs.sync_data(&file, &active).io(&active, "fdatasync")?;
+            segment::sync_dir(fs, &dir)?;
+        }
         let wal = Wal {
             dir,
             options,
@@ -187,6 +232,7 @@ impl Wal {
             state: replay.state.clone(),
             last_index: replay.entries.last().map(|e| e.index),
             poisoned: false,
+            canonical_dir,
         };
         Ok((wal, replay))
     }
@@ -224,7 +270,8 @@ impl Wal {
     ///
     /// When it returns `Ok`, every record staged before it survives any crash (with
     /// [`Options::fsync`] on). On `Err` the log is poisoned: later calls fail with
-    /// [`Error::Poisoned`]; reopening it repairs the tail.
+    /// [`Error::Poisoned`], which is fatal for the process (see there): a reopen in the same
+    /// process is refused, a new process reopens it and repairs the tail.
     pub fn sync(&mut self) -> Result<()> {
         self.check_poisoned()?;
         if self.buf.is_empty() && self.len == self.committed_len {
@@ -275,10 +322,13 @@ impl Wal {
         // suffix of the log on disk.
         for _ in 0..removable {
             let path = self.segments[0].file.path.clone();
-            std::fs::remove_file(&path).io(&path, "remove released segment")?;
+            self.options
+                .fs
+                .remove_file(&path)
+                .io(&path, "remove released segment")?;
             self.segments.remove(0);
             if self.options.fsync {
-                segment::sync_dir(&self.dir)?;
+                segment::sync_dir(&self.options.fs, &self.dir)?;
             }
         }
         Ok(removable)
@@ -390,9 +440,12 @@ impl Wal {
         })
     }
 
-    /// Starts segment `seq`. The active one is complete: every batch in it was committed by
-    /// `sync`, which synced it.
+    /// Starts segment `seq`. The active one is complete (every batch in it was ended by `sync`),
+    /// and it is synced first, whatever path led here: a later power loss must not tear an
+    /// *older* segment, which recovery would rightly refuse as corruption. (etcd's `cut` does the
+    /// same; when the segment is already synced the fdatasync writes nothing.)
     fn rotate(&mut self, seq: u64, first_index: u64) -> Result<()> {
+        self.sync_active()?;
         let header = SegmentHeader {
             seq,
             first_index,
@@ -404,7 +457,13 @@ impl Wal {
             let crc = crc32fast::hash(&carry);
             format::put_commit(&mut carry, HEADER_LEN as u64, header.salt, crc);
         }
-        let (file, created) = segment::create(&self.dir, header, &carry, self.options.fsync)?;
+        let (file, created) = segment::create(
+            &self.options.fs,
+            &self.dir,
+            header,
+            &carry,
+            self.options.fsync,
+        )?;
         self.file = file;
         self.len = (HEADER_LEN + carry.len()) as u64;
         self.committed_len = self.len;
@@ -418,7 +477,10 @@ impl Wal {
 
     fn write_buf(&mut self) -> Result<()> {
         let path = &self.segments[self.segments.len() - 1].file.path;
-        self.file.write_all(&self.buf).io(path, "write")?;
+        self.options
+            .fs
+            .write_all(&mut self.file, path, &self.buf)
+            .io(path, "write")?;
         self.len += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -427,7 +489,10 @@ impl Wal {
     fn sync_active(&mut self) -> Result<()> {
         if self.options.fsync {
             let path = &self.active().file.path;
-            self.file.sync_data().io(path, "fdatasync")?;
+            self.options
+                .fs
+                .sync_data(&self.file, path)
+                .io(path, "fdatasync")?;
         }
         Ok(())
     }
@@ -441,8 +506,9 @@ impl Wal {
     }
 
     fn poison_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
+        if result.is_err() && !self.poisoned {
             self.poisoned = true;
+            poisoned_dirs().insert(self.canonical_dir.clone());
         }
         result
     }

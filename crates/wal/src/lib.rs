@@ -95,5 +95,5 @@ pub use error::{Error, Result};
 /// The file-system seam ([`Options::fs`]), re-exported so callers need not depend on it.
 pub use raftwood_fsio as fsio;
 pub use recovery::RecoveryMode;
-pub use replay::{Entry, Marker, Replay};
+pub use replay::{Entry, Marker, Replay, TornTail};
 pub use wal::{ActiveSegment, LOCK_FILE, Options, Wal};

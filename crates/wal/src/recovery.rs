@@ -8,7 +8,7 @@
 //!
 //! | damage | [`RecoveryMode::TolerateTornTail`] | [`RecoveryMode::AbsoluteConsistency`] |
 //! |---|---|---|
-//! | newest segment ends in invalid bytes, no valid commit record after them | truncate them, warn, open | error |
+//! | newest segment ends in invalid bytes, no valid commit record after them | truncate them, log an error naming what they held, report it in `Replay::torn_tail`, open | error |
 //! | invalid bytes followed by a valid commit record | error | error |
 //! | invalid bytes in an older segment, or a bad header | error | error |
 //!
@@ -25,9 +25,9 @@ use bytes::Bytes;
 
 use raftwood_fsio::Fs;
 
-use crate::decode::{DecodeError, SegmentDecoder};
+use crate::decode::{DecodeError, IntactFrame, Record, SegmentDecoder, intact_frames};
 use crate::error::{Error, IoContext, Result};
-use crate::replay::{Replay, ReplayBuilder};
+use crate::replay::{Replay, ReplayBuilder, TornTail};
 use crate::segment::SegmentFile;
 
 /// What to do with invalid bytes at the end of the newest segment.
@@ -35,9 +35,11 @@ use crate::segment::SegmentFile;
 /// Anything else that is invalid is an error in every mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RecoveryMode {
-    /// A crash can leave the last batch unfinished: cut such a torn tail away (logging a warning
-    /// with the file, the offset and the number of bytes removed) and open. The default, and what a
-    /// raft node wants: the torn batch was never synced, so no one was told it was durable.
+    /// A crash can leave the last batch unfinished: cut such a torn tail away and open. The
+    /// default, and what a raft node wants: the torn batch was never synced, so no one was told it
+    /// was durable. Because the same signature can hide damage to synced batches, the repair is
+    /// logged at error level (file, offset, bytes removed, and the frames in them that still
+    /// decode) and reported in [`Replay::torn_tail`](crate::Replay::torn_tail).
     #[default]
     TolerateTornTail,
     /// Refuse to open on any invalid byte, even a torn tail; for inspecting a log without changing
@@ -84,7 +86,7 @@ pub(crate) fn recover(
     let mut metas = Vec::with_capacity(segments.len());
     let mut active_len = 0;
     let mut active_salt = 0;
-    let mut truncate_at = None;
+    let mut torn_tail = None;
     let count = segments.len();
     // Sizes up front, so the entry list can be sized once instead of regrown (see below).
     let sizes: Vec<u64> = segments
@@ -120,9 +122,7 @@ pub(crate) fn recover(
             match decoder.next_batch() {
                 Ok(Some(batch)) => {
                     for record in batch.records() {
-                        if let crate::decode::Record::Entry { index, .. }
-                        | crate::decode::Record::Marker { index, .. } = record
-                        {
+                        if let Record::Entry { index, .. } | Record::Marker { index, .. } = record {
                             meta.note(index);
                         }
                         builder.apply(record, &bytes);
@@ -138,7 +138,7 @@ pub(crate) fn recover(
                             damage.commit_after.is_some(),
                         ));
                     }
-                    truncate_at = Some((file.path.clone(), damage, bytes.len() as u64));
+                    torn_tail = Some(describe_torn_tail(&file.path, &bytes, damage.batch_offset));
                     break damage.batch_offset;
                 }
             }
@@ -151,22 +151,59 @@ pub(crate) fn recover(
         builder.reserve_like_so_far(bytes_read, bytes_left);
     }
     // Every segment checked: only now change anything on disk.
-    if let Some((path, damage, file_len)) = truncate_at {
-        truncate_tail(fs, &path, damage.batch_offset, fsync)?;
-        tracing::warn!(
-            path = %path.display(),
-            offset = damage.batch_offset,
-            removed_bytes = file_len - damage.batch_offset,
-            reason = %damage.error,
-            "WAL: truncated a torn tail (an unfinished last batch)"
+    if let Some(torn) = &torn_tail {
+        truncate_tail(fs, &torn.path, torn.offset, fsync)?;
+        // At error level, not warning: a crash explains only the last unsynced batch, and the
+        // repair cannot tell that from damage that took synced batches with it. The frames that
+        // still decode let an operator (and the node, through `Replay::torn_tail`) judge.
+        tracing::error!(
+            path = %torn.path.display(),
+            offset = torn.offset,
+            removed_bytes = torn.removed_bytes,
+            intact_frames = torn.intact_frames,
+            intact_commits = torn.intact_commits,
+            intact_entries = torn.intact_entries,
+            intact_entry_range = ?torn.intact_entry_range,
+            "WAL: truncated a torn tail; a crash explains only an unfinished last batch"
         );
     }
+    let mut replay = builder.finish();
+    replay.torn_tail = torn_tail;
     Ok(Recovered {
-        replay: builder.finish(),
+        replay,
         segments: metas,
         active_len,
         active_salt,
     })
+}
+
+/// What cutting `bytes` (the newest segment, at `path`) back to `offset` removes.
+fn describe_torn_tail(path: &std::path::Path, bytes: &[u8], offset: u64) -> TornTail {
+    let mut torn = TornTail {
+        path: path.to_path_buf(),
+        offset,
+        removed_bytes: (bytes.len() as u64).saturating_sub(offset),
+        intact_frames: 0,
+        intact_commits: 0,
+        intact_entries: 0,
+        intact_entry_range: None,
+    };
+    let from = usize::try_from(offset).unwrap_or(usize::MAX);
+    for (_, frame) in intact_frames(bytes, from) {
+        torn.intact_frames += 1;
+        match frame {
+            IntactFrame::Commit => torn.intact_commits += 1,
+            IntactFrame::Record(Record::Entry { index, .. }) => {
+                torn.intact_entries += 1;
+                torn.intact_entry_range = Some(match torn.intact_entry_range {
+                    None => (index, index),
+                    Some((low, high)) => (low.min(index), high.max(index)),
+                });
+            }
+            IntactFrame::Record(_) => {}
+        }
+    }
+    torn
 }
 
 /// Cuts the newest segment back to `len` bytes and makes that durable.

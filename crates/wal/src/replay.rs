@@ -10,6 +10,7 @@
 //! Entries are [`Bytes`] slices of the segment files read into memory, so replay copies no payload.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
@@ -48,6 +49,35 @@ pub struct Replay {
     pub markers: Vec<Marker>,
     /// Every entry still held, in index order (increasing, possibly with gaps).
     pub entries: Vec<Entry>,
+    /// The torn tail `open` cut off the newest segment, if it found one: so a node can show it
+    /// and count it. (A crash explains only the last, unsynced batch; see [`TornTail`].)
+    pub torn_tail: Option<TornTail>,
+}
+
+/// What a torn-tail repair removed: the bytes, and the frames in them that still decoded.
+///
+/// A crash can tear only the last batch, which was never synced. The repair cannot tell that
+/// from damage in a synced last batch, or from damage that ate the commit records of several
+/// batches, so it reports what it removed: more than one intact commit frame, or entries a node
+/// had acknowledged, mean synced data was lost, which the node should surface loudly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment that was cut.
+    pub path: PathBuf,
+    /// Where it was cut: the end of its last valid batch, its new length.
+    pub offset: u64,
+    /// How many bytes were removed.
+    pub removed_bytes: u64,
+    /// Frames at the start of the removed bytes whose own checksum was right, walking from
+    /// `offset` until the first that was not ([`crate::decode::intact_frames`]).
+    pub intact_frames: u64,
+    /// Of those, commit frames (each closed a batch whose checksum did not match, or which
+    /// damage after it made unreachable).
+    pub intact_commits: u64,
+    /// Of those, entries.
+    pub intact_entries: u64,
+    /// The lowest and highest index of those entries.
+    pub intact_entry_range: Option<(u64, u64)>,
 }
 
 impl Replay {
@@ -119,6 +149,7 @@ impl ReplayBuilder {
             state: self.state,
             markers: self.markers.into_iter().collect(),
             entries: self.entries,
+            torn_tail: None,
         }
     }
 }

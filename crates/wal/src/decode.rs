@@ -128,6 +128,13 @@ pub enum Record<'a> {
         /// Term of the snapshot.
         term: u64,
     },
+    /// A log-resetting snapshot marker: every entry and marker before it is dropped.
+    ResetMarker {
+        /// Index of the snapshot.
+        index: u64,
+        /// Term of the snapshot.
+        term: u64,
+    },
 }
 
 /// Where and why decoding stopped before the end of the bytes.
@@ -510,7 +517,7 @@ fn split_frame(bytes: &[u8], verify: Verify) -> Result<(Kind, &[u8], &[u8]), Dec
         }
     }
     let fixed = match kind {
-        Kind::Marker => Some(MARKER_PAYLOAD_LEN),
+        Kind::Marker | Kind::ResetMarker => Some(MARKER_PAYLOAD_LEN),
         Kind::Commit => Some(COMMIT_PAYLOAD_LEN),
         Kind::Entry | Kind::State => None,
     };
@@ -529,6 +536,10 @@ fn to_record(kind: Kind, payload: &[u8]) -> Result<Record<'_>, DecodeError> {
         }),
         Kind::State => Ok(Record::State(payload)),
         Kind::Marker => Ok(Record::Marker {
+            index: u64_at(payload, 0),
+            term: u64_at(payload, 8),
+        }),
+        Kind::ResetMarker => Ok(Record::ResetMarker {
             index: u64_at(payload, 0),
             term: u64_at(payload, 8),
         }),

@@ -122,7 +122,10 @@ pub(crate) fn recover(
             match decoder.next_batch() {
                 Ok(Some(batch)) => {
                     for record in batch.records() {
-                        if let Record::Entry { index, .. } | Record::Marker { index, .. } = record {
+                        if let Record::Entry { index, .. }
+                        | Record::Marker { index, .. }
+                        | Record::ResetMarker { index, .. } = record
+                        {
                             meta.note(index);
                         }
                         builder.apply(record, &bytes);

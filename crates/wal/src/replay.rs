@@ -5,7 +5,13 @@
 //! - an entry at index `i` removes every entry at `i` and after, then holds `i` (an overwrite of a
 //!   suffix, as when a raft follower's log is corrected by a new leader);
 //! - a state record replaces the state;
-//! - a marker is added to the set of markers.
+//! - a marker is added to the set of markers;
+//! - a log-resetting marker drops every entry and every marker before it, at any index, then is
+//!   added to the (now empty) set of markers: the log now starts after its snapshot.
+//!
+//! So the markers replay reports are the ones no log-resetting marker follows: exactly the
+//! snapshots the log can still serve as a fallback for (the entries after an older snapshot may
+//! have been dropped by a later reset).
 //!
 //! Entries are [`Bytes`] slices of the segment files read into memory, so replay copies no payload.
 
@@ -45,8 +51,13 @@ pub struct Marker {
 pub struct Replay {
     /// The newest state record, if any was ever written.
     pub state: Option<Bytes>,
-    /// Every marker in the segments still held, sorted, without duplicates.
+    /// Every marker in the segments still held and not followed by a log-resetting marker (the
+    /// newest of which is included), sorted, without duplicates: the snapshots a node may load,
+    /// newest first, falling back to older ones.
     pub markers: Vec<Marker>,
+    /// The newest log-resetting marker still held, if any: the log holds no entry written before
+    /// it.
+    pub reset: Option<Marker>,
     /// Every entry still held, in index order (increasing, possibly with gaps).
     pub entries: Vec<Entry>,
     /// The torn tail `open` cut off the newest segment, if it found one: so a node can show it
@@ -108,6 +119,7 @@ impl Replay {
 pub(crate) struct ReplayBuilder {
     state: Option<Bytes>,
     markers: BTreeSet<Marker>,
+    reset: Option<Marker>,
     entries: Vec<Entry>,
 }
 
@@ -130,6 +142,16 @@ impl ReplayBuilder {
             Record::Marker { index, term } => {
                 self.markers.insert(Marker { index, term });
             }
+            Record::ResetMarker { index, term } => {
+                // Entries before this record may conflict with the snapshot (a follower whose
+                // log diverged from the leader's); markers before it name snapshots whose
+                // following entries may be among those dropped. None of them may come back.
+                self.entries.clear();
+                self.markers.clear();
+                let marker = Marker { index, term };
+                self.markers.insert(marker);
+                self.reset = Some(marker);
+            }
         }
     }
 
@@ -148,6 +170,7 @@ impl ReplayBuilder {
         Replay {
             state: self.state,
             markers: self.markers.into_iter().collect(),
+            reset: self.reset,
             entries: self.entries,
             torn_tail: None,
         }

@@ -109,6 +109,9 @@ pub struct Wal {
     state: Option<Bytes>,
     /// Highest entry index held (staged ones included).
     last_index: Option<u64>,
+    /// Index of the newest log-resetting marker when no entry follows it: the log then starts
+    /// after it, which names the next segment when `last_index` is `None`.
+    reset_index: Option<u64>,
     /// Set when a write or sync failed: the file's contents are then unknown.
     poisoned: bool,
     /// `dir`, canonical: the key of the process-wide poisoned set.
@@ -231,6 +234,7 @@ impl Wal {
             salt,
             state: replay.state.clone(),
             last_index: replay.entries.last().map(|e| e.index),
+            reset_index: replay.reset.map(|m| m.index),
             poisoned: false,
             canonical_dir,
         };
@@ -254,12 +258,51 @@ impl Wal {
         Ok(())
     }
 
-    /// Stages a snapshot marker; replay reports every marker in the segments still held.
+    /// Stages a snapshot marker; replay reports every marker in the segments still held (unless a
+    /// log-resetting marker follows it, see [`Wal::append_reset_marker`]).
     pub fn append_marker(&mut self, marker: Marker) -> Result<()> {
         let mut payload = [0u8; 16];
         payload[0..8].copy_from_slice(&marker.index.to_le_bytes());
         payload[8..16].copy_from_slice(&marker.term.to_le_bytes());
         self.stage(Kind::Marker, &payload, &[], None)?;
+        self.note(marker.index);
+        Ok(())
+    }
+
+    /// Stages a log-resetting snapshot marker: "the log now starts after this snapshot". Once
+    /// synced, replay drops every entry and every marker written before it, at any index, and
+    /// reports it in [`Replay::markers`] and [`Replay::reset`]. Entries and markers staged after it
+    /// (in the same batch or later) are kept.
+    ///
+    /// For a follower that installs a snapshot over a log that conflicts with it: its entries
+    /// after the snapshot's index may be stale, lower-term entries, and a plain marker would let
+    /// them come back after a restart (and lead to a wrong vote; etcd's issue 22442). Save the
+    /// snapshot file first, then stage this and sync.
+    ///
+    /// ```
+    /// use raftwood_wal::{Marker, Options, Wal};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (mut wal, _) = Wal::open(dir.path(), Options::default()).unwrap();
+    /// for index in 1..=5 {
+    ///     wal.append_entry(index, b"term 1, never committed").unwrap();
+    /// }
+    /// wal.sync().unwrap();
+    /// wal.append_reset_marker(Marker { index: 3, term: 2 }).unwrap();
+    /// wal.sync().unwrap();
+    /// drop(wal);
+    ///
+    /// let (_, replay) = Wal::open(dir.path(), Options::default()).unwrap();
+    /// assert!(replay.entries.is_empty(), "the stale entries 4 and 5 are gone");
+    /// assert_eq!(replay.reset, Some(Marker { index: 3, term: 2 }));
+    /// ```
+    pub fn append_reset_marker(&mut self, marker: Marker) -> Result<()> {
+        let mut payload = [0u8; 16];
+        payload[0..8].copy_from_slice(&marker.index.to_le_bytes());
+        payload[8..16].copy_from_slice(&marker.term.to_le_bytes());
+        self.stage(Kind::ResetMarker, &payload, &[], None)?;
+        self.last_index = None;
+        self.reset_index = Some(marker.index);
         self.note(marker.index);
         Ok(())
     }
@@ -417,10 +460,11 @@ impl Wal {
         Ok(())
     }
 
-    /// One past the highest entry index held (0 for a log without entries): the `first_index` of
-    /// a segment started by a batch without entries.
+    /// One past the highest entry index held, or past the log-resetting marker when no entry
+    /// follows it (0 for a log without either): the `first_index` of a segment started by a batch
+    /// without entries.
     fn next_index(&self) -> Result<u64> {
-        match self.last_index {
+        match self.last_index.or(self.reset_index) {
             None => Ok(0),
             Some(index) => index.checked_add(1).ok_or_else(|| Error::Overflow {
                 path: self.active().file.path.clone(),

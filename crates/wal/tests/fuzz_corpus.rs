@@ -118,6 +118,10 @@ fn regenerate_seed_corpus() {
         wal.sync().unwrap();
         wal.append_entry(3, &[0x5a; 200]).unwrap();
         wal.sync().unwrap();
+        wal.append_reset_marker(Marker { index: 3, term: 2 })
+            .unwrap();
+        wal.append_entry(4, b"put c 4").unwrap();
+        wal.sync().unwrap();
     }
     let segment = std::fs::read(
         &Wal::open(dir.path(), Options::default())

@@ -38,6 +38,7 @@
 //! | `replay.rs` | what the log holds ([`Replay`]) and the overwrite rule |
 //! | `recovery.rs` | recovery on open and the [`RecoveryMode`] policy for damage |
 //! | `wal.rs` | the writer, [`Wal`] |
+//! | `thread.rs` | [`WalThread`]: syncing off the caller's loop, with group commit |
 //! | `error.rs` | the one [`Error`] type |
 //!
 //! Every call that writes, syncs, renames, removes or truncates a file goes through
@@ -97,6 +98,7 @@ pub mod format;
 mod recovery;
 mod replay;
 mod segment;
+mod thread;
 mod wal;
 
 pub use error::{Error, Result};
@@ -104,4 +106,5 @@ pub use error::{Error, Result};
 pub use raftwood_fsio as fsio;
 pub use recovery::RecoveryMode;
 pub use replay::{Entry, Marker, Replay, TornTail};
+pub use thread::{Batch, Ticket, WalThread};
 pub use wal::{ActiveSegment, LOCK_FILE, Options, Wal};

@@ -60,6 +60,10 @@ pub struct Options {
     /// ([`Fs::direct`]); tests pass one with a hook ([`raftwood_fsio::Recorder`]) to record their
     /// order and to make any of them fail.
     pub fs: Fs,
+    /// Recovery reads each segment in pieces of about this many bytes, never whole, so a huge
+    /// zeroed or garbage tail costs one piece of memory. A piece grows only to hold one batch (or
+    /// one frame). Default 8 MiB; tests use tiny pieces to cross their boundaries everywhere.
+    pub read_chunk: usize,
 }
 
 impl Default for Options {
@@ -69,6 +73,7 @@ impl Default for Options {
             recovery: RecoveryMode::default(),
             fsync: true,
             fs: Fs::direct(),
+            read_chunk: 8 << 20,
         }
     }
 }
@@ -169,6 +174,7 @@ impl Wal {
                 listing.segments,
                 options.recovery,
                 options.fsync,
+                options.read_chunk,
             )?),
         };
         for temp in &listing.temps {

@@ -112,6 +112,32 @@ fn open_syncs_the_newest_segment_and_the_directory_before_handing_anything_out()
     );
 }
 
+/// A torn tail is cut, the cut made durable, and then (item 1) the segment and the directory
+/// synced before `open` returns.
+#[test]
+fn open_truncates_a_torn_tail_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut wal, _) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+        wal.append_entry(1, b"kept").unwrap();
+        wal.sync().unwrap();
+        wal.append_entry(2, b"torn").unwrap();
+        wal.write_staged().unwrap();
+    }
+    let recorder = Arc::new(Recorder::default());
+    let (_wal, replay) = Wal::open(dir.path(), recorded(&recorder, 1 << 20)).unwrap();
+    assert_eq!(indexes(&replay), [1]);
+    assert_eq!(
+        trace(&recorder, dir.path()),
+        [
+            format!("truncate {SEG0}"),
+            format!("fsync {SEG0}"),
+            format!("fdatasync {SEG0}"),
+            "syncdir dir".to_string(),
+        ]
+    );
+}
+
 /// Item 1, failing: if that fdatasync fails, `open` fails and hands nothing out.
 #[test]
 fn open_fails_when_it_cannot_make_the_tail_durable() {

@@ -1,58 +1,5 @@
 //! [`WalThread`]: a thread that owns the [`Wal`] and syncs off the caller's loop, with group
-//! commit.
-//!
-//! [`Wal::sync`] writes and syncs inline, so a raft node that calls it cannot prepare the next
-//! `Ready`'s batch while one is syncing. With a `WalThread` the node builds a [`Batch`] (owned
-//! records, no access to the log needed), [`WalThread::submit`]s it and gets a [`Ticket`] back at
-//! once; [`WalThread::wait`] (from the same thread or any other) returns when that batch is
-//! durable.
-//!
-//! # Group commit, and the crash rule
-//! Recovery relies on one rule: a crash leaves at most the last batch of the newest segment
-//! unfinished. The thread keeps it by construction. It takes *every* batch queued since its last
-//! sync, stages all their records into the `Wal` in ticket order, and ends them with one
-//! [`Wal::sync`]: one write, one `fdatasync`, **one commit record covering all batches taken
-//! together**. While that sync runs, new batches only queue in memory; their bytes reach the file
-//! only after it returned. So on disk a group is a single WAL batch: after a crash it comes back
-//! whole or not at all, and every ticket in it with it.
-//!
-//! ```text
-//!  raft loop:   submit(B1) submit(B2)        submit(B3) submit(B4) submit(B5)
-//!  WAL thread:  [stage B1 B2 | write + fdatasync]  [stage B3 B4 B5 | write + fdatasync]
-//!  durable:                                    t2                                     t5
-//! ```
-//!
-//! The more writers wait, the more batches one `fdatasync` covers: throughput grows with
-//! concurrency while each sync costs the same (see the benchmark in `benches/wal.rs`).
-//!
-//! Tickets are handed out in the order batches are queued (one lock covers both), and batches are
-//! staged in that order, so concurrent submitters never reorder or lose a batch
-//! (`tests/thread.rs`).
-//!
-//! # Failure
-//! If staging or syncing fails, the `Wal` is poisoned ([`Error::Poisoned`], fatal for the
-//! process): the thread stops, every waiter not yet durable gets [`Error::Poisoned`], later
-//! submits are refused, and [`WalThread::shutdown`] returns the error that stopped it.
-//!
-//! ```
-//! use raftwood_wal::{Batch, Options, Wal, WalThread};
-//!
-//! let dir = tempfile::tempdir().unwrap();
-//! let (wal, _) = Wal::open(dir.path(), Options::default()).unwrap();
-//! let thread = WalThread::spawn(wal);
-//!
-//! let mut batch = Batch::new();
-//! batch.entry(1, b"put x 1".to_vec()).state(b"term=1".to_vec());
-//! let ticket = thread.submit(batch).unwrap();
-//! // ... prepare the next batch here while this one syncs ...
-//! thread.wait(ticket).unwrap(); // durable now
-//!
-//! let wal = thread.shutdown().unwrap();
-//! assert_eq!(wal.last_index(), Some(1));
-//! ```
-//!
-//! Non-goals: async (a waiter blocks a thread; a node with an async runtime can wait on a blocking
-//! task), and reading the log back while it runs.
+//! commit. The type's docs say how, and why a crash still leaves at most one unfinished batch.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -195,8 +142,60 @@ struct Shared {
     wal: Mutex<Wal>,
 }
 
-/// A thread that owns a [`Wal`] and makes submitted [`Batch`]es durable with group commit; see
-/// the [module docs](self) for the crash rule it keeps.
+/// A thread that owns a [`Wal`] and syncs off the caller's loop, with group commit.
+///
+/// [`Wal::sync`] writes and syncs inline, so a raft node that calls it cannot prepare the next
+/// `Ready`'s batch while one is syncing. With a `WalThread` the node builds a [`Batch`] (owned
+/// records, no access to the log needed), [`WalThread::submit`]s it and gets a [`Ticket`] back at
+/// once; [`WalThread::wait`] (from the same thread or any other) returns when that batch is
+/// durable.
+///
+/// # Group commit, and the crash rule
+/// Recovery relies on one rule: a crash leaves at most the last batch of the newest segment
+/// unfinished. The thread keeps it by construction. It takes *every* batch queued since its last
+/// sync, stages all their records into the `Wal` in ticket order, and ends them with one
+/// [`Wal::sync`]: one write, one `fdatasync`, **one commit record covering all batches taken
+/// together**. While that sync runs, new batches only queue in memory; their bytes reach the file
+/// only after it returned. So on disk a group is a single WAL batch: after a crash it comes back
+/// whole or not at all, and every ticket in it with it.
+///
+/// ```text
+///  raft loop:   submit(B1) submit(B2)        submit(B3) submit(B4) submit(B5)
+///  WAL thread:  [stage B1 B2 | write + fdatasync]  [stage B3 B4 B5 | write + fdatasync]
+///  durable:                                    t2                                     t5
+/// ```
+///
+/// The more writers wait, the more batches one `fdatasync` covers: throughput grows with
+/// concurrency while each sync costs the same (see the benchmark in `benches/wal.rs`).
+///
+/// Tickets are handed out in the order batches are queued (one lock covers both), and batches are
+/// staged in that order, so concurrent submitters never reorder or lose a batch
+/// (`tests/thread.rs`).
+///
+/// # Failure
+/// If staging or syncing fails, the `Wal` is poisoned ([`Error::Poisoned`], fatal for the
+/// process): the thread stops, every waiter not yet durable gets [`Error::Poisoned`], later
+/// submits are refused, and [`WalThread::shutdown`] returns the error that stopped it.
+///
+/// ```
+/// use raftwood_wal::{Batch, Options, Wal, WalThread};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let (wal, _) = Wal::open(dir.path(), Options::default()).unwrap();
+/// let thread = WalThread::spawn(wal);
+///
+/// let mut batch = Batch::new();
+/// batch.entry(1, b"put x 1".to_vec()).state(b"term=1".to_vec());
+/// let ticket = thread.submit(batch).unwrap();
+/// // ... prepare the next batch here while this one syncs ...
+/// thread.wait(ticket).unwrap(); // durable now
+///
+/// let wal = thread.shutdown().unwrap();
+/// assert_eq!(wal.last_index(), Some(1));
+/// ```
+///
+/// Non-goals: async (a waiter blocks a thread; a node with an async runtime can wait on a blocking
+/// task), and reading the log back while it runs.
 ///
 /// `WalThread` is `Sync`: share it (`Arc<WalThread>`, or scoped threads) to submit and wait from
 /// several threads. Dropping it finishes what is queued and stops the thread, like

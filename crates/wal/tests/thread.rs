@@ -176,3 +176,57 @@ fn a_record_over_the_limit_is_refused_on_submit() {
     batch.entry(1, b"fine".to_vec());
     thread.commit(batch).unwrap();
 }
+
+/// The crash rule, seen in the file-system calls: a group's bytes reach the file only after the
+/// previous group's fdatasync returned (the calls on segments alternate `write`, `fdatasync`, with
+/// rotations between), so at most the last group is ever unsynced.
+#[test]
+fn no_group_is_written_before_the_previous_one_is_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let options = Options {
+        segment_size: 2048,
+        fs: Fs::with_hook(recorder.clone()),
+        ..Options::default()
+    };
+    let (wal, _) = Wal::open(dir.path(), options).unwrap();
+    let thread = WalThread::spawn(wal);
+    recorder.clear();
+    std::thread::scope(|s| {
+        for writer in 0..8u64 {
+            let thread = &thread;
+            s.spawn(move || {
+                for seq in 0..40u64 {
+                    let mut batch = Batch::new();
+                    batch.marker(Marker {
+                        index: writer,
+                        term: seq,
+                    });
+                    thread.commit(batch).unwrap();
+                }
+            });
+        }
+    });
+    drop(thread);
+    let is_segment = |op: &raftwood_wal::fsio::Op| op.path.extension().is_some_and(|x| x == "wal");
+    let mut unsynced_write = false;
+    let mut fdatasyncs = 0;
+    for op in recorder.ops().iter().filter(|op| is_segment(op)) {
+        match op.kind {
+            OpKind::Write => {
+                assert!(
+                    !unsynced_write,
+                    "a write before the previous one was synced"
+                );
+                unsynced_write = true;
+            }
+            OpKind::Fdatasync => {
+                unsynced_write = false;
+                fdatasyncs += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(!unsynced_write);
+    assert!(fdatasyncs <= 8 * 40 + 20, "{fdatasyncs} syncs");
+}

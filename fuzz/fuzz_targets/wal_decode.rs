@@ -45,12 +45,38 @@ fn check(bytes: &[u8]) {
         "decode of {} bytes allocated {largest} bytes at once",
         bytes.len()
     );
-    if let Ok((_, Some(damage))) = result {
+    if let Ok((header, Some(damage))) = result {
         assert!(damage.batch_offset <= damage.offset && damage.offset <= bytes.len() as u64);
         assert!(
             damage
                 .commit_after
                 .is_none_or(|at| at > damage.offset && at < bytes.len() as u64)
         );
+        // Recovery scans in bounded pieces with the public candidate functions; over the whole
+        // bytes they must find the commit record the whole-segment scan finds.
+        assert_eq!(scan_by_candidates(bytes, header.salt, &damage), damage.commit_after);
     }
+}
+
+/// The scan after damage as recovery does it (`commit_candidates`, the examined-range rule,
+/// `closes_its_batch`), over the whole bytes.
+fn scan_by_candidates(
+    bytes: &[u8],
+    salt: u64,
+    damage: &raftwood_wal::decode::Damage,
+) -> Option<u64> {
+    use raftwood_wal::decode::{closes_its_batch, commit_candidates};
+    use raftwood_wal::format::COMMIT_FRAME_LEN;
+    let mut examined_end = damage.batch_offset;
+    for candidate in commit_candidates(bytes, 0, salt, damage.offset + 1) {
+        if candidate.batch_start < examined_end {
+            continue;
+        }
+        examined_end = candidate.at;
+        let end = candidate.at as usize + COMMIT_FRAME_LEN;
+        if closes_its_batch(&bytes[candidate.batch_start as usize..end], candidate) {
+            return Some(candidate.at);
+        }
+    }
+    None
 }

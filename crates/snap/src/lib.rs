@@ -55,6 +55,8 @@ mod writer;
 pub use error::{Corruption, Error};
 pub use format::Snapshot;
 pub use id::SnapshotId;
+/// The file-system seam ([`Options::fs`]), re-exported so callers need not depend on it.
+pub use raftwood_fsio as fsio;
 pub use reader::SnapshotReader;
 pub use store::{Options, Store};
 pub use writer::SnapshotWriter;

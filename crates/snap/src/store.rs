@@ -27,6 +27,8 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use raftwood_fsio::Fs;
+
 use crate::error::Error;
 use crate::format::Snapshot;
 use crate::id::{SnapshotId, TMP_SUFFIX};
@@ -40,11 +42,18 @@ pub struct Options {
     /// tests** that simulate crashes rather than cause them: without it a power loss can lose or
     /// tear a snapshot that `save` reported as saved. Default: `true`.
     pub sync: bool,
+    /// The calls that write, sync, rename and remove files. Default: straight to `std`
+    /// ([`Fs::direct`]); tests pass one with a hook ([`raftwood_fsio::Recorder`]) to record their
+    /// order and to make any of them fail.
+    pub fs: Fs,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { sync: true }
+        Options {
+            sync: true,
+            fs: Fs::direct(),
+        }
     }
 }
 
@@ -75,12 +84,12 @@ impl Store {
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// // Tests only: no fsync.
-    /// let store = Store::open_with(dir.path(), Options { sync: false }).unwrap();
+    /// let store = Store::open_with(dir.path(), Options { sync: false, ..Options::default() }).unwrap();
     /// assert!(store.list().unwrap().is_empty());
     /// ```
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store, Error> {
         let dir = dir.as_ref().to_path_buf();
-        create_dir_durably(&dir, options.sync)?;
+        create_dir_durably(&options.fs, &dir, options.sync)?;
         let store = Store {
             dir,
             options,
@@ -115,8 +124,7 @@ impl Store {
             match OpenOptions::new().write(true).create_new(true).open(&tmp) {
                 Ok(file) => {
                     return SnapshotWriter::start(
-                        file,
-                        tmp,
+                        self.options.fs.writer(file, tmp),
                         &self.dir,
                         id,
                         metadata,
@@ -145,9 +153,12 @@ impl Store {
     /// ```
     pub fn save(&self, id: SnapshotId, metadata: &[u8], mut data: impl Read) -> Result<(), Error> {
         let mut w = self.create(id, metadata)?;
-        // The writer's own errors name the temporary file; a failure of `data` is the caller's
-        // reader, named as such.
-        io::copy(&mut data, &mut w).map_err(|e| Error::io(self.path_of(id), "copy data", e))?;
+        // `io::copy` does not say which side failed; the writer does. A failed write (ENOSPC,
+        // say) names the temporary file it hit; a failure of `data` is the caller's reader.
+        io::copy(&mut data, &mut w).map_err(|e| match w.write_failed() {
+            true => Error::io(w.temp_path(), "write", e),
+            false => Error::io(self.path_of(id), "read the data to save", e),
+        })?;
         w.commit().map(|_| ())
     }
 
@@ -268,7 +279,7 @@ impl Store {
     pub fn remove(&self, id: SnapshotId) -> Result<bool, Error> {
         let removed = self.remove_file(&self.path_of(id))?;
         if removed && self.options.sync {
-            sync_dir(&self.dir)?;
+            sync_dir(&self.options.fs, &self.dir)?;
         }
         Ok(removed)
     }
@@ -283,7 +294,7 @@ impl Store {
             tracing::debug!(snapshot = %id, "purged snapshot");
         }
         if !removed.is_empty() && self.options.sync {
-            sync_dir(&self.dir)?;
+            sync_dir(&self.options.fs, &self.dir)?;
         }
         Ok(removed)
     }
@@ -299,14 +310,14 @@ impl Store {
             }
         }
         if any && self.options.sync {
-            sync_dir(&self.dir)?;
+            sync_dir(&self.options.fs, &self.dir)?;
         }
         Ok(())
     }
 
     /// Removes one file; `Ok(false)` if it was already gone.
     fn remove_file(&self, path: &Path) -> Result<bool, Error> {
-        match fs::remove_file(path) {
+        match self.options.fs.remove_file(path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io(path, "remove", e)),
@@ -332,7 +343,7 @@ impl Store {
 /// Creates `dir` and any missing ancestors. With `sync` on, then syncs the parent of each
 /// directory it created, top down: a new directory is an entry in its parent, durable only once
 /// the parent is synced.
-fn create_dir_durably(dir: &Path, sync: bool) -> Result<(), Error> {
+fn create_dir_durably(fsio: &Fs, dir: &Path, sync: bool) -> Result<(), Error> {
     let mut missing = Vec::new();
     let mut at = dir;
     while fs::symlink_metadata(at).is_err() {
@@ -349,7 +360,7 @@ fn create_dir_durably(dir: &Path, sync: bool) -> Result<(), Error> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            sync_dir(parent)?;
+            sync_dir(fsio, parent)?;
         }
     }
     Ok(())

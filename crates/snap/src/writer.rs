@@ -31,11 +31,11 @@
 //! assert_eq!(store.load(id).unwrap().data, b"key1=a;key2=b;");
 //! ```
 
-use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crc32fast::Hasher;
+use raftwood_fsio::{Fs, FsWriter};
 
 use crate::error::Error;
 use crate::format::{HEADER_LEN, Header};
@@ -46,7 +46,9 @@ use crate::id::SnapshotId;
 #[derive(Debug)]
 pub struct SnapshotWriter {
     /// `None` once committed (or failed while committing).
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<FsWriter>>,
+    /// The store's file-system calls (the writes go through `file`, which holds a clone).
+    fs: Fs,
     tmp_path: PathBuf,
     final_path: PathBuf,
     dir: PathBuf,
@@ -58,13 +60,15 @@ pub struct SnapshotWriter {
     /// CRC-32 state over the metadata alone, for the header's `head_crc`.
     metadata_crc: Hasher,
     sync: bool,
+    /// Set when a write to the temporary file failed, so that a caller copying from a reader
+    /// can tell its reader's errors from this file's (an `ENOSPC` must name the file it hit).
+    write_failed: bool,
 }
 
 impl SnapshotWriter {
     /// Writes the zeroed header and the metadata to an already created temporary file.
     pub(crate) fn start(
-        file: File,
-        tmp_path: PathBuf,
+        file: FsWriter,
         dir: &Path,
         id: SnapshotId,
         metadata: &[u8],
@@ -72,8 +76,11 @@ impl SnapshotWriter {
     ) -> Result<SnapshotWriter, Error> {
         let mut body = Hasher::new();
         body.update(metadata);
+        let tmp_path = file.path().to_path_buf();
+        let fs = file.fs().clone();
         let mut w = SnapshotWriter {
             file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            fs,
             final_path: dir.join(id.file_name()),
             dir: dir.to_path_buf(),
             tmp_path,
@@ -83,6 +90,7 @@ impl SnapshotWriter {
             metadata_crc: body.clone(),
             body,
             sync,
+            write_failed: false,
         };
         // On error `w` is dropped here, which removes the temporary file.
         let file = w.file.as_mut().ok_or_else(|| closed(&w.tmp_path))?;
@@ -102,6 +110,16 @@ impl SnapshotWriter {
         self.data_len
     }
 
+    /// The temporary file the snapshot is written to until [`SnapshotWriter::commit`].
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp_path
+    }
+
+    /// True if a write to the temporary file has failed (the save can then only be abandoned).
+    pub fn write_failed(&self) -> bool {
+        self.write_failed
+    }
+
     /// Finishes the save: header, fsync, rename, directory fsync (the syncs are skipped when the
     /// store was opened with `sync: false`). On error the temporary file is removed and no
     /// snapshot file appears, unless the rename itself succeeded and only the directory sync
@@ -109,7 +127,7 @@ impl SnapshotWriter {
     pub fn commit(mut self) -> Result<SnapshotId, Error> {
         let result = self.finish();
         if result.is_err() {
-            remove_quietly(&self.tmp_path);
+            remove_quietly(&self.fs, &self.tmp_path);
         }
         result
     }
@@ -135,16 +153,21 @@ impl SnapshotWriter {
         crc.combine(&self.body);
         header.crc = crc.finalize();
 
-        file.seek(SeekFrom::Start(0))
+        file.file_mut()
+            .seek(SeekFrom::Start(0))
             .and_then(|_| file.write_all(&header.encode()))
             .map_err(|e| Error::io(tmp, "write", e))?;
         if self.sync {
-            file.sync_all().map_err(|e| Error::io(tmp, "fsync", e))?;
+            self.fs
+                .sync_all(file.file(), tmp)
+                .map_err(|e| Error::io(tmp, "fsync", e))?;
         }
         drop(file);
-        std::fs::rename(tmp, &self.final_path).map_err(|e| Error::io(tmp, "rename", e))?;
+        self.fs
+            .rename(tmp, &self.final_path)
+            .map_err(|e| Error::io(tmp, "rename", e))?;
         if self.sync {
-            sync_dir(&self.dir)?;
+            sync_dir(&self.fs, &self.dir)?;
         }
         Ok(self.id)
     }
@@ -156,7 +179,7 @@ impl Write for SnapshotWriter {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("snapshot writer already committed"))?;
-        let n = file.write(buf)?;
+        let n = file.write(buf).inspect_err(|_| self.write_failed = true)?;
         self.body.update(&buf[..n]);
         self.data_len += n as u64;
         Ok(n)
@@ -175,7 +198,7 @@ impl Drop for SnapshotWriter {
     /// An uncommitted writer removes its temporary file: an abandoned save leaves nothing.
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            remove_quietly(&self.tmp_path);
+            remove_quietly(&self.fs, &self.tmp_path);
         }
     }
 }
@@ -188,8 +211,8 @@ fn closed(path: &Path) -> Error {
     )
 }
 
-fn remove_quietly(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path)
+fn remove_quietly(fs: &Fs, path: &Path) {
+    if let Err(e) = fs.remove_file(path)
         && e.kind() != io::ErrorKind::NotFound
     {
         tracing::warn!(file = %path.display(), error = %e, "could not remove temporary snapshot file");
@@ -197,8 +220,6 @@ fn remove_quietly(path: &Path) {
 }
 
 /// Makes a directory's entries (a rename, a removal) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "fsync", e))
+pub(crate) fn sync_dir(fs: &Fs, dir: &Path) -> Result<(), Error> {
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, "fsync", e))
 }

@@ -118,7 +118,14 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn open(dir: &Path) -> Store {
-    Store::open_with(dir, Options { sync: false }).unwrap()
+    Store::open_with(
+        dir,
+        Options {
+            sync: false,
+            ..Options::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Applies `op` to the store and the model.

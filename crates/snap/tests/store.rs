@@ -234,7 +234,14 @@ fn purge_keeps_the_n_newest() {
 #[test]
 fn no_sync_option_still_saves() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open_with(dir.path(), Options { sync: false }).unwrap();
+    let s = Store::open_with(
+        dir.path(),
+        Options {
+            sync: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     s.save(id(1, 1), b"m", &b"d"[..]).unwrap();
     assert_eq!(s.load(id(1, 1)).unwrap().data, b"d");
 }

@@ -9,20 +9,27 @@
 //! | `--seconds S` | `WAL_BENCH_SECONDS` | 2 | time spent on each append configuration |
 //! | `--replay-mib N` | `WAL_BENCH_REPLAY_MIB` | 1024 | size of the log replayed |
 //! | `--dir PATH` | `WAL_BENCH_DIR` | cargo's target tmp dir | where the files go (pick the disk to measure) |
-//! | `--only append\|replay` | | both | run one half |
+//! | `--only append\|writers\|replay` | | all | run one part |
 //!
 //! Appends are measured twice: with `fdatasync` (the number that matters, target >= 0.9x the raw
 //! loop) and without it on both sides (the software's own cost, which the disk otherwise hides).
 //!
 //! The append runs alternate WAL and raw rounds (A B A B ...), so drift in the machine's speed
 //! hits both alike; the ratio is taken round by round and its median reported.
+//!
+//! The `writers` part measures [`WalThread`]'s group commit: 1, 16 and 64 threads each committing
+//! one 128-byte entry at a time (submit, then wait) against inline `append_entry` + `sync` from one
+//! thread, alternating rounds in the same run as above. With one writer the thread only adds a
+//! hand-off; with more, one fdatasync covers every batch queued while the previous one ran.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use raftwood_wal::{Options, Wal};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use raftwood_wal::{Batch, Options, Wal, WalThread};
 
 struct Args {
     seconds: f64,
@@ -64,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.dir)?;
     let scratch = tempfile::tempdir_in(&args.dir)?;
     println!("files in {}", args.dir.display());
-    if args.only.as_deref() != Some("replay") {
+    if args.only.is_none() || args.only.as_deref() == Some("append") {
         for fsync in [true, false] {
             if fsync {
                 println!(
@@ -86,7 +93,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    if args.only.as_deref() != Some("append") {
+    if args.only.is_none() || args.only.as_deref() == Some("writers") {
+        println!(
+            "\nconcurrent writers through WalThread (group commit) vs inline sync, 128 B entries, \
+             one entry per batch, fdatasync on (median of alternating rounds)"
+        );
+        println!(
+            "{:>8} {:>14} {:>14} {:>10}",
+            "writers", "thread b/s", "inline b/s", "ratio"
+        );
+        for writers in [1usize, 16, 64] {
+            concurrent(scratch.path(), writers, args.seconds)?;
+        }
+    }
+    if args.only.is_none() || args.only.as_deref() == Some("replay") {
         println!(
             "\nreplay (open) of a {} MiB log, in page cache",
             args.replay_mib
@@ -187,6 +207,73 @@ fn append(
     drop(wal);
     std::fs::remove_dir_all(&wal_dir)?;
     std::fs::remove_file(&raw_path)?;
+    Ok(())
+}
+
+/// Batches per second committed by `writers` threads through a [`WalThread`] against inline syncs,
+/// in alternating rounds of about `seconds / 10` each.
+fn concurrent(dir: &Path, writers: usize, seconds: f64) -> Result<(), Box<dyn std::error::Error>> {
+    let payload = vec![0xC3u8; 128];
+    let inline_dir = dir.join(format!("inline-{writers}"));
+    let thread_dir = dir.join(format!("thread-{writers}"));
+    let (mut inline, _) = Wal::open(&inline_dir, Options::default())?;
+    let (wal, _) = Wal::open(&thread_dir, Options::default())?;
+    let thread = WalThread::spawn(wal);
+    let index = AtomicU64::new(0);
+    let round = Duration::from_secs_f64((seconds / 10.0).max(0.05));
+    let (mut thread_rates, mut inline_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs_f64(seconds) || ratios.len() < 3 {
+        // Inline: one thread, append + sync per batch.
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < round {
+            inline.append_entry(index.fetch_add(1, Ordering::Relaxed), &payload)?;
+            inline.sync()?;
+            n += 1;
+        }
+        let inline_rate = n as f64 / t.elapsed().as_secs_f64();
+        // Through the thread: `writers` threads, each commit waits for its own batch.
+        let stop = AtomicBool::new(false);
+        let done = AtomicU64::new(0);
+        let t = Instant::now();
+        std::thread::scope(|s| -> Result<(), raftwood_wal::Error> {
+            let workers: Vec<_> = (0..writers)
+                .map(|_| {
+                    s.spawn(|| -> Result<(), raftwood_wal::Error> {
+                        while !stop.load(Ordering::Relaxed) {
+                            let mut batch = Batch::new();
+                            batch.entry(index.fetch_add(1, Ordering::Relaxed), payload.clone());
+                            thread.commit(batch)?;
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            std::thread::sleep(round);
+            stop.store(true, Ordering::Relaxed);
+            for worker in workers {
+                worker.join().unwrap_or(Ok(()))?;
+            }
+            Ok(())
+        })?;
+        let thread_rate = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+        thread_rates.push(thread_rate);
+        inline_rates.push(inline_rate);
+        ratios.push(thread_rate / inline_rate);
+    }
+    println!(
+        "{:>8} {:>14.0} {:>14.0} {:>9.2}x",
+        writers,
+        median(&mut thread_rates),
+        median(&mut inline_rates),
+        median(&mut ratios)
+    );
+    drop(thread.shutdown()?);
+    drop(inline);
+    std::fs::remove_dir_all(&inline_dir)?;
+    std::fs::remove_dir_all(&thread_dir)?;
     Ok(())
 }
 

@@ -128,6 +128,13 @@ pub enum Record<'a> {
         /// Term of the snapshot.
         term: u64,
     },
+    /// A log-resetting snapshot marker: every entry and marker before it is dropped.
+    ResetMarker {
+        /// Index of the snapshot.
+        index: u64,
+        /// Term of the snapshot.
+        term: u64,
+    },
 }
 
 /// Where and why decoding stopped before the end of the bytes.
@@ -194,10 +201,16 @@ impl<'a> Iterator for Records<'a> {
 #[derive(Clone, Debug)]
 pub struct SegmentDecoder<'a> {
     bytes: &'a [u8],
+    /// Offset in the segment file of `bytes[0]`: 0 for a whole segment, more for a window.
+    base: u64,
     /// The header's salt, which every commit record of the segment repeats.
     salt: u64,
-    /// Invariant: `HEADER_LEN <= pos <= bytes.len()` and `pos` is the end of a valid batch.
+    /// Invariant: `pos <= bytes.len()` and `base + pos` is the end of a valid batch (or the
+    /// header).
     pos: usize,
+    /// Whether damage is followed by a scan for a valid commit record (`Damage::commit_after`);
+    /// a window cannot see the bytes after it, so its caller scans.
+    scan_after_damage: bool,
 }
 
 impl<'a> SegmentDecoder<'a> {
@@ -208,15 +221,38 @@ impl<'a> SegmentDecoder<'a> {
             header,
             SegmentDecoder {
                 bytes,
+                base: 0,
                 salt: header.salt,
                 pos: HEADER_LEN,
+                scan_after_damage: true,
             },
         ))
     }
 
-    /// Offset just past the last valid batch returned so far.
+    /// A decoder over a *window* of a segment: `bytes` are the file's bytes from offset `base`
+    /// on, where a batch starts, and `salt` is the segment header's. For reading a segment in
+    /// bounded pieces: a batch that runs past the window's end is reported as
+    /// [`DecodeError::Truncated`] (read a larger window from the same offset and retry), and
+    /// damage comes with `commit_after: None` (the caller scans the rest of the file, see
+    /// [`commit_candidates`]). Offsets in batches and damage are the file's.
+    pub fn window(bytes: &'a [u8], base: u64, salt: u64) -> SegmentDecoder<'a> {
+        SegmentDecoder {
+            bytes,
+            base,
+            salt,
+            pos: 0,
+            scan_after_damage: false,
+        }
+    }
+
+    /// Offset (in the file) just past the last valid batch returned so far.
     pub fn position(&self) -> u64 {
-        self.pos as u64
+        self.base + self.pos as u64
+    }
+
+    /// The bytes not decoded yet (after [`SegmentDecoder::position`]).
+    pub fn remaining(&self) -> &'a [u8] {
+        &self.bytes[self.pos..]
     }
 
     /// The next valid batch; `Ok(None)` at a clean end (the bytes end exactly after a batch);
@@ -226,20 +262,23 @@ impl<'a> SegmentDecoder<'a> {
         if start == self.bytes.len() {
             return Ok(None);
         }
-        match check_batch(self.bytes, self.salt, start) {
+        match check_batch(self.bytes, self.base, self.salt, start) {
             Ok(commit_at) => {
                 self.pos = commit_at + COMMIT_FRAME_LEN;
                 Ok(Some(BatchRef {
-                    offset: start as u64,
+                    offset: self.base + start as u64,
                     frames: &self.bytes[start..commit_at],
                 }))
             }
             Err((offset, error)) => Err(Damage {
-                offset: offset as u64,
-                batch_offset: start as u64,
+                offset: self.base + offset as u64,
+                batch_offset: self.base + start as u64,
                 error,
-                commit_after: find_valid_commit(self.bytes, self.salt, start, offset + 1, &mut 0)
-                    .map(|at| at as u64),
+                commit_after: match self.scan_after_damage {
+                    true => find_valid_commit(self.bytes, self.salt, start, offset + 1, &mut 0)
+                        .map(|at| at as u64),
+                    false => None,
+                },
             }),
         }
     }
@@ -272,6 +311,67 @@ pub fn decode_segment<'a>(
     }
 }
 
+/// A frame whose own checksum is right, as [`intact_frames`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntactFrame<'a> {
+    /// A data frame (entry, state or marker).
+    Record(Record<'a>),
+    /// A commit frame (whether or not it matches a batch).
+    Commit,
+}
+
+/// The frames from offset `from` on whose own checksums are right, in order, up to the first that
+/// is not (or the end of the bytes): what a torn-tail repair is about to remove that still
+/// decodes. A frame may decode while its batch did not reach the disk whole; more than one commit
+/// frame among them means whole batches are in the bytes, which a crash does not explain.
+///
+/// Linear in the bytes walked; allocates nothing.
+///
+/// ```
+/// use raftwood_wal::decode::{IntactFrame, Record, intact_frames};
+/// use raftwood_wal::{Options, Wal};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let (mut wal, _) = Wal::open(dir.path(), Options::default()).unwrap();
+/// wal.append_entry(1, b"a").unwrap();
+/// wal.sync().unwrap();
+/// let bytes = std::fs::read(&wal.segment_paths()[0]).unwrap();
+/// let frames: Vec<_> = intact_frames(&bytes, 40).map(|(_, frame)| frame).collect();
+/// assert_eq!(
+///     frames,
+///     [IntactFrame::Record(Record::Entry { index: 1, data: b"a" }), IntactFrame::Commit]
+/// );
+/// ```
+pub fn intact_frames(bytes: &[u8], from: usize) -> IntactFrames<'_> {
+    IntactFrames {
+        bytes,
+        pos: Some(from),
+    }
+}
+
+/// Iterator returned by [`intact_frames`]: `(offset, frame)` pairs.
+#[derive(Clone, Debug)]
+pub struct IntactFrames<'a> {
+    bytes: &'a [u8],
+    /// `None` once a frame failed to decode.
+    pos: Option<usize>,
+}
+
+impl<'a> Iterator for IntactFrames<'a> {
+    type Item = (u64, IntactFrame<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let at = self.pos.take()?;
+        let (kind, payload, _) = split_frame(self.bytes.get(at..)?, Verify::Checksum).ok()?;
+        let frame = match kind {
+            Kind::Commit => IntactFrame::Commit,
+            _ => IntactFrame::Record(to_record(kind, payload).ok()?),
+        };
+        self.pos = Some(at + FRAME_HEADER_LEN + payload.len());
+        Some((at as u64, frame))
+    }
+}
+
 /// Checks the 40-byte segment header at the start of `bytes`.
 pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
     let header = bytes.get(..HEADER_LEN).ok_or(DecodeError::ShortHeader)?;
@@ -299,18 +399,26 @@ pub fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, DecodeError> {
 /// crc and the batch crc, one pass over the bytes: the batch crc covers every byte of every frame,
 /// their stored crcs included, so when it matches the frames are the ones the writer checksummed.
 /// Only when it fails are the frames checked one by one, to name the first invalid one.
-fn check_batch(bytes: &[u8], salt: u64, start: usize) -> Result<usize, (usize, DecodeError)> {
-    match check_batch_fast(bytes, salt, start) {
+///
+/// `bytes[0]` is at offset `base` of the file (a commit record names its batch's offset in the
+/// file).
+fn check_batch(
+    bytes: &[u8],
+    base: u64,
+    salt: u64,
+    start: usize,
+) -> Result<usize, (usize, DecodeError)> {
+    match check_batch_fast(bytes, base, salt, start) {
         Some(commit_at) => Ok(commit_at),
-        None => check_batch_frame_by_frame(bytes, salt, start),
+        None => check_batch_frame_by_frame(bytes, base, salt, start),
     }
 }
 
 /// The fast path of [`check_batch`]: `None` means "look closer", not "invalid".
-fn check_batch_fast(bytes: &[u8], salt: u64, start: usize) -> Option<usize> {
+fn check_batch_fast(bytes: &[u8], base: u64, salt: u64, start: usize) -> Option<usize> {
     let at = walk_to_commit(bytes, start, bytes.len())?;
     let (_, payload, _) = split_frame(&bytes[at..], Verify::Checksum).ok()?;
-    check_commit(bytes, salt, start, at, payload).then_some(at)
+    check_commit(bytes, base, salt, start, at, payload).then_some(at)
 }
 
 /// Walks frame headers from `start` by their (bounds-checked) lengths, without checking crcs, and
@@ -333,6 +441,7 @@ fn walk_to_commit(bytes: &[u8], start: usize, limit: usize) -> Option<usize> {
 /// The careful path of [`check_batch`]: every frame's crc, in order.
 fn check_batch_frame_by_frame(
     bytes: &[u8],
+    base: u64,
     salt: u64,
     start: usize,
 ) -> Result<usize, (usize, DecodeError)> {
@@ -341,7 +450,7 @@ fn check_batch_frame_by_frame(
         let (kind, payload, _) =
             split_frame(&bytes[at..], Verify::Checksum).map_err(|e| (at, e))?;
         if kind == Kind::Commit {
-            return check_commit(bytes, salt, start, at, payload)
+            return check_commit(bytes, base, salt, start, at, payload)
                 .then_some(at)
                 .ok_or((at, DecodeError::BatchChecksum));
         }
@@ -352,8 +461,16 @@ fn check_batch_frame_by_frame(
 
 /// True if the commit frame at `at` (payload `payload`) closes a batch that starts at `start` in
 /// the segment whose salt is `salt`: bound to that place, and matching the batch's bytes.
-fn check_commit(bytes: &[u8], salt: u64, start: usize, at: usize, payload: &[u8]) -> bool {
-    commit_binding(payload) == (start as u64, salt)
+/// `bytes[0]` is at offset `base` of the file.
+fn check_commit(
+    bytes: &[u8],
+    base: u64,
+    salt: u64,
+    start: usize,
+    at: usize,
+    payload: &[u8],
+) -> bool {
+    commit_binding(payload) == (base + start as u64, salt)
         && at >= start + FRAME_HEADER_LEN
         && crc32fast::hash(&bytes[start..at]) == u32_at(payload, 16)
 }
@@ -409,8 +526,83 @@ fn find_valid_commit(
         examined_end = at;
         *examined += at - start;
         walk_to_commit(bytes, start, at) == Some(at)
-            && check_commit(bytes, salt, start, at, payload)
+            && check_commit(bytes, 0, salt, start, at, payload)
     })
+}
+
+/// A commit frame that passes the constant-time checks (steps 1, 2 and 4 of the
+/// [module docs](self)): right kind, reserved bytes and length, this segment's salt, a
+/// `batch_start` at least one frame header before it, and a correct frame crc. Found by
+/// [`commit_candidates`]; whether it is *valid* is decided by [`closes_its_batch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitCandidate {
+    /// Offset of the commit frame in the file.
+    pub at: u64,
+    /// The `batch_start` it names.
+    pub batch_start: u64,
+}
+
+/// The commit candidates whose frames lie wholly within `bytes` (the file's bytes from offset
+/// `base`), at offsets from `from` on, in order: for scanning a file after damage in bounded
+/// pieces. Consecutive pieces must overlap by `COMMIT_FRAME_LEN - 1` bytes so that no frame falls
+/// between them. Each candidate costs O(1).
+pub fn commit_candidates(
+    bytes: &[u8],
+    base: u64,
+    salt: u64,
+    from: u64,
+) -> impl Iterator<Item = CommitCandidate> + '_ {
+    let first = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
+    let last = bytes.len().checked_sub(COMMIT_FRAME_LEN);
+    let range = match last {
+        Some(last) if first <= last => first..last + 1,
+        _ => 0..0,
+    };
+    range.filter_map(move |at| {
+        if bytes[at + 4] != Kind::Commit as u8
+            || bytes[at + 5..at + 8] != [0, 0, 0]
+            || u32_at(bytes, at + 8) as usize != COMMIT_PAYLOAD_LEN
+        {
+            return None;
+        }
+        let payload = &bytes[at + FRAME_HEADER_LEN..at + COMMIT_FRAME_LEN];
+        let (batch_start, stored_salt) = commit_binding(payload);
+        let at_abs = base + at as u64;
+        if stored_salt != salt
+            || batch_start
+                .checked_add(FRAME_HEADER_LEN as u64)
+                .is_none_or(|end| end > at_abs)
+        {
+            return None;
+        }
+        split_frame(&bytes[at..], Verify::Checksum).ok()?;
+        Some(CommitCandidate {
+            at: at_abs,
+            batch_start,
+        })
+    })
+}
+
+/// True if `candidate` is a valid commit record (steps 5 and 6 of the [module docs](self)):
+/// `bytes` are the file's bytes from `candidate.batch_start` up to the end of its commit frame,
+/// and the frames from the start chain to it and match its batch crc.
+pub fn closes_its_batch(bytes: &[u8], candidate: CommitCandidate) -> bool {
+    let Some(at) = candidate
+        .at
+        .checked_sub(candidate.batch_start)
+        .and_then(|at| usize::try_from(at).ok())
+    else {
+        return false;
+    };
+    if bytes.len() < at.saturating_add(COMMIT_FRAME_LEN) {
+        return false;
+    }
+    let Ok((Kind::Commit, payload, _)) = split_frame(&bytes[at..], Verify::Bounds) else {
+        return false;
+    };
+    let salt = commit_binding(payload).1;
+    walk_to_commit(bytes, 0, at) == Some(at)
+        && check_commit(bytes, candidate.batch_start, salt, 0, at, payload)
 }
 
 /// How much of a frame `split_frame` checks.
@@ -449,7 +641,7 @@ fn split_frame(bytes: &[u8], verify: Verify) -> Result<(Kind, &[u8], &[u8]), Dec
         }
     }
     let fixed = match kind {
-        Kind::Marker => Some(MARKER_PAYLOAD_LEN),
+        Kind::Marker | Kind::ResetMarker => Some(MARKER_PAYLOAD_LEN),
         Kind::Commit => Some(COMMIT_PAYLOAD_LEN),
         Kind::Entry | Kind::State => None,
     };
@@ -468,6 +660,10 @@ fn to_record(kind: Kind, payload: &[u8]) -> Result<Record<'_>, DecodeError> {
         }),
         Kind::State => Ok(Record::State(payload)),
         Kind::Marker => Ok(Record::Marker {
+            index: u64_at(payload, 0),
+            term: u64_at(payload, 8),
+        }),
+        Kind::ResetMarker => Ok(Record::ResetMarker {
             index: u64_at(payload, 0),
             term: u64_at(payload, 8),
         }),

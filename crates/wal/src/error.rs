@@ -57,10 +57,35 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// An earlier write or sync failed, so what is on disk is unknown; reopen the log, which
-    /// repairs the tail.
-    #[error("the WAL failed an earlier write or sync and must be reopened")]
+    /// A number read from the disk (or given by the caller) leaves no room for the next one: a
+    /// segment whose sequence number is `u64::MAX` cannot be followed by another, and after an
+    /// entry at index `u64::MAX` there is no "one past the highest index" to name a segment by.
+    /// Nothing was written.
+    #[error("{path}: the {what} is {value:#x}; the next one would overflow")]
+    Overflow {
+        /// The active segment when it happened.
+        path: PathBuf,
+        /// Which number: `"segment sequence number"` or `"entry index"`.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// An earlier write or sync failed, so what is on disk is unknown. **Fatal for the process**:
+    /// after a failed `fdatasync` Linux keeps the pages whose writeback failed in the page cache,
+    /// marked clean, so a reopen in the same process would read back (and acknowledge) a batch the
+    /// disk may not hold. Exit, as etcd does; a new process reopens the log and repairs the tail.
+    #[error("the WAL failed an earlier write or sync; only a new process may reopen it")]
     Poisoned,
+    /// [`Wal::open`](crate::Wal::open) in a process where a `Wal` on the same directory was
+    /// poisoned ([`Error::Poisoned`]): its failed writes may still be in the page cache, so what
+    /// this process would read is not what the disk holds. Restart the process.
+    #[error(
+        "{dir}: a WAL on this directory failed a write or sync earlier in this process; restart the process to reopen it"
+    )]
+    PoisonedEarlier {
+        /// The WAL directory.
+        dir: PathBuf,
+    },
 }
 
 /// Shorthand for results of this crate.

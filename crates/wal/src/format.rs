@@ -22,6 +22,12 @@
 //! +-----------------+-----------------+--------+
 //! |   batch_start   |      salt       | crc32  |
 //! +-----------------+-----------------+--------+
+//!
+//! marker payload (16 bytes), kind 3 (plain) and kind 5 (log-resetting, format version 3)
+//! 0                 8                 16
+//! +-----------------+-----------------+
+//! |      index      |      term       |
+//! +-----------------+-----------------+
 //! ```
 //!
 //! The commit record is *bound to its place*: `batch_start` is the batch's own offset in the
@@ -38,9 +44,10 @@ pub const MAGIC: [u8; 8] = *b"RWOODWAL";
 
 /// The format version this crate writes and reads.
 ///
-/// Version 2 (unreleased) added the header's salt and bound each commit record to its batch's
-/// offset and to that salt; version 1 was never released and is not read.
-pub const VERSION: u32 = 2;
+/// Version 3 added the log-resetting snapshot marker (kind 5). Version 2 (unreleased) added the
+/// header's salt and bound each commit record to its batch's offset and to that salt. Neither
+/// version 1 nor 2 was released; only version 3 is read.
+pub const VERSION: u32 = 3;
 
 /// Length of the segment header in bytes.
 pub const HEADER_LEN: usize = 40;
@@ -61,7 +68,7 @@ pub const COMMIT_PAYLOAD_LEN: usize = 20;
 /// Length of a whole commit frame, header included.
 pub const COMMIT_FRAME_LEN: usize = FRAME_HEADER_LEN + COMMIT_PAYLOAD_LEN;
 
-/// Payload length of a snapshot marker: index (u64) and term (u64).
+/// Payload length of a snapshot marker, plain or log-resetting: index (u64) and term (u64).
 pub const MARKER_PAYLOAD_LEN: usize = 16;
 
 /// Suffix of segment file names.
@@ -87,6 +94,11 @@ pub enum Kind {
     /// frame; the batch is the bytes from there up to this frame), `salt: u64` (the segment
     /// header's) and `batch_crc: u32` (crc32 of exactly the batch's bytes).
     Commit = 4,
+    /// A log-resetting snapshot marker: payload is `index: u64`, `term: u64`, as a marker. It
+    /// means "the log now starts after this snapshot": every entry and marker written before it,
+    /// at any index, is dropped (a follower installing a snapshot over a log that conflicts with
+    /// it). Added in format version 3.
+    ResetMarker = 5,
 }
 
 impl Kind {
@@ -97,6 +109,7 @@ impl Kind {
             2 => Some(Kind::State),
             3 => Some(Kind::Marker),
             4 => Some(Kind::Commit),
+            5 => Some(Kind::ResetMarker),
             _ => None,
         }
     }
@@ -252,7 +265,8 @@ mod tests {
     #[test]
     fn zero_is_not_a_kind() {
         assert_eq!(Kind::from_byte(0), None);
-        assert_eq!(Kind::from_byte(5), None);
+        assert_eq!(Kind::from_byte(6), None);
+        assert_eq!(Kind::from_byte(5), Some(Kind::ResetMarker));
         assert_eq!(Kind::from_byte(4), Some(Kind::Commit));
     }
 

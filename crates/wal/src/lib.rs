@@ -8,10 +8,12 @@
 //!   `i` and after (a suffix overwrite, as when a new leader corrects a follower's log);
 //! - **state**: opaque bytes; replay reports the newest (a raft node stores its hard state here);
 //! - **snapshot markers**: `(index, term)`; replay reports every marker still held, so a node can
-//!   pick a snapshot the log covers.
+//!   pick a snapshot the log covers. A *log-resetting* marker ([`Wal::append_reset_marker`], for
+//!   a snapshot installed over a conflicting log) also drops every entry and marker written
+//!   before it, at any index.
 //!
-//! Records are *staged* with [`Wal::append_entry`], [`Wal::append_state`] and
-//! [`Wal::append_marker`]; [`Wal::sync`] ends the batch with a commit record and makes it durable
+//! Records are *staged* with [`Wal::append_entry`], [`Wal::append_state`],
+//! [`Wal::append_marker`] and [`Wal::append_reset_marker`]; [`Wal::sync`] ends the batch with a commit record and makes it durable
 //! with one `fdatasync` (group commit; the batch goes to the kernel in one `write`, or in pieces
 //! of about 1 MiB if it is larger). [`Wal::release`] drops segments wholly below
 //! an index once a snapshot covers them. [`Wal::open`] recovers and returns a [`Replay`].
@@ -23,6 +25,9 @@
 //!   whole or not at all.
 //! - A new segment, a rename and a removal are durable once the call that made them returns (the
 //!   directory is synced).
+//! - What [`Wal::open`] hands back is durable when it returns (it syncs the newest segment).
+//! - A failed write or sync poisons the `Wal` ([`Error::Poisoned`]), which is fatal for the
+//!   process: a reopen in the same process is refused.
 //!
 //! # Layout
 //! | file | job |
@@ -33,7 +38,11 @@
 //! | `replay.rs` | what the log holds ([`Replay`]) and the overwrite rule |
 //! | `recovery.rs` | recovery on open and the [`RecoveryMode`] policy for damage |
 //! | `wal.rs` | the writer, [`Wal`] |
+//! | `thread.rs` | [`WalThread`]: syncing off the caller's loop, with group commit |
 //! | `error.rs` | the one [`Error`] type |
+//!
+//! Every call that writes, syncs, renames, removes or truncates a file goes through
+//! [`Options::fs`] (the [`fsio`] seam), so tests can record their order and fail any of them.
 //!
 //! # Example: the shape of a raft node's use
 //! A raft entry `(index, term, data)` becomes an entry whose bytes start with the term; the hard
@@ -89,9 +98,13 @@ pub mod format;
 mod recovery;
 mod replay;
 mod segment;
+mod thread;
 mod wal;
 
 pub use error::{Error, Result};
+/// The file-system seam ([`Options::fs`]), re-exported so callers need not depend on it.
+pub use raftwood_fsio as fsio;
 pub use recovery::RecoveryMode;
-pub use replay::{Entry, Marker, Replay};
+pub use replay::{Entry, Marker, Replay, TornTail};
+pub use thread::{Batch, Ticket, WalThread};
 pub use wal::{ActiveSegment, LOCK_FILE, Options, Wal};

@@ -5,11 +5,18 @@
 //! - an entry at index `i` removes every entry at `i` and after, then holds `i` (an overwrite of a
 //!   suffix, as when a raft follower's log is corrected by a new leader);
 //! - a state record replaces the state;
-//! - a marker is added to the set of markers.
+//! - a marker is added to the set of markers;
+//! - a log-resetting marker drops every entry and every marker before it, at any index, then is
+//!   added to the (now empty) set of markers: the log now starts after its snapshot.
+//!
+//! So the markers replay reports are the ones no log-resetting marker follows: exactly the
+//! snapshots the log can still serve as a fallback for (the entries after an older snapshot may
+//! have been dropped by a later reset).
 //!
 //! Entries are [`Bytes`] slices of the segment files read into memory, so replay copies no payload.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
@@ -44,10 +51,44 @@ pub struct Marker {
 pub struct Replay {
     /// The newest state record, if any was ever written.
     pub state: Option<Bytes>,
-    /// Every marker in the segments still held, sorted, without duplicates.
+    /// Every marker in the segments still held and not followed by a log-resetting marker (the
+    /// newest of which is included), sorted, without duplicates: the snapshots a node may load,
+    /// newest first, falling back to older ones.
     pub markers: Vec<Marker>,
+    /// The newest log-resetting marker still held, if any: the log holds no entry written before
+    /// it.
+    pub reset: Option<Marker>,
     /// Every entry still held, in index order (increasing, possibly with gaps).
     pub entries: Vec<Entry>,
+    /// The torn tail `open` cut off the newest segment, if it found one: so a node can show it
+    /// and count it. (A crash explains only the last, unsynced batch; see [`TornTail`].)
+    pub torn_tail: Option<TornTail>,
+}
+
+/// What a torn-tail repair removed: the bytes, and the frames in them that still decoded.
+///
+/// A crash can tear only the last batch, which was never synced. The repair cannot tell that
+/// from damage in a synced last batch, or from damage that ate the commit records of several
+/// batches, so it reports what it removed: more than one intact commit frame, or entries a node
+/// had acknowledged, mean synced data was lost, which the node should surface loudly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment that was cut.
+    pub path: PathBuf,
+    /// Where it was cut: the end of its last valid batch, its new length.
+    pub offset: u64,
+    /// How many bytes were removed.
+    pub removed_bytes: u64,
+    /// Frames at the start of the removed bytes whose own checksum was right, walking from
+    /// `offset` until the first that was not ([`crate::decode::intact_frames`]).
+    pub intact_frames: u64,
+    /// Of those, commit frames (each closed a batch whose checksum did not match, or which
+    /// damage after it made unreachable).
+    pub intact_commits: u64,
+    /// Of those, entries.
+    pub intact_entries: u64,
+    /// The lowest and highest index of those entries.
+    pub intact_entry_range: Option<(u64, u64)>,
 }
 
 impl Replay {
@@ -78,6 +119,7 @@ impl Replay {
 pub(crate) struct ReplayBuilder {
     state: Option<Bytes>,
     markers: BTreeSet<Marker>,
+    reset: Option<Marker>,
     entries: Vec<Entry>,
 }
 
@@ -100,6 +142,16 @@ impl ReplayBuilder {
             Record::Marker { index, term } => {
                 self.markers.insert(Marker { index, term });
             }
+            Record::ResetMarker { index, term } => {
+                // Entries before this record may conflict with the snapshot (a follower whose
+                // log diverged from the leader's); markers before it name snapshots whose
+                // following entries may be among those dropped. None of them may come back.
+                self.entries.clear();
+                self.markers.clear();
+                let marker = Marker { index, term };
+                self.markers.insert(marker);
+                self.reset = Some(marker);
+            }
         }
     }
 
@@ -118,7 +170,9 @@ impl ReplayBuilder {
         Replay {
             state: self.state,
             markers: self.markers.into_iter().collect(),
+            reset: self.reset,
             entries: self.entries,
+            torn_tail: None,
         }
     }
 }

@@ -5,8 +5,9 @@
 //! complete header, and a crash leaves at worst a `*.wal.tmp` file, which the next open removes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use raftwood_fsio::Fs;
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::{SegmentHeader, TEMP_SUFFIX, parse_segment_name, segment_name};
@@ -66,6 +67,7 @@ pub(crate) fn list(dir: &Path) -> Result<Listing> {
 ///
 /// With `fsync` off the syncs are skipped (tests only; see [`crate::Options::fsync`]).
 pub(crate) fn create(
+    fs: &Fs,
     dir: &Path,
     header: SegmentHeader,
     first_batch: &[u8],
@@ -84,13 +86,13 @@ pub(crate) fn create(
     let mut bytes = Vec::with_capacity(header.encode().len() + first_batch.len());
     bytes.extend_from_slice(&header.encode());
     bytes.extend_from_slice(first_batch);
-    file.write_all(&bytes).io(&temp, "write")?;
+    fs.write_all(&mut file, &temp, &bytes).io(&temp, "write")?;
     if fsync {
-        file.sync_all().io(&temp, "fsync")?;
+        fs.sync_all(&file, &temp).io(&temp, "fsync")?;
     }
-    fs::rename(&temp, &path).io(&path, "rename")?;
+    fs.rename(&temp, &path).io(&path, "rename")?;
     if fsync {
-        sync_dir(dir)?;
+        sync_dir(fs, dir)?;
     }
     Ok((
         file,
@@ -105,7 +107,7 @@ pub(crate) fn create(
 /// Creates `dir` and any missing ancestors. With `fsync` on, then syncs the parent of each
 /// directory it created, top down: a new directory is an entry in its parent, durable only once
 /// the parent is synced, like a new file.
-pub(crate) fn create_dir_durably(dir: &Path, fsync: bool) -> Result<()> {
+pub(crate) fn create_dir_durably(fs: &Fs, dir: &Path, fsync: bool) -> Result<()> {
     let mut missing = Vec::new();
     let mut at = dir;
     while fs::symlink_metadata(at).is_err() {
@@ -122,18 +124,15 @@ pub(crate) fn create_dir_durably(dir: &Path, fsync: bool) -> Result<()> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            sync_dir(parent)?;
+            sync_dir(fs, parent)?;
         }
     }
     Ok(())
 }
 
 /// Syncs a directory, making file creations, renames and removals in it durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .io(dir, "open directory")?
-        .sync_all()
-        .io(dir, "fsync directory")
+pub(crate) fn sync_dir(fs: &Fs, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir).io(dir, "fsync directory")
 }
 
 #[cfg(test)]
@@ -144,10 +143,11 @@ mod tests {
     fn creates_missing_ancestors_and_syncs_their_parents() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("a/b/c");
-        create_dir_durably(&dir, true).unwrap();
+        let fs = Fs::direct();
+        create_dir_durably(&fs, &dir, true).unwrap();
         assert!(dir.is_dir());
         // Existing directories are fine too, synced or not.
-        create_dir_durably(&dir, true).unwrap();
-        create_dir_durably(root.path(), false).unwrap();
+        create_dir_durably(&fs, &dir, true).unwrap();
+        create_dir_durably(&fs, root.path(), false).unwrap();
     }
 }

@@ -7,11 +7,14 @@
 //! record, so it takes several `write`s, but still one `fdatasync`. Group commit is the caller's to
 //! choose: stage everything a raft `Ready` carries, then sync once.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
+use raftwood_fsio::Fs;
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::{self, HEADER_LEN, Kind, MAX_PAYLOAD_LEN, SegmentHeader};
@@ -25,6 +28,19 @@ pub const LOCK_FILE: &str = "LOCK";
 /// Staged bytes beyond this are written out before `sync` (still without a commit record), so a
 /// huge batch does not need a huge buffer.
 const FLUSH_AT: usize = 1 << 20;
+
+/// The directories (canonical paths) of every `Wal` poisoned in this process. After a failed
+/// `fdatasync` the page cache may hold pages the disk does not, marked clean, and a reopen would
+/// replay them as if durable; so a reopen in the same process is refused
+/// ([`Error::PoisonedEarlier`]). A new process starts with an empty set.
+static POISONED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// The poisoned set; a panic elsewhere while it was held leaves it usable (it is only a set).
+fn poisoned_dirs() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    POISONED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// How a [`Wal`] behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +56,14 @@ pub struct Options {
     /// the bytes) and none about a crash of the *machine*. It exists for tests that simulate crashes
     /// by cutting files, and for benchmarks of everything but the disk.
     pub fsync: bool,
+    /// The calls that write, sync, rename, remove and truncate files. Default: straight to `std`
+    /// ([`Fs::direct`]); tests pass one with a hook ([`raftwood_fsio::Recorder`]) to record their
+    /// order and to make any of them fail.
+    pub fs: Fs,
+    /// Recovery reads each segment in pieces of about this many bytes, never whole, so a huge
+    /// zeroed or garbage tail costs one piece of memory. A piece grows only to hold one batch (or
+    /// one frame). Default 8 MiB; tests use tiny pieces to cross their boundaries everywhere.
+    pub read_chunk: usize,
 }
 
 impl Default for Options {
@@ -48,6 +72,8 @@ impl Default for Options {
             segment_size: 64 << 20,
             recovery: RecoveryMode::default(),
             fsync: true,
+            fs: Fs::direct(),
+            read_chunk: 8 << 20,
         }
     }
 }
@@ -88,19 +114,38 @@ pub struct Wal {
     state: Option<Bytes>,
     /// Highest entry index held (staged ones included).
     last_index: Option<u64>,
+    /// Index of the newest log-resetting marker when no entry follows it: the log then starts
+    /// after it, which names the next segment when `last_index` is `None`.
+    reset_index: Option<u64>,
     /// Set when a write or sync failed: the file's contents are then unknown.
     poisoned: bool,
+    /// `dir`, canonical: the key of the process-wide poisoned set.
+    canonical_dir: PathBuf,
 }
 
 impl Wal {
     /// Opens (or creates) the log in `dir`, locks the directory, recovers, and returns what the
     /// log holds.
     ///
-    /// Fails with [`Error::Locked`] if the directory is in use, and with [`Error::Corrupt`] on
-    /// damage that [`RecoveryMode`] does not allow to repair; in that case nothing was changed.
+    /// Everything it hands back is durable when it returns (with [`Options::fsync`] on): a
+    /// process killed after a `write`, or during an `fdatasync`, leaves a complete batch in the
+    /// page cache that nothing has synced, and a node must not acknowledge entries or repeat a
+    /// vote from it before it is. So `open` fdatasyncs the newest segment (the older ones were
+    /// synced before the next was started) and syncs the directory, as PostgreSQL does after a
+    /// crash.
+    ///
+    /// Fails with [`Error::Locked`] if the directory is in use, with
+    /// [`Error::PoisonedEarlier`] if a `Wal` on it was poisoned earlier in this process, and with
+    /// [`Error::Corrupt`] on damage that [`RecoveryMode`] does not allow to repair; in that case
+    /// nothing was changed.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, Replay)> {
         let dir = dir.as_ref().to_path_buf();
-        segment::create_dir_durably(&dir, options.fsync)?;
+        let fs = &options.fs;
+        segment::create_dir_durably(fs, &dir, options.fsync)?;
+        let canonical_dir = dir.canonicalize().io(&dir, "canonicalize")?;
+        if poisoned_dirs().contains(&canonical_dir) {
+            return Err(Error::PoisonedEarlier { dir });
+        }
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .read(true)
@@ -125,18 +170,21 @@ impl Wal {
         let recovered = match listing.segments.is_empty() {
             true => None,
             false => Some(recovery::recover(
+                fs,
                 listing.segments,
                 options.recovery,
                 options.fsync,
+                options.read_chunk,
             )?),
         };
         for temp in &listing.temps {
-            std::fs::remove_file(temp).io(temp, "remove leftover temporary file")?;
+            fs.remove_file(temp)
+                .io(temp, "remove leftover temporary file")?;
             tracing::info!(path = %temp.display(), "WAL: removed a leftover temporary segment");
         }
-        if !listing.temps.is_empty() && options.fsync {
-            segment::sync_dir(&dir)?;
-        }
+        // The removals are made durable by the directory sync below (a recovered log) or by the
+        // one that creates the first segment (a new log).
+        let recovered_log = recovered.is_some();
         let (segments, replay, len, salt) = match recovered {
             Some(recovered) => (
                 recovered.segments,
@@ -150,7 +198,7 @@ impl Wal {
                     first_index: 0,
                     salt: format::new_salt(0),
                 };
-                let (_, file) = segment::create(&dir, header, &[], options.fsync)?;
+                let (_, file) = segment::create(fs, &dir, header, &[], options.fsync)?;
                 let meta = SegmentMeta {
                     file,
                     max_index: None,
@@ -173,6 +221,12 @@ impl Wal {
             .open(&active)
             .io(&active, "open")?;
         file.seek(SeekFrom::Start(len)).io(&active, "seek")?;
+        if recovered_log && options.fsync {
+            // What replay hands out may be only in the page cache (see above). Cheap when it is
+            // not: an fdatasync of a clean file writes nothing.
+            fs.sync_data(&file, &active).io(&active, "fdatasync")?;
+            segment::sync_dir(fs, &dir)?;
+        }
         let wal = Wal {
             dir,
             options,
@@ -186,7 +240,9 @@ impl Wal {
             salt,
             state: replay.state.clone(),
             last_index: replay.entries.last().map(|e| e.index),
+            reset_index: replay.reset.map(|m| m.index),
             poisoned: false,
+            canonical_dir,
         };
         Ok((wal, replay))
     }
@@ -208,12 +264,51 @@ impl Wal {
         Ok(())
     }
 
-    /// Stages a snapshot marker; replay reports every marker in the segments still held.
+    /// Stages a snapshot marker; replay reports every marker in the segments still held (unless a
+    /// log-resetting marker follows it, see [`Wal::append_reset_marker`]).
     pub fn append_marker(&mut self, marker: Marker) -> Result<()> {
         let mut payload = [0u8; 16];
         payload[0..8].copy_from_slice(&marker.index.to_le_bytes());
         payload[8..16].copy_from_slice(&marker.term.to_le_bytes());
         self.stage(Kind::Marker, &payload, &[], None)?;
+        self.note(marker.index);
+        Ok(())
+    }
+
+    /// Stages a log-resetting snapshot marker: "the log now starts after this snapshot". Once
+    /// synced, replay drops every entry and every marker written before it, at any index, and
+    /// reports it in [`Replay::markers`] and [`Replay::reset`]. Entries and markers staged after it
+    /// (in the same batch or later) are kept.
+    ///
+    /// For a follower that installs a snapshot over a log that conflicts with it: its entries
+    /// after the snapshot's index may be stale, lower-term entries, and a plain marker would let
+    /// them come back after a restart (and lead to a wrong vote; etcd's issue 22442). Save the
+    /// snapshot file first, then stage this and sync.
+    ///
+    /// ```
+    /// use raftwood_wal::{Marker, Options, Wal};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (mut wal, _) = Wal::open(dir.path(), Options::default()).unwrap();
+    /// for index in 1..=5 {
+    ///     wal.append_entry(index, b"term 1, never committed").unwrap();
+    /// }
+    /// wal.sync().unwrap();
+    /// wal.append_reset_marker(Marker { index: 3, term: 2 }).unwrap();
+    /// wal.sync().unwrap();
+    /// drop(wal);
+    ///
+    /// let (_, replay) = Wal::open(dir.path(), Options::default()).unwrap();
+    /// assert!(replay.entries.is_empty(), "the stale entries 4 and 5 are gone");
+    /// assert_eq!(replay.reset, Some(Marker { index: 3, term: 2 }));
+    /// ```
+    pub fn append_reset_marker(&mut self, marker: Marker) -> Result<()> {
+        let mut payload = [0u8; 16];
+        payload[0..8].copy_from_slice(&marker.index.to_le_bytes());
+        payload[8..16].copy_from_slice(&marker.term.to_le_bytes());
+        self.stage(Kind::ResetMarker, &payload, &[], None)?;
+        self.last_index = None;
+        self.reset_index = Some(marker.index);
         self.note(marker.index);
         Ok(())
     }
@@ -224,7 +319,8 @@ impl Wal {
     ///
     /// When it returns `Ok`, every record staged before it survives any crash (with
     /// [`Options::fsync`] on). On `Err` the log is poisoned: later calls fail with
-    /// [`Error::Poisoned`]; reopening it repairs the tail.
+    /// [`Error::Poisoned`], which is fatal for the process (see there): a reopen in the same
+    /// process is refused, a new process reopens it and repairs the tail.
     pub fn sync(&mut self) -> Result<()> {
         self.check_poisoned()?;
         if self.buf.is_empty() && self.len == self.committed_len {
@@ -275,10 +371,13 @@ impl Wal {
         // suffix of the log on disk.
         for _ in 0..removable {
             let path = self.segments[0].file.path.clone();
-            std::fs::remove_file(&path).io(&path, "remove released segment")?;
+            self.options
+                .fs
+                .remove_file(&path)
+                .io(&path, "remove released segment")?;
             self.segments.remove(0);
             if self.options.fsync {
-                segment::sync_dir(&self.dir)?;
+                segment::sync_dir(&self.options.fs, &self.dir)?;
             }
         }
         Ok(removable)
@@ -348,8 +447,14 @@ impl Wal {
         }
         let batch_empty = self.buf.is_empty() && self.len == self.committed_len;
         if batch_empty && self.len >= self.options.segment_size {
-            let first_index = entry_index.unwrap_or_else(|| self.last_index.map_or(0, |i| i + 1));
-            let result = self.rotate(first_index);
+            // Both numbers can come from the disk, so neither `+ 1` may be trusted not to
+            // overflow; refusing here writes nothing, so the log is not poisoned.
+            let first_index = match entry_index {
+                Some(index) => index,
+                None => self.next_index()?,
+            };
+            let seq = self.next_seq()?;
+            let result = self.rotate(seq, first_index);
             self.poison_on_error(result)?;
         }
         format::put_frame(&mut self.buf, kind, head, tail);
@@ -361,10 +466,36 @@ impl Wal {
         Ok(())
     }
 
-    /// Starts the next segment. The active one is complete: every batch in it was committed by
-    /// `sync`, which synced it.
-    fn rotate(&mut self, first_index: u64) -> Result<()> {
-        let seq = self.active().file.seq + 1;
+    /// One past the highest entry index held, or past the log-resetting marker when no entry
+    /// follows it (0 for a log without either): the `first_index` of a segment started by a batch
+    /// without entries.
+    fn next_index(&self) -> Result<u64> {
+        match self.last_index.or(self.reset_index) {
+            None => Ok(0),
+            Some(index) => index.checked_add(1).ok_or_else(|| Error::Overflow {
+                path: self.active().file.path.clone(),
+                what: "entry index",
+                value: index,
+            }),
+        }
+    }
+
+    /// The sequence number of the segment after the active one.
+    fn next_seq(&self) -> Result<u64> {
+        let active = &self.active().file;
+        active.seq.checked_add(1).ok_or_else(|| Error::Overflow {
+            path: active.path.clone(),
+            what: "segment sequence number",
+            value: active.seq,
+        })
+    }
+
+    /// Starts segment `seq`. The active one is complete (every batch in it was ended by `sync`),
+    /// and it is synced first, whatever path led here: a later power loss must not tear an
+    /// *older* segment, which recovery would rightly refuse as corruption. (etcd's `cut` does the
+    /// same; when the segment is already synced the fdatasync writes nothing.)
+    fn rotate(&mut self, seq: u64, first_index: u64) -> Result<()> {
+        self.sync_active()?;
         let header = SegmentHeader {
             seq,
             first_index,
@@ -376,7 +507,13 @@ impl Wal {
             let crc = crc32fast::hash(&carry);
             format::put_commit(&mut carry, HEADER_LEN as u64, header.salt, crc);
         }
-        let (file, created) = segment::create(&self.dir, header, &carry, self.options.fsync)?;
+        let (file, created) = segment::create(
+            &self.options.fs,
+            &self.dir,
+            header,
+            &carry,
+            self.options.fsync,
+        )?;
         self.file = file;
         self.len = (HEADER_LEN + carry.len()) as u64;
         self.committed_len = self.len;
@@ -390,7 +527,10 @@ impl Wal {
 
     fn write_buf(&mut self) -> Result<()> {
         let path = &self.segments[self.segments.len() - 1].file.path;
-        self.file.write_all(&self.buf).io(path, "write")?;
+        self.options
+            .fs
+            .write_all(&mut self.file, path, &self.buf)
+            .io(path, "write")?;
         self.len += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -399,7 +539,10 @@ impl Wal {
     fn sync_active(&mut self) -> Result<()> {
         if self.options.fsync {
             let path = &self.active().file.path;
-            self.file.sync_data().io(path, "fdatasync")?;
+            self.options
+                .fs
+                .sync_data(&self.file, path)
+                .io(path, "fdatasync")?;
         }
         Ok(())
     }
@@ -413,8 +556,9 @@ impl Wal {
     }
 
     fn poison_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
+        if result.is_err() && !self.poisoned {
             self.poisoned = true;
+            poisoned_dirs().insert(self.canonical_dir.clone());
         }
         result
     }

@@ -1,5 +1,5 @@
-//! The model test: random appends, overwrites, syncs, markers, releases, reopenings and crashes,
-//! checked against a plain in-memory model of what the log must hold.
+//! The model test: random appends, overwrites, syncs, markers, log-resetting markers, releases,
+//! reopenings and crashes, checked against a plain in-memory model of what the log must hold.
 //!
 //! A crash is simulated by cutting files, not by the OS, so `fsync` is off. A crash first puts the
 //! batch being written into the file, either whole with its commit record (as if `sync` had reached
@@ -49,6 +49,13 @@ impl Model {
         self.entries.split_off(&index);
         self.entries.insert(index, data);
     }
+
+    /// A log-resetting marker: everything before it goes, at any index.
+    fn reset(&mut self, marker: Marker) {
+        self.entries.clear();
+        self.markers.clear();
+        self.markers.insert(marker);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +83,11 @@ enum Op {
     },
     State(u8),
     Marker {
+        back: u8,
+        term: u8,
+    },
+    /// A log-resetting marker `back` below the next index (a snapshot installed over the log).
+    ResetMarker {
         back: u8,
         term: u8,
     },
@@ -109,6 +121,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..4u8, 1..5u8, 0..40u8).prop_map(|(back, count, len)| Op::Entries { back, count, len }),
         2 => any::<u8>().prop_map(Op::State),
         1 => (0..6u8, any::<u8>()).prop_map(|(back, term)| Op::Marker { back, term }),
+        1 => (0..6u8, any::<u8>()).prop_map(|(back, term)| Op::ResetMarker { back, term }),
         4 => Just(Op::Sync),
         1 => (0..12u8).prop_map(|back| Op::Release { back }),
         1 => Just(Op::Reopen),
@@ -188,6 +201,14 @@ impl Harness {
                 };
                 self.wal().append_marker(marker).unwrap();
                 self.staged.markers.insert(marker);
+            }
+            Op::ResetMarker { back, term } => {
+                let marker = Marker {
+                    index: self.staged.next_index().saturating_sub(u64::from(*back)),
+                    term: u64::from(*term),
+                };
+                self.wal().append_reset_marker(marker).unwrap();
+                self.staged.reset(marker);
             }
             Op::Sync => {
                 self.wal().sync().unwrap();

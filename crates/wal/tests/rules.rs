@@ -368,3 +368,40 @@ fn sync_with_nothing_staged_writes_nothing() {
     assert_eq!(wal.active_segment(), before);
     assert_eq!(before.len, HEADER_LEN as u64);
 }
+
+/// Damage in the last, synced batch reads as a torn tail too (the inherent limit): the report
+/// shows its frames and its commit frame still decoding, the sign that a whole batch went.
+#[test]
+fn damage_in_a_synced_last_batch_shows_its_intact_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch_start = {
+        let (mut wal, _) = open(dir.path(), opts(1 << 20));
+        wal.append_entry(1, b"kept").unwrap();
+        wal.sync().unwrap();
+        let batch_start = wal.active_segment().len as usize;
+        wal.append_entry(2, b"synced, then damaged").unwrap();
+        wal.sync().unwrap();
+        batch_start
+    };
+    let path = segment_files(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Change the entry's last byte and give its frame a matching crc: the frame decodes, the
+    // batch checksum in the commit record no longer matches.
+    let frame_end = bytes.len() - 32;
+    bytes[frame_end - 1] ^= 1;
+    let crc = crc32fast::hash(&bytes[batch_start + 4..frame_end]);
+    bytes[batch_start..batch_start + 4].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, replay) = open(dir.path(), opts(1 << 20));
+    assert_eq!(indexes(&replay), [1]);
+    let torn = replay.torn_tail.unwrap();
+    assert_eq!(torn.offset, batch_start as u64);
+    assert_eq!(
+        (torn.intact_frames, torn.intact_commits, torn.intact_entries),
+        (2, 1, 1)
+    );
+    assert_eq!(torn.intact_entry_range, Some((2, 2)));
+
+    // A reopen of the repaired log reports nothing.
+    assert_eq!(open(dir.path(), opts(1 << 20)).1.torn_tail, None);
+}

@@ -7,11 +7,17 @@ use std::path::{Path, PathBuf};
 
 use raftwood_wal::{Options, Replay, Wal};
 
-/// Options for tests: small segments, no fsync (crashes are simulated by cutting files).
+/// The piece size recovery reads in, in tests (see [`opts`]).
+pub const READ_CHUNK: usize = 61;
+
+/// Options for tests: small segments, no fsync (crashes are simulated by cutting files), and
+/// recovery reading in pieces of an odd, tiny size, so that batches, frames and commit records
+/// straddle the pieces' boundaries everywhere.
 pub fn opts(segment_size: u64) -> Options {
     Options {
         segment_size,
         fsync: false,
+        read_chunk: READ_CHUNK,
         ..Options::default()
     }
 }

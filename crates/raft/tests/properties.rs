@@ -49,10 +49,13 @@
 //! Failure persistence (`*.proptest-regressions` files) is off: regressions are kept as scenarios.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
-use raftwood_raft::testkit::script::run_command;
+use raftwood_raft::testkit::safety::Verdict;
+use raftwood_raft::testkit::script::run;
+use raftwood_raft::testkit::{Cluster, Coverage};
 
 /// Cases per test when `PROPTEST_CASES` is not set. There are four tests (PreVote and
 /// CheckQuorum off or on, each over 3 and 5 nodes); with up to [`MAX_STEPS`] actions plus the
@@ -62,9 +65,13 @@ const DEFAULT_CASES: u32 = 64;
 /// The longest random part of a calm schedule; stormy ones go up to twice as long.
 const MAX_STEPS: usize = 300;
 
-/// Shrinking steps when `PROPTEST_MAX_SHRINK_ITERS` is not set: enough to bring a failing
-/// schedule of hundreds of actions down to a few dozen, which takes seconds.
+/// Shrinking steps for a safety violation when `PROPTEST_MAX_SHRINK_ITERS` is not set: enough to
+/// bring a failing schedule of hundreds of actions down to a few dozen, which takes seconds.
 const MAX_SHRINK_ITERS: u32 = 20_000;
+
+/// Shrinking steps for a liveness failure: each replays the liveness phase (hundreds of ticks),
+/// so fewer, to shrink in seconds rather than minutes.
+const MAX_SHRINK_ITERS_LIVENESS: u32 = 300;
 
 /// The proptest seed when `PROPTEST_RNG_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x5241_4654_574f_4f44; // "RAFTWOOD"
@@ -104,10 +111,35 @@ enum Action {
         node: u8,
         mid_ready: bool,
     },
+    /// One step of handling a Ready (`ready`, `send`, `write`, `sync`, `persist`,
+    /// `send-persisted`, `advance`), so that deliveries and crashes fall between them.
+    ReadyStep {
+        node: u8,
+        step: u8,
+    },
+    /// Takes node's Ready and crashes it at a boundary of its handling: 0, written but not
+    /// synced; 1, synced with `persisted_messages` unsent; 2, everything sent but not advanced.
+    CrashInReady {
+        node: u8,
+        boundary: u8,
+    },
     Restart {
         node: u8,
+        /// Restart with `Config::applied` set (the state machine survived the crash).
+        applied: bool,
     },
 }
+
+/// The step commands of [`Action::ReadyStep`].
+const READY_STEPS: [&str; 7] = [
+    "ready",
+    "send",
+    "write",
+    "sync",
+    "persist",
+    "send-persisted",
+    "advance",
+];
 
 /// A cluster and what happens to it.
 #[derive(Clone, Debug)]
@@ -151,6 +183,20 @@ impl Schedule {
         let mut proposals = 0;
         for a in &self.actions {
             let line = match *a {
+                Action::ReadyStep { node: k, step } => {
+                    format!("{} {}", READY_STEPS[usize::from(step) % 7], node(k))
+                }
+                Action::CrashInReady { node: k, boundary } => {
+                    let id = node(k);
+                    if down.contains(&id) || down.len() as u64 >= (n - 1) / 2 {
+                        continue;
+                    }
+                    down.insert(id);
+                    let last = ["write", "persist", "send-persisted"][usize::from(boundary) % 3];
+                    lines.extend([format!("ready {id}"), format!("send {id}")]);
+                    lines.push(format!("{last} {id}"));
+                    format!("crash {id}")
+                }
                 Action::Tick { node: k, count: 1 } => format!("tick {}", node(k)),
                 Action::Tick { node: k, count } => format!("tick {} {count}", node(k)),
                 Action::TickAll { count: 1 } => "tick-all".to_string(),
@@ -195,12 +241,16 @@ impl Schedule {
                 }
                 // Restarts a crashed node (the k-th, counting round), so that nodes are not down
                 // for most of a schedule.
-                Action::Restart { node: k } => {
+                Action::Restart { node: k, applied } => {
                     let Some(&id) = down.iter().nth(usize::from(k) % down.len().max(1)) else {
                         continue;
                     };
                     down.remove(&id);
-                    format!("restart {id}")
+                    if applied {
+                        format!("restart {id} applied")
+                    } else {
+                        format!("restart {id}")
+                    }
                 }
             };
             lines.push(line);
@@ -237,10 +287,10 @@ enum Weather {
 /// One action, drawn with the weights of the weather.
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
-    //  dup-at, partition, heal, crash, restart]
-    let w: [u32; 14] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 1, 4, 1, 3, 4],
+    //  dup-at, partition, heal, crash, restart, ready step, crash in a ready]
+    let w: [u32; 16] = match weather {
+        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 6, 1, 2, 1, 2, 6, 1],
+        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 8, 4, 1, 3, 4, 6, 2],
     };
     let node = || 0u8..15;
     prop_oneof![
@@ -257,7 +307,9 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[10] => prop::array::uniform5(0u8..2).prop_map(Action::Partition),
         w[11] => Just(Action::Heal),
         w[12] => (node(), any::<bool>()).prop_map(|(node, mid_ready)| Action::Crash { node, mid_ready }),
-        w[13] => node().prop_map(|node| Action::Restart { node }),
+        w[13] => (node(), any::<bool>()).prop_map(|(node, applied)| Action::Restart { node, applied }),
+        w[14] => (node(), 0u8..7).prop_map(|(node, step)| Action::ReadyStep { node, step }),
+        w[15] => (node(), 0u8..3).prop_map(|(node, boundary)| Action::CrashInReady { node, boundary }),
     ]
 }
 
@@ -287,32 +339,79 @@ fn schedule(pre_vote: bool, check_quorum: bool) -> impl Strategy<Value = Schedul
         )
 }
 
-/// Runs a script line by line; fails at the first safety violation, command error, or liveness
-/// check that does not hold.
-fn execute(script: &[String]) -> Result<(), String> {
-    let mut cluster = None;
-    for (no, line) in script.iter().enumerate() {
-        let out = run_command(&mut cluster, line)
-            .map_err(|e| format!("line {}: `{line}`: error: {e}", no + 1))?;
-        let fail = |what: &str| {
-            Err(format!(
-                "{what} (line {}: `{line}`)\nits output:\n{out}",
-                no + 1
-            ))
-        };
-        if let Some(v) = out.lines().find(|l| l.starts_with("SAFETY VIOLATION")) {
-            return fail(v);
+/// Why a schedule failed.
+#[derive(Debug)]
+struct Failure {
+    /// A liveness failure (rather than a safety violation or a command error): these are shrunk
+    /// less, as every shrinking step replays the liveness phase's hundreds of ticks.
+    liveness: bool,
+    detail: String,
+}
+
+/// How often the hard cases were reached, summed over every schedule run.
+#[derive(Default)]
+struct Reached {
+    counts: [AtomicU64; 6],
+}
+
+impl Reached {
+    fn add(&self, c: &Coverage) {
+        let v = [
+            c.matching_append_tail,
+            c.matching_append_stale_tail,
+            c.restart_with_applied,
+            c.crash_written_unsynced,
+            c.crash_synced_unsent,
+            c.crash_before_advance,
+        ];
+        for (n, v) in self.counts.iter().zip(v) {
+            n.fetch_add(v, Ordering::Relaxed);
         }
-        let word = line.split_whitespace().next().unwrap_or("");
-        match word {
-            "await-stable-leader" if !out.contains("leader n") || out.contains("no leader") => {
-                return fail("liveness: no settled leader");
-            }
-            "propose-leader" if !out.is_empty() => return fail("liveness: proposal refused"),
-            "await-applied" if !out.contains("applied on every node") => {
-                return fail("liveness: proposal not applied everywhere");
-            }
-            _ => {}
+    }
+
+    fn report(&self) -> [(&'static str, u64); 6] {
+        let names = [
+            "matching append with a tail",
+            "matching append with a stale tail",
+            "restart with Config::applied",
+            "crash written but not synced",
+            "crash synced, persisted_messages unsent",
+            "crash before advance",
+        ];
+        let mut r = [("", 0); 6];
+        for (i, name) in names.into_iter().enumerate() {
+            r[i] = (name, self.counts[i].load(Ordering::Relaxed));
+        }
+        r
+    }
+}
+
+/// Runs a script line by line; fails at the first safety violation, command error or liveness
+/// failure, as the commands report them ([`Verdict`]).
+fn execute(script: &[String], reached: Option<&Reached>) -> Result<(), Failure> {
+    let mut cluster = None;
+    let result = run_script(&mut cluster, script);
+    if let (Some(r), Some(c)) = (reached, &cluster) {
+        r.add(&c.coverage);
+    }
+    result
+}
+
+fn run_script(cluster: &mut Option<Cluster>, script: &[String]) -> Result<(), Failure> {
+    for (no, line) in script.iter().enumerate() {
+        let out = run(cluster, line).map_err(|e| Failure {
+            liveness: false,
+            detail: format!("line {}: `{line}`: error: {e}", no + 1),
+        })?;
+        if let Some(v) = out.verdicts.first() {
+            return Err(Failure {
+                liveness: matches!(v, Verdict::Liveness(_)),
+                detail: format!(
+                    "{v} (line {}: `{line}`)\nits output:\n{}",
+                    no + 1,
+                    out.output
+                ),
+            });
         }
     }
     Ok(())
@@ -320,6 +419,12 @@ fn execute(script: &[String]) -> Result<(), String> {
 
 /// Runs the property for one PreVote/CheckQuorum combination and panics with a replayable
 /// scenario if it fails.
+///
+/// It runs twice if a case fails: first without shrinking, to learn what kind of failure it is,
+/// then again from the same seed, shrinking only towards failures of that kind, with
+/// [`MAX_SHRINK_ITERS`] for a safety violation and [`MAX_SHRINK_ITERS_LIVENESS`] for a liveness
+/// failure. Liveness failures are slow to replay, so a few hundred steps keep shrinking to
+/// seconds.
 fn check_schedules(pre_vote: bool, check_quorum: bool) {
     let mut config = Config {
         // Regressions are kept as scenarios under testdata/, not as proptest files.
@@ -331,24 +436,68 @@ fn check_schedules(pre_vote: bool, check_quorum: bool) {
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = DEFAULT_CASES;
     }
-    if std::env::var_os("PROPTEST_MAX_SHRINK_ITERS").is_none() {
-        config.max_shrink_iters = MAX_SHRINK_ITERS;
-    }
+    let shrink_iters = if std::env::var_os("PROPTEST_MAX_SHRINK_ITERS").is_none() {
+        None
+    } else {
+        Some(config.max_shrink_iters)
+    };
     if config.rng_seed == RngSeed::Random {
         config.rng_seed = RngSeed::Fixed(DEFAULT_SEED);
     }
     let (cases, seed) = (config.cases, config.rng_seed);
+    let reached = Reached::default();
+    let first = TestRunner::new(Config {
+        max_shrink_iters: 0,
+        ..config.clone()
+    })
+    .run(&schedule(pre_vote, check_quorum), |s| {
+        execute(&s.script(), Some(&reached)).map_err(|f| TestCaseError::fail(f.detail))
+    });
+    let liveness = match first {
+        Ok(()) => {
+            let report = reached.report();
+            eprintln!(
+                "hard cases reached (pre_vote={pre_vote}, check_quorum={check_quorum}): {report:?}"
+            );
+            // The matching appends are counted but not required: the generator reaches one with a
+            // tail rarely (a duplicate delivered after the follower moved on), and one with a
+            // stale tail never: the leader's back-off never sends an append that ends before the
+            // point where the logs diverge, so only a duplicate of an older term's append could,
+            // and the term check refuses it. tests/durability.rs builds that append by hand.
+            for (name, n) in report
+                .into_iter()
+                .filter(|(name, _)| !name.contains("append"))
+            {
+                assert!(n > 0, "the default run never reached: {name}");
+            }
+            return;
+        }
+        Err(TestError::Fail(_, case)) => execute(&case.script(), None)
+            .err()
+            .is_some_and(|f| f.liveness),
+        Err(e) => panic!("proptest gave up (PROPTEST_RNG_SEED={seed}): {e}"),
+    };
+    config.max_shrink_iters = shrink_iters.unwrap_or(if liveness {
+        MAX_SHRINK_ITERS_LIVENESS
+    } else {
+        MAX_SHRINK_ITERS
+    });
     let mut runner = TestRunner::new(config);
     let result = runner.run(&schedule(pre_vote, check_quorum), |s| {
-        execute(&s.script()).map_err(TestCaseError::fail)
+        match execute(&s.script(), None) {
+            Err(f) if f.liveness == liveness => Err(TestCaseError::fail(f.detail)),
+            _ => Ok(()),
+        }
     });
     match result {
-        Ok(()) => {}
+        Ok(()) => panic!("a case failed once and not again (PROPTEST_RNG_SEED={seed})"),
         Err(TestError::Fail(reason, minimal)) => {
             let script = minimal.script();
             // Rerun the minimal case for its exact failure (a panic in the core is reported by
             // proptest only as its message).
-            let detail = execute(&script).err().unwrap_or_else(|| reason.to_string());
+            let detail = execute(&script, None)
+                .err()
+                .map_or_else(|| reason.to_string(), |f| f.detail);
             panic!(
                 "raft property failed (pre_vote={pre_vote}, check_quorum={check_quorum}): {detail}\n\
                  proptest: PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}\n\

@@ -21,4 +21,4 @@ mod cluster;
 pub mod safety;
 pub mod script;
 
-pub use cluster::{Cluster, ClusterOptions};
+pub use cluster::{Cluster, ClusterOptions, Coverage};

@@ -2,13 +2,20 @@
 //! after every step and liveness checked once the faults stop.
 //!
 //! A schedule is a cluster (3 or 5 nodes, PreVote and CheckQuorum on or off, an election-timeout
-//! seed) and a list of actions: ticks, proposals, Ready handling, delivering, dropping and
-//! duplicating single messages, partitions, heals, crashes (also in the middle of a Ready) and
-//! restarts. Each action *is* a line of the scenario language ([`raftwood_raft::testkit::script`])
-//! and is executed through [`run_command`], which runs every safety check of
-//! [`raftwood_raft::testkit::safety`] after the command: Election Safety, Leader Append-Only, Log
-//! Matching, Leader Completeness, State Machine Safety and the durability of applied entries. Any
-//! `SAFETY VIOLATION` fails the case.
+//! seed) and a list of actions: ticks, proposals, Ready handling (whole, or one step at a time:
+//! `ready`, `send`, `write`, `sync`, `persist`, `send-persisted`, `advance`), delivering,
+//! dropping and duplicating single messages, a leader resending an older part of its log
+//! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
+//! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
+//! before `advance`) and restarts (also with `Config::applied` set). Each action *is* a line of
+//! the scenario language ([`raftwood_raft::testkit::script`]) and is executed through [`run`],
+//! which runs every check of [`raftwood_raft::testkit::safety`]: the Figure 3 properties after
+//! every command, the Ready rules at every Ready, the commit rules whenever a commit index moves.
+//! A command reports what it found as typed [`Verdict`]s; any verdict fails the case at once.
+//!
+//! Each test also counts how often the hard cases were reached ([`Coverage`]) and fails if one of
+//! them never was: an append whose entries all match with a tail (a stale one, too) beyond them,
+//! a restart with `Config::applied`, and a crash at each step boundary.
 //!
 //! After the random part comes the liveness phase, the same for every schedule:
 //!
@@ -28,6 +35,12 @@
 //! `await-leader`) waits until every node follows one leader in one term: a leader that exists
 //! but is about to be deposed by a node with a higher term could lose the proposal, and a client
 //! would retry; the property is that the *settled* cluster commits.
+//!
+//! A liveness failure (no settled leader, a proposal refused or not applied everywhere, or a
+//! `stabilize` that does not settle within its rounds) fails the case at once; the network's
+//! queue and a command's output are capped, so a livelock cannot eat the memory. Such a failure is
+//! shrunk with fewer steps ([`MAX_SHRINK_ITERS_LIVENESS`]) than a safety violation, as each step
+//! replays the liveness phase.
 //!
 //! # A failing case is a scenario
 //!
@@ -123,6 +136,12 @@ enum Action {
         node: u8,
         boundary: u8,
     },
+    /// The leader resends an old part of its log (`resend-append`).
+    Resend {
+        to: u8,
+        back: u8,
+        count: u8,
+    },
     Restart {
         node: u8,
         /// Restart with `Config::applied` set (the state machine survived the crash).
@@ -183,6 +202,9 @@ impl Schedule {
         let mut proposals = 0;
         for a in &self.actions {
             let line = match *a {
+                Action::Resend { to, back, count } => {
+                    format!("resend-append {} {back} {count}", node(to))
+                }
                 Action::ReadyStep { node: k, step } => {
                     format!("{} {}", READY_STEPS[usize::from(step) % 7], node(k))
                 }
@@ -287,10 +309,10 @@ enum Weather {
 /// One action, drawn with the weights of the weather.
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
-    //  dup-at, partition, heal, crash, restart, ready step, crash in a ready]
-    let w: [u32; 16] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 6, 1, 2, 1, 2, 6, 1],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 8, 4, 1, 3, 4, 6, 2],
+    //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append]
+    let w: [u32; 17] = match weather {
+        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2],
+        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10],
     };
     let node = || 0u8..15;
     prop_oneof![
@@ -310,6 +332,7 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[13] => (node(), any::<bool>()).prop_map(|(node, applied)| Action::Restart { node, applied }),
         w[14] => (node(), 0u8..7).prop_map(|(node, step)| Action::ReadyStep { node, step }),
         w[15] => (node(), 0u8..3).prop_map(|(node, boundary)| Action::CrashInReady { node, boundary }),
+        w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
     ]
 }
 

@@ -9,9 +9,9 @@
 //! | Election Safety, Leader Append-Only, Log Matching, Leader Completeness (Raft Figure 3) | after every command ([`check`]) |
 //! | State Machine Safety (§5.4.3) | at every apply |
 //! | Durability: an applied entry is on a majority of synced disks | after every command |
-//! | Acknowledgements wait for the disk: `AppendAccepted`, `AppendRejected`, `VoteResponse` only in `persisted_messages` | at every Ready ([`check_ready`]) |
+//! | Acknowledgements wait for the disk: `AppendAccepted`, `AppendRejected`, `VoteResponse` only in `persisted_messages` | at every Ready |
 //! | `must_sync` when a Ready changes term or vote, or has entries | at every Ready |
-//! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves ([`check_leader_commit`]) |
+//! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves |
 //! | A follower commits only what its leader's appends proved it holds (Figure 2, AppendEntries rule 5) | when a follower's commit moves |
 
 use std::collections::BTreeMap;

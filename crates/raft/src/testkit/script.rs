@@ -63,6 +63,7 @@
 //! | `ready ID` | takes node ID's Ready (checking the Ready rules), if it has none outstanding |
 //! | `send ID`, `persist ID`, `write ID`, `sync ID`, `send-persisted ID`, `advance ID` | the steps of handling the outstanding Ready (see above) |
 //! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |
+//! | `resend-append TO BACK [COUNT]` | the current leader sends TO an append of COUNT entries (default 1) after index `last - BACK` of its log, as a leader backing off one index at a time could |
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
@@ -200,6 +201,15 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
             }
         }
         "send" => c.send_messages(arg(args, 0)?),
+        "resend-append" => {
+            let (to, back, count) = (arg(args, 0)?, arg(args, 1)?, opt_arg(args, 2, 1)?);
+            if !c
+                .leader()
+                .is_some_and(|l| c.resend_append(l, to, back, count))
+            {
+                c.say("no leader to resend from");
+            }
+        }
         "persist" => c.persist(arg(args, 0)?),
         "write" => c.write(arg(args, 0)?),
         "sync" => c.sync(arg(args, 0)?),

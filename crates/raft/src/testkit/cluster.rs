@@ -813,6 +813,36 @@ impl Cluster {
         self.crash(id);
     }
 
+    /// The leader crashes in the middle of replicating: its second-newest entry has reached
+    /// every follower (unacknowledged, so not committed), its newest only one follower. If a
+    /// follower without the newest entry is elected next, the one that has it holds a stale tail
+    /// past an uncommitted entry that matches the new leader's log: the situation of Figure 2's
+    /// AppendEntries rule 5 (and of Figure 7's followers). Does nothing without a leader.
+    pub fn crash_leader_mid_replication(&mut self) {
+        let Some(l) = self.leader() else {
+            return self.say("no leader");
+        };
+        self.propose(l, Bytes::from_static(b"m"));
+        self.process(l);
+        self.deliver_all();
+        for id in self.ids() {
+            if id != l {
+                self.process(id);
+            }
+        }
+        self.propose(l, Bytes::from_static(b"s"));
+        self.process(l);
+        if let Some(i) = self.queue.iter().position(|m| {
+            m.from == l
+                && matches!(&m.body, MessageBody::Append { entries, .. } if !entries.is_empty())
+        }) {
+            let to = self.queue[i].to;
+            self.deliver_at(i);
+            self.process(to);
+        }
+        self.crash(l);
+    }
+
     /// Restarts a crashed node from its synced disk. With `keep_applied`, its state machine
     /// kept what it had applied, and `Config::applied` says so; otherwise it starts empty and
     /// applies the log again.

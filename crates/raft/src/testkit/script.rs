@@ -68,6 +68,7 @@
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
+//! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
 //! | `restart-all` | restarts every crashed node |
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
@@ -253,6 +254,7 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         "heal" => c.heal(),
         "crash" => c.crash(arg(args, 0)?),
         "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),
+        "crash-leader-mid-replication" => c.crash_leader_mid_replication(),
         "restart" => c.restart(arg(args, 0)?, args.get(1) == Some(&"applied")),
         // Like `tick-stabilize`, but stops as soon as there is a new leader: a node that leads in
         // the highest term any running node has, other than the one leading when it started.

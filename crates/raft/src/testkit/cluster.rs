@@ -285,8 +285,11 @@ impl Cluster {
         }
     }
 
-    /// Records a failure for [`Cluster::take_verdicts`], and prints it.
+    /// Records a failure for [`Cluster::take_verdicts`], and prints it (once, until taken).
     pub fn fail(&mut self, v: Verdict) {
+        if self.verdicts.contains(&v) {
+            return;
+        }
         self.say(v.to_string());
         self.verdicts.push(v);
     }
@@ -337,7 +340,9 @@ impl Cluster {
                 now.term,
                 role_text(now.soft)
             ));
-            self.history.observe_role(id, now.term, now.soft.role);
+            if let Err(v) = self.history.observe_role(id, now.term, now.soft.role) {
+                self.fail(Verdict::Safety(v));
+            }
         }
         if now.commit > before.commit
             && now.soft.role == Role::Leader

@@ -106,8 +106,25 @@ impl History {
         }
     }
 
-    pub(crate) fn observe_role(&mut self, id: NodeId, term: Term, role: Role) {
+    /// Node `id` took `role` in `term`. A new leader is checked at once against the leader seen
+    /// for that term (Election Safety, Raft §5.2), so that two leaders are caught even when one
+    /// has stepped down by the end of the command.
+    pub(crate) fn observe_role(
+        &mut self,
+        id: NodeId,
+        term: Term,
+        role: Role,
+    ) -> Result<(), String> {
         self.roles.push((id, term, role));
+        if role == Role::Leader {
+            let seen = *self.leaders.entry(term).or_insert(id);
+            if seen != id {
+                return Err(format!(
+                    "Election Safety: n{id} and n{seen} both leader in term {term}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every entry reported committed by any node so far, by index.

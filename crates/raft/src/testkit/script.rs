@@ -59,7 +59,7 @@
 //! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
 //! | `tick-all [COUNT]` | ticks every running node, COUNT times |
 //! | `tick-stabilize [COUNT]` | COUNT times: ticks every running node once, then stabilizes |
-//! | `process [ID...]` | handles the Ready of the given nodes (default: all) |
+//! | `process [ID...]` | handles the Ready of the given nodes (default: all); a node with a Ready outstanding is left alone (finish it with `advance ID`) |
 //! | `ready ID` | takes node ID's Ready (checking the Ready rules), if it has none outstanding |
 //! | `send ID`, `persist ID`, `write ID`, `sync ID`, `send-persisted ID`, `advance ID` | the steps of handling the outstanding Ready (see above) |
 //! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |

@@ -13,9 +13,13 @@
 //! every command, the Ready rules at every Ready, the commit rules whenever a commit index moves.
 //! A command reports what it found as typed [`Verdict`]s; any verdict fails the case at once.
 //!
-//! Each test also counts how often the hard cases were reached ([`Coverage`]) and fails if one of
-//! them never was: an append whose entries all match with a tail (a stale one, too) beyond them,
-//! a restart with `Config::applied`, and a crash at each step boundary.
+//! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
+//! counts; the last of the four tests to finish fails if one of them was never reached by any: an
+//! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
+//! `Config::applied`, and a crash at each step boundary. Two actions exist to make the rare ones
+//! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
+//! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
+//! back-off never sends an append that ends before the point where two logs diverge).
 //!
 //! After the random part comes the liveness phase, the same for every schedule:
 //!

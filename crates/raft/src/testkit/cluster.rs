@@ -99,7 +99,14 @@ pub struct Coverage {
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
 /// duplicated or reordered; links can be cut; nodes crash and restart from exactly what they
-/// persisted (their `MemStorage`, written only while handling a Ready).
+/// had synced: the disk is synced state plus the writes since the last sync, which a crash loses
+/// (a Ready's writes are synced only if it says `must_sync`).
+///
+/// A Ready is handled in steps, as a real node handles it, and anything may happen between two
+/// of them: [`Cluster::take_ready`], [`Cluster::send_messages`], [`Cluster::persist`] (or
+/// [`Cluster::write`] then [`Cluster::sync`]), [`Cluster::send_persisted`], [`Cluster::advance`].
+/// [`Cluster::process`] does them all in order. A node has at most one Ready outstanding; a crash
+/// loses it.
 ///
 /// Everything that happens is written to an output buffer ([`Cluster::take_output`]) in the
 /// scenario notation, and recorded in a [`History`] that the safety checks read.

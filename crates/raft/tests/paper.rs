@@ -318,6 +318,30 @@ fn follower_votes_once_per_term() {
     );
 }
 
+/// A departure from Figure 2, as in etcd: a follower that knows the leader of its current term
+/// refuses its vote to another candidate of that term, even though it has not voted in it (it
+/// learned the term from the leader's append). The leader already holds a majority of the term's
+/// votes, so the candidate cannot win; lending it a vote would only let a late candidacy linger.
+#[test]
+fn follower_that_knows_the_leader_refuses_votes_in_its_term() {
+    let mut n = node(3, &[1, 2, 3]);
+    step(&mut n, append(1, 3, 2, (0, 0), vec![], 0));
+    drain(&mut n);
+    assert_eq!((term(&n), leader_of(&n)), (2, Some(1)));
+    assert_eq!(
+        n.storage().hard_state().vote,
+        None,
+        "it never voted in term 2"
+    );
+
+    // Candidate 2's request for term 2 arrives late; its log is as up-to-date as ours.
+    step(&mut n, vote_request(2, 3, 2, 0, 0));
+    let sent = drain(&mut n);
+
+    assert_eq!(votes_sent(&sent), vec![(2, 2, false)]);
+    assert_eq!(n.storage().hard_state().vote, None);
+}
+
 /// §5.4.1: "the voter denies its vote if its own log is more up-to-date than that of the
 /// candidate": compare the last entries' terms; with equal terms, the longer log is more
 /// up-to-date.
@@ -470,6 +494,36 @@ fn follower_truncates_conflicting_suffix() {
     );
     drain(&mut n);
     assert_eq!(log_of(&n), vec![(1, 1), (2, 1), (3, 2)]);
+}
+
+/// A departure from Figure 2, as in etcd: an append whose `prev_index` is below the follower's
+/// commit index (a delayed or duplicated one) is answered with the commit index as the match,
+/// without looking at its entries. Everything up to the commit index is committed, hence in the
+/// leader's log at the same place (Leader Completeness, §5.4), so the leader may continue from
+/// there at once instead of learning a stale, lower match.
+#[test]
+fn append_below_commit_index_is_answered_with_the_commit_index() {
+    let mut n = node_with(config(1), disk(&[1, 2, 3], &[1, 1, 1, 1, 1], 1));
+    step(&mut n, append(2, 1, 1, (5, 1), vec![], 5));
+    drain(&mut n);
+    assert_eq!(n.status().hard_state.commit, 5);
+
+    // A duplicate of an old append, from before index 5 was known to match.
+    step(&mut n, append(2, 1, 1, (2, 1), vec![entry(3, 1)], 3));
+    let sent = drain(&mut n);
+
+    assert!(
+        matches!(
+            sent.as_slice(),
+            [Message {
+                to: 2,
+                body: MessageBody::AppendAccepted { match_index: 5 },
+                ..
+            }]
+        ),
+        "{sent:?}"
+    );
+    assert_eq!(log_of(&n).len(), 5, "the log is untouched");
 }
 
 /// §5.4.2: "Raft never commits log entries from previous terms by counting replicas. Only log

@@ -49,10 +49,14 @@
 //! `advance` does all), so the order of the Ready contract is always kept. A node has at most one
 //! Ready outstanding; `stabilize` finishes it.
 //!
+//! Any command can be written in parentheses, `(stabilize)`: it runs as usual but its output is
+//! discarded (a safety violation is still printed), so the case reads `ok`. Use it for steps the
+//! reader needs to know happened but not to see, like a second replay of a known prefix.
+//!
 //! # Commands
 //! | command | effect |
 //! | --- | --- |
-//! | `add-nodes N [pre-vote] [check-quorum] [seed=S] [max-size=B] [max-inflight=K]` | creates nodes 1..=N (first command); B and K override `max_size_per_msg` and `max_inflight_msgs` |
+//! | `add-nodes N [OPTION...]` | creates nodes 1..=N, all voters (the first command; a later one starts over); options below |
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
@@ -71,18 +75,41 @@
 //! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
 //! | `restart-all` | restarts every crashed node |
-//! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks |
+//! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks; says how many it took |
 //! | `await-stable-leader MAX` | the same, until every running node has followed one leader in its term for 20 ticks in a row |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
+//! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation or liveness failure) |
+//!
+//! The `await-*` commands print no messages, only what they lead to: `n2@3 candidate` when a node
+//! stands for election (in term 3), `n2@3 leader` when it wins, and `n1 apply 4@2=v1` when a node
+//! applies entries (at most one line per node and tick), then the outcome.
+//!
+//! ## `add-nodes` options
+//! | option | effect |
+//! | --- | --- |
+//! | `pre-vote`, `check-quorum` | turn PreVote, CheckQuorum on |
+//! | `seed=S` | varies the election timeouts |
+//! | `max-size=B`, `max-inflight=K` | override `max_size_per_msg` and `max_inflight_msgs` |
+//! | `nID=T,T,...` | node ID starts with this log, given by the terms of its entries 1, 2, ... (`n3=1,1,2` is `1@1 2@1 3@2`); nodes not named start empty |
+//! | `term=T` | every node starts in term T (or its last entry's term, if higher); no votes cast |
+//! | `commit=C` | every node starts with commit index C (or its last index, if lower): give C only up to where the logs agree |
+//! | `leader=ID` | then node ID campaigns and everything settles; prints the leader's status line |
+//!
+//! Nodes started with logs restart from those disks ([`Cluster::with_disks`]): followers that know
+//! no leader, with nothing applied yet. So `add-nodes 5 n1=1,2 n2=1,2 n3=1 n4=1 n5=1 term=2
+//! commit=1` is the Figure 8 (a) cluster: n1 and n2 hold `1@1 2@2`, the others `1@1`, and `1@1`
+//! is committed. `add-nodes 3 leader=1` is the usual start: n1 leads term 1, and every node has
+//! applied its empty entry `1@1`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
-use crate::{NodeId, Term};
+use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
 
 /// What a command did: its output, and the failures it found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,6 +121,26 @@ pub struct Outcome {
 }
 
 /// Runs one command against `cluster` (creating it for `add-nodes`) and returns its output.
+///
+/// ```
+/// use raftwood_raft::testkit::script::run_command;
+///
+/// let mut c = None;
+/// // An elected cluster in one line: the leader's status line.
+/// let out = run_command(&mut c, "add-nodes 3 leader=1").unwrap();
+/// assert!(out.starts_with("n1@1 leader last=1@1 commit=1"));
+/// // A silent command prints nothing (a scenario file shows `ok`).
+/// assert_eq!(run_command(&mut c, "(propose 1 x)").unwrap(), "");
+/// assert_eq!(run_command(&mut c, "(stabilize)").unwrap(), "");
+/// assert_eq!(run_command(&mut c, "log 3").unwrap(), "n3: 1@1 2@1\n");
+///
+/// // Nodes started from given logs, in a later term.
+/// run_command(&mut c, "add-nodes 3 n1=1,1,2 n2=1,1 term=3 commit=2").unwrap();
+/// assert_eq!(run_command(&mut c, "log 1").unwrap(), "n1: 1@1 2@1 3@2\n");
+/// assert_eq!(run_command(&mut c, "log 3").unwrap(), "n3:\n");
+/// let status = run_command(&mut c, "status 2").unwrap();
+/// assert_eq!(status, "n2@3 follower last=2@1 commit=2 applied=0\n");
+/// ```
 pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
     run(cluster, line).map(|o| o.output)
 }
@@ -124,23 +171,25 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
     let Some((&cmd, args)) = words.split_first() else {
         return Ok(String::new());
     };
+    // The silent form: run the command inside the parentheses and keep only what must never go
+    // unseen (a safety violation, a liveness failure; their verdicts stay with the cluster for
+    // `run`). Errors are still reported.
+    if let Some(inner) = line
+        .trim()
+        .strip_prefix('(')
+        .and_then(|l| l.strip_suffix(')'))
+    {
+        let out = command(cluster, inner)?;
+        return Ok(out
+            .lines()
+            .filter(|l| l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE"))
+            .map(|l| format!("{l}\n"))
+            .collect());
+    }
     if cmd == "add-nodes" {
-        let n = arg(args, 0)?;
-        let mut opts = ClusterOptions::default();
-        for a in &args[1..] {
-            match *a {
-                "pre-vote" => opts.pre_vote = true,
-                "check-quorum" => opts.check_quorum = true,
-                s if s.starts_with("seed=") => opts.seed = parse(&s[5..])?,
-                s if s.starts_with("max-size=") => opts.max_size_per_msg = Some(parse(&s[9..])?),
-                s if s.starts_with("max-inflight=") => {
-                    opts.max_inflight_msgs = Some(parse(&s[13..])?);
-                }
-                other => return Err(format!("add-nodes: unknown option {other}")),
-            }
-        }
-        *cluster = Some(Cluster::new(n, opts));
-        return Ok(String::new());
+        let (c, out) = add_nodes(args)?;
+        *cluster = Some(c);
+        return Ok(out);
     }
     let c = cluster
         .as_mut()
@@ -278,9 +327,9 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         "restart-all" => c.ids().into_iter().for_each(|id| c.restart(id, false)),
         "await-leader" => {
             let max: u64 = arg(args, 0)?;
-            await_ticks(c, max, |c| c.leader().is_some());
+            let ticks = await_ticks(c, max, |c| c.leader().is_some());
             match c.leader() {
-                Some(l) => c.say(format!("leader n{l}")),
+                Some(l) => c.say(format!("leader n{l} after {ticks} ticks")),
                 None => c.fail(Verdict::Liveness(format!("no leader after {max} ticks"))),
             }
         }
@@ -342,6 +391,90 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
     Ok(c.take_output())
 }
 
+/// `add-nodes`: a cluster of nodes `1..=N`, fresh or from given logs, and with `leader=ID` an
+/// elected, settled one. Prints nothing, or with `leader=ID` the leader's status line.
+fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
+    let n: u64 = arg(args, 0)?;
+    let mut opts = ClusterOptions::default();
+    let (mut leader, mut term, mut commit) = (None, 0, 0);
+    let mut logs: BTreeMap<NodeId, Vec<Term>> = BTreeMap::new();
+    for a in &args[1..] {
+        let (key, value) = a.split_once('=').unwrap_or((a, ""));
+        match key {
+            "pre-vote" => opts.pre_vote = true,
+            "check-quorum" => opts.check_quorum = true,
+            "seed" => opts.seed = parse(value)?,
+            "max-size" => opts.max_size_per_msg = Some(parse(value)?),
+            "max-inflight" => opts.max_inflight_msgs = Some(parse(value)?),
+            "leader" => leader = Some(parse(value)?),
+            "term" => term = parse(value)?,
+            "commit" => commit = parse(value)?,
+            // `nID=T,T,...`: node ID's log, by the terms of its entries 1, 2, ...
+            _ if key.starts_with('n') && key[1..].parse::<NodeId>().is_ok() => {
+                let id: NodeId = parse(&key[1..])?;
+                if !(1..=n).contains(&id) {
+                    return Err(format!("add-nodes: no node {id} among 1..={n}"));
+                }
+                let terms: Vec<Term> = match value {
+                    "" => Vec::new(),
+                    v => v.split(',').map(parse).collect::<Result<_, _>>()?,
+                };
+                if terms.first() == Some(&0) || terms.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(format!(
+                        "add-nodes: {a}: terms must be positive, never decreasing"
+                    ));
+                }
+                logs.insert(id, terms);
+            }
+            _ => return Err(format!("add-nodes: unknown option {a}")),
+        }
+    }
+    let mut c = if logs.is_empty() && term == 0 && commit == 0 {
+        Cluster::new(n, opts)
+    } else {
+        let voters: Vec<NodeId> = (1..=n).collect();
+        let disks = voters
+            .iter()
+            .map(|&id| {
+                let terms = logs.get(&id).map_or(&[][..], Vec::as_slice);
+                let entries: Vec<Entry> = (1..)
+                    .zip(terms)
+                    .map(|(index, &t)| Entry {
+                        index,
+                        term: t,
+                        ..Default::default()
+                    })
+                    .collect();
+                let mut disk = MemStorage::new_with_voters(&voters);
+                disk.append(&entries);
+                disk.set_hard_state(HardState {
+                    term: term.max(terms.last().copied().unwrap_or(0)),
+                    vote: None,
+                    commit: commit.min(entries.len() as u64),
+                });
+                (id, disk)
+            })
+            .collect();
+        Cluster::with_disks(disks, opts)
+    };
+    let Some(id) = leader else {
+        return Ok((c, String::new()));
+    };
+    c.campaign(id);
+    let settled = c.stabilize();
+    let _ = c.take_output();
+    if !settled || c.leader() != Some(id) {
+        return Err(format!("add-nodes: n{id} did not become leader"));
+    }
+    let out = c.status_lines(&[id]);
+    if let Err(v) = c.check_safety() {
+        // Printed by `run`, with the verdict.
+        c.fail(Verdict::Safety(v));
+        let _ = c.take_output();
+    }
+    Ok((c, out))
+}
+
 /// The node leading in the highest term of any running node, with that term, if there is one.
 fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
     let top = c.up_nodes().map(|n| n.status().hard_state.term).max()?;
@@ -352,10 +485,14 @@ fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
 }
 
 /// Stabilizes, then ticks every node and stabilizes again until `done` holds or `max` ticks have
-/// passed. What happens meanwhile is not printed: only the outcome matters, and it is what the
-/// caller prints.
-fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) {
+/// passed. The messages are not printed, only what they lead to, tick by tick: a line when a node
+/// stands for election (`n2@3 candidate`), when it wins (`n2@3 leader`), and when it applies
+/// entries (`n1 apply 4@2=v1`, at most one line per node and tick). The caller prints the outcome.
+/// Returns the ticks it took.
+fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) -> u64 {
+    let mut seen = Seen::new(c);
     c.stabilize();
+    seen.print_news(c);
     let mut ticks = 0;
     while !c.has_failed() && !done(c) && ticks < max {
         c.ids().into_iter().for_each(|id| c.tick(id));
@@ -363,9 +500,97 @@ fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool
         if let Err(v) = c.check_safety() {
             c.fail(Verdict::Safety(v));
         }
+        seen.print_news(c);
         ticks += 1;
     }
-    let _ = c.take_output();
+    if !seen.out.is_empty() {
+        c.say(seen.out.trim_end());
+    }
+    ticks
+}
+
+/// What `await_ticks` has printed so far: who leads in which term, and how far each node applied.
+struct Seen {
+    /// The nodes that voted for themselves, with the term: their candidacies.
+    campaigns: BTreeSet<(NodeId, Term)>,
+    leaders: BTreeSet<(NodeId, Term)>,
+    applied: BTreeMap<NodeId, Index>,
+    /// The lines so far.
+    out: String,
+}
+
+impl Seen {
+    fn new(c: &Cluster) -> Seen {
+        Seen {
+            campaigns: campaigns(c),
+            leaders: leaders(c),
+            applied: c
+                .ids()
+                .into_iter()
+                .map(|id| (id, c.history.applied_index(id)))
+                .collect(),
+            out: String::new(),
+        }
+    }
+
+    /// Replaces the output since the last call (every message and Ready) with one line per new
+    /// leader and per node that applied entries. Safety violations and liveness failures are kept.
+    fn print_news(&mut self, c: &mut Cluster) {
+        let out = &mut self.out;
+        for l in c.take_output().lines() {
+            if l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE") {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        // A candidate votes for itself, so a self-vote in a new term is a candidacy, even one
+        // that failed within the tick.
+        for (id, term) in campaigns(c) {
+            if self.campaigns.insert((id, term)) {
+                let _ = writeln!(out, "n{id}@{term} candidate");
+            }
+        }
+        for (id, term) in leaders(c) {
+            if self.leaders.insert((id, term)) {
+                let _ = writeln!(out, "n{id}@{term} leader");
+            }
+        }
+        for id in c.ids() {
+            let now = c.history.applied_index(id);
+            let before = self.applied.insert(id, now).unwrap_or(0).min(now);
+            if now > before {
+                let _ = write!(out, "n{id} apply");
+                for e in c
+                    .history
+                    .committed()
+                    .filter(|e| (before + 1..=now).contains(&e.index))
+                {
+                    let _ = write!(out, " {}@{}", e.index, e.term);
+                    if !e.data.is_empty() {
+                        let _ = write!(out, "={}", String::from_utf8_lossy(&e.data));
+                    }
+                }
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// The running nodes that voted for themselves, with the term of that vote.
+fn campaigns(c: &Cluster) -> BTreeSet<(NodeId, Term)> {
+    c.up_nodes()
+        .map(|n| n.status())
+        .filter(|s| s.hard_state.vote == Some(s.id))
+        .map(|s| (s.id, s.hard_state.term))
+        .collect()
+}
+
+/// The running leaders, with their terms.
+fn leaders(c: &Cluster) -> BTreeSet<(NodeId, Term)> {
+    c.up_nodes()
+        .map(|n| n.status())
+        .filter(|s| s.soft_state.role == crate::Role::Leader)
+        .map(|s| (s.id, s.hard_state.term))
+        .collect()
 }
 
 /// Ticks a leader must keep every node's allegiance for `await-stable-leader`: twice the

@@ -43,8 +43,8 @@
 //! A liveness failure (no settled leader, a proposal refused or not applied everywhere, or a
 //! `stabilize` that does not settle within its rounds) fails the case at once; the network's
 //! queue and a command's output are capped, so a livelock cannot eat the memory. Such a failure is
-//! shrunk with fewer steps ([`MAX_SHRINK_ITERS_LIVENESS`]) than a safety violation, as each step
-//! replays the liveness phase.
+//! shrunk by removing runs of actions, for at most [`LIVENESS_SHRINK_TIME`] ([`shrink_liveness`]),
+//! rather than by proptest, as each try replays the liveness phase.
 //!
 //! # A failing case is a scenario
 //!
@@ -67,6 +67,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
@@ -86,9 +87,8 @@ const MAX_STEPS: usize = 300;
 /// bring a failing schedule of hundreds of actions down to a few dozen, which takes seconds.
 const MAX_SHRINK_ITERS: u32 = 20_000;
 
-/// Shrinking steps for a liveness failure: each replays the liveness phase (hundreds of ticks),
-/// so fewer, to shrink in seconds rather than minutes.
-const MAX_SHRINK_ITERS_LIVENESS: u32 = 300;
+/// How long a liveness failure is shrunk ([`shrink_liveness`]).
+const LIVENESS_SHRINK_TIME: Duration = Duration::from_secs(10);
 
 /// The proptest seed when `PROPTEST_RNG_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x5241_4654_574f_4f44; // "RAFTWOOD"
@@ -493,11 +493,10 @@ fn run_script(cluster: &mut Option<Cluster>, script: &[String]) -> Result<(), Fa
 /// Runs the property for one PreVote/CheckQuorum combination and panics with a replayable
 /// scenario if it fails.
 ///
-/// It runs twice if a case fails: first without shrinking, to learn what kind of failure it is,
-/// then again from the same seed, shrinking only towards failures of that kind, with
-/// [`MAX_SHRINK_ITERS`] for a safety violation and [`MAX_SHRINK_ITERS_LIVENESS`] for a liveness
-/// failure. Liveness failures are slow to replay, so a few hundred steps keep shrinking to
-/// seconds.
+/// A first run finds a failing case without shrinking, to learn what kind of failure it is. A
+/// liveness failure is then shrunk by [`shrink_liveness`]; a safety violation (or a command
+/// error) by proptest, run again from the same seed with [`MAX_SHRINK_ITERS`] steps, shrinking
+/// only towards failures that are not liveness failures.
 fn check_schedules(pre_vote: bool, check_quorum: bool) {
     let mut config = Config {
         // Regressions are kept as scenarios under testdata/, not as proptest files.
@@ -526,7 +525,7 @@ fn check_schedules(pre_vote: bool, check_quorum: bool) {
     .run(&schedule(pre_vote, check_quorum), |s| {
         execute(&s.script(), Some(&reached)).map_err(|f| TestCaseError::fail(f.detail))
     });
-    let liveness = match first {
+    let case = match first {
         Ok(()) => {
             let report = reached.report();
             eprintln!(
@@ -546,47 +545,73 @@ fn check_schedules(pre_vote: bool, check_quorum: bool) {
             }
             return;
         }
-        Err(TestError::Fail(_, case)) => execute(&case.script(), None)
-            .err()
-            .is_some_and(|f| f.liveness),
+        Err(TestError::Fail(_, case)) => case,
         Err(e) => panic!("proptest gave up (PROPTEST_RNG_SEED={seed}): {e}"),
     };
-    config.max_shrink_iters = shrink_iters.unwrap_or(if liveness {
-        MAX_SHRINK_ITERS_LIVENESS
+    let liveness = execute(&case.script(), None)
+        .err()
+        .is_some_and(|f| f.liveness);
+    let minimal = if liveness {
+        shrink_liveness(case)
     } else {
-        MAX_SHRINK_ITERS
-    });
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&schedule(pre_vote, check_quorum), |s| {
-        match execute(&s.script(), None) {
-            Err(f) if f.liveness == liveness => Err(TestCaseError::fail(f.detail)),
-            _ => Ok(()),
+        config.max_shrink_iters = shrink_iters.unwrap_or(MAX_SHRINK_ITERS);
+        let mut runner = TestRunner::new(config);
+        let result = runner.run(&schedule(pre_vote, check_quorum), |s| {
+            match execute(&s.script(), None) {
+                Err(f) if !f.liveness => Err(TestCaseError::fail(f.detail)),
+                _ => Ok(()),
+            }
+        });
+        match result {
+            Ok(()) => panic!("a case failed once and not again (PROPTEST_RNG_SEED={seed})"),
+            Err(TestError::Fail(_, minimal)) => minimal,
+            Err(e) => panic!("proptest gave up (PROPTEST_RNG_SEED={seed}): {e}"),
         }
-    });
-    match result {
-        Ok(()) => panic!("a case failed once and not again (PROPTEST_RNG_SEED={seed})"),
-        Err(TestError::Fail(reason, minimal)) => {
-            let script = minimal.script();
-            // Rerun the minimal case for its exact failure (a panic in the core is reported by
-            // proptest only as its message).
-            let detail = execute(&script, None)
-                .err()
-                .map_or_else(|| reason.to_string(), |f| f.detail);
-            panic!(
-                "raft property failed (pre_vote={pre_vote}, check_quorum={check_quorum}): {detail}\n\
-                 proptest: PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}\n\
-                 Shrunk schedule; save it as crates/raft/testdata/regression_<name>.txt and record \
-                 its output with RAFTWOOD_REWRITE=1 cargo test -p raftwood-raft --test scenarios\n\
-                 ----8<----\n\
-                 # Regression found by tests/properties.rs (PROPTEST_RNG_SEED={seed}): {first}\n\
-                 {}\n\
-                 ----8<----",
-                script.join("\n"),
-                first = detail.lines().next().unwrap_or(""),
-            );
+    };
+    let script = minimal.script();
+    // Rerun the minimal case for its exact failure (a panic in the core is reported by proptest
+    // only as its message, and is not caught here: it shows as it is).
+    let detail = execute(&script, None).err().map_or_else(
+        || "the minimal case passed when rerun".to_string(),
+        |f| f.detail,
+    );
+    panic!(
+        "raft property failed (pre_vote={pre_vote}, check_quorum={check_quorum}): {detail}\n\
+         proptest: PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}\n\
+         Shrunk schedule; save it as crates/raft/testdata/regression_<name>.txt and record \
+         its output with RAFTWOOD_REWRITE=1 cargo test -p raftwood-raft --test scenarios\n\
+         ----8<----\n\
+         # Regression found by tests/properties.rs (PROPTEST_RNG_SEED={seed}): {first}\n\
+         {}\n\
+         ----8<----",
+        script.join("\n"),
+        first = detail.lines().next().unwrap_or(""),
+    );
+}
+
+/// Shrinks a schedule that fails liveness by removing runs of actions, halves first, then
+/// quarters and so on, keeping each removal after which it still fails liveness, for at most
+/// [`LIVENESS_SHRINK_TIME`]. Every try replays the liveness phase (hundreds of ticks), which makes
+/// proptest's one-action-at-a-time shrinking take minutes on a schedule of hundreds of actions;
+/// removing runs gets most of the way in a few dozen tries.
+fn shrink_liveness(mut s: Schedule) -> Schedule {
+    let start = Instant::now();
+    let fails = |s: &Schedule| execute(&s.script(), None).err().is_some_and(|f| f.liveness);
+    let mut run = s.actions.len().div_ceil(2);
+    while run > 0 && start.elapsed() < LIVENESS_SHRINK_TIME {
+        let mut i = 0;
+        while i < s.actions.len() && start.elapsed() < LIVENESS_SHRINK_TIME {
+            let mut t = s.clone();
+            t.actions.drain(i..(i + run).min(t.actions.len()));
+            if fails(&t) {
+                s = t;
+            } else {
+                i += run;
+            }
         }
-        Err(e) => panic!("proptest gave up (PROPTEST_RNG_SEED={seed}): {e}"),
+        run /= 2;
     }
+    s
 }
 
 #[test]

@@ -17,8 +17,10 @@ pub struct Config {
     /// This node's id; never `0`.
     pub id: NodeId,
     /// Ticks without hearing from a leader before a follower starts an election. The actual
-    /// timeout is drawn uniformly from `[election_tick, 2 * election_tick)` each time (Raft §5.2),
-    /// so that split votes resolve.
+    /// timeout is drawn uniformly from `[election_tick, 2 * election_tick)` (Raft §5.2), so that
+    /// split votes resolve. It is redrawn on every role or term change (each `become_*`: a new
+    /// election, a new leader, a lost election), not when a message from the leader or a vote
+    /// granted restarts the count of ticks; that count runs against the timeout last drawn.
     pub election_tick: usize,
     /// Ticks between a leader's heartbeats. Must be less than `election_tick`.
     pub heartbeat_tick: usize,

@@ -23,7 +23,8 @@
 //!
 //! ## Layout
 //! - [`types`], [`message`]: the values (entries, hard state, messages).
-//! - `raft.rs`: the node's state, the term rules and dispatch by role, the role transitions.
+//! - `raft.rs`: the node's state in two halves, `Core` (what every role has) and `RoleState`
+//!   (what only the current role has); the term rules, dispatch by role, the role transitions.
 //! - [`election`]: timeouts, votes, PreVote, CheckQuorum.
 //! - [`replication`]: appends, heartbeats, commitment, the follower's consistency check.
 //! - [`progress`]: the leader's view of each follower, with flow control.
@@ -76,7 +77,6 @@ pub mod types;
 pub use config::Config;
 pub use error::{Error, ProposalDropped, StorageError};
 pub use message::{Message, MessageBody};
-pub use raft::Raft;
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
 pub use storage::{MemStorage, RaftState, Storage};
 pub use types::{

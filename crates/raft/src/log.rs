@@ -13,7 +13,7 @@
 //! [`RaftLog::stable_to`] drops them from `unstable`, and from then on they are read from storage.
 
 use crate::error::StorageError;
-use crate::storage::{Storage, limit_size};
+use crate::storage::{Storage, count_within_size};
 use crate::types::{Entry, Index, Term};
 
 /// Entries not yet known to be persisted.
@@ -115,7 +115,8 @@ impl<S: Storage> RaftLog<S> {
         last_term > my_term || (last_term == my_term && last_index >= self.last_index())
     }
 
-    /// The entries `[low, high)`, at most `max_size` bytes (at least one).
+    /// The entries `[low, high)`, at most `max_size` bytes (at least one): the stable part from
+    /// storage joined to the unstable part, with the size limit applied once, to the whole.
     pub fn slice(
         &self,
         low: Index,
@@ -128,34 +129,28 @@ impl<S: Storage> RaftLog<S> {
         if high > self.last_index() + 1 {
             return Err(StorageError::Unavailable(high - 1));
         }
-        let mut out = Vec::new();
-        if low < self.unstable.offset {
-            out = self
-                .storage
-                .entries(low, high.min(self.unstable.offset), max_size)?;
-            // The storage stopped early at the size limit: the unstable part would exceed it too.
-            let stored_up_to = low + out.len() as u64;
-            if stored_up_to < high.min(self.unstable.offset) || high <= self.unstable.offset {
-                return Ok(out);
-            }
-        }
-        let from = low.max(self.unstable.offset);
-        let (lo, hi) = (
-            (from - self.unstable.offset) as usize,
-            (high - self.unstable.offset) as usize,
-        );
-        let used: u64 = out.iter().map(Entry::size).sum();
-        let rest = limit_size(
-            &self.unstable.entries[lo..hi],
-            max_size.saturating_sub(used),
-        );
-        // `limit_size` always returns one entry; only take it if nothing came before or it fits.
-        let rest = if !out.is_empty() && used + rest.first().map_or(0, Entry::size) > max_size {
-            &rest[..0]
+        let split = self.unstable.offset;
+        // The stable part, `[low, split)`. Storage bounds its read by `max_size` too, so that a
+        // lagging follower's append does not read the whole log only to drop most of it.
+        let mut out = if low < split {
+            self.storage.entries(low, high.min(split), max_size)?
         } else {
-            rest
+            Vec::new()
         };
-        out.extend_from_slice(rest);
+        // The unstable part, `[split, high)`, unless storage stopped short at the limit. Without
+        // one, the stable part is the answer, already within the limit (the `Storage` contract).
+        if high <= split || low + (out.len() as u64) < split {
+            return Ok(out);
+        }
+        let from = (low.max(split) - split) as usize;
+        let unstable = &self.unstable.entries[from..(high - split) as usize];
+        // The size limit, once, over the two parts joined; counted first, so that only the
+        // entries kept are copied.
+        let n = count_within_size(out.iter().chain(unstable), max_size);
+        match n.checked_sub(out.len()) {
+            Some(from_unstable) => out.extend_from_slice(&unstable[..from_unstable]),
+            None => out.truncate(n),
+        }
         Ok(out)
     }
 
@@ -324,6 +319,26 @@ mod tests {
         assert_eq!(log.slice(2, 5, 0).unwrap().len(), 1);
         assert_eq!(log.term(3), Ok(2));
         assert_eq!(log.term(5), Err(StorageError::Unavailable(5)));
+    }
+
+    #[test]
+    fn slice_limits_size_once_across_storage_and_unstable() {
+        let log = log_with(&[e(1, 1), e(2, 1)], &[e(3, 2), e(4, 2)]);
+        let one = crate::types::ENTRY_OVERHEAD;
+        let indexes = |v: Vec<Entry>| v.iter().map(|e| e.index).collect::<Vec<_>>();
+        assert_eq!(indexes(log.slice(1, 5, 3 * one).unwrap()), [1, 2, 3]);
+        assert_eq!(
+            indexes(log.slice(1, 5, one).unwrap()),
+            [1],
+            "storage stops short"
+        );
+        assert_eq!(
+            indexes(log.slice(2, 5, 0).unwrap()),
+            [2],
+            "at least one entry"
+        );
+        assert_eq!(indexes(log.slice(3, 5, 0).unwrap()), [3], "unstable only");
+        assert_eq!(indexes(log.slice(3, 5, 2 * one).unwrap()), [3, 4]);
     }
 
     #[test]

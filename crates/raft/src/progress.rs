@@ -1,114 +1,210 @@
 //! What a leader knows of each follower's log (Raft Figure 2, "Volatile state on leaders":
 //! `nextIndex` and `matchIndex`), and the flow control built on it.
 //!
-//! A follower's progress is in one of two states, as in etcd:
-//! - **Probe**: the leader does not know where the logs agree. It sends one append at a time and
-//!   waits for the answer (or a heartbeat response) before sending another, backing `next_index`
-//!   off on each rejection.
+//! A follower's progress is in one of two states, as in etcd (`tracker/progress.go`, and the
+//! diagram in its `design.md`). Each state carries what only it needs:
+//!
+//! ```text
+//!                     elected: every follower starts here
+//!                                   |
+//!                                   v
+//!    probe sent: paused     +-----------------+
+//!    answer or heartbeat    |      Probe      |   one append at a time, then wait;
+//!    response: unpaused     |   { paused }    |   a rejection backs next_index off
+//!    no append can be       +-----------------+   to the follower's hint
+//!    built: paused              |         ^
+//!                               |         |
+//!     append accepted: the logs |         | append rejected past match_index
+//!     agree up to match_index   |         | (an append was lost, or the logs
+//!     (or confirm it)           v         | diverge); no append can be built
+//!                           +-----------------+
+//!    append sent: one more  |    Replicate    |   stream appends, at most
+//!    in flight; accepted:   |  { inflights }  |   max_inflight_msgs unacknowledged;
+//!    freed up to its index  +-----------------+   a heartbeat response frees no slot,
+//!                                                 it releases one empty append
+//! ```
+//!
+//! - **Probe**: the leader does not know where the logs agree. It sends one append and pauses
+//!   until the follower answers it (or answers a heartbeat: the probe or its answer may have been
+//!   lost), backing `next_index` off on each rejection.
 //! - **Replicate**: the logs agree up to `match_index`. The leader streams appends optimistically,
-//!   advancing `next_index` as it sends, with at most `max_inflight_msgs` unacknowledged.
+//!   advancing `next_index` as it sends, with at most `max_inflight_msgs` of them unacknowledged.
+//!   A heartbeat response does not free a slot (the follower may acknowledge nothing at all); it
+//!   only lets the leader send one *empty* append, whose answer tells where the follower stands:
+//!   accepted (acknowledgements were lost: the window frees) or rejected (appends were lost: back
+//!   to Probe).
+//!
+//! Part 2 adds a third state, `Snapshot { pending }`, for a follower whose `next_index` the log
+//! no longer holds (compacted): entered from either state when an append cannot be built, left
+//! for Probe when the follower reports the snapshot applied. Today such a follower is paused in
+//! Probe ([`Progress::pause`]).
 
 use std::collections::VecDeque;
 
 use crate::types::Index;
 
-/// The replication state of one follower, seen from the leader.
+/// The replication state of one follower, seen from the leader. Changed only through its methods,
+/// each named after the event that causes the change.
 ///
 /// Invariant: `match_index < next_index`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// The highest index known to be replicated on the follower.
-    pub match_index: Index,
+    match_index: Index,
     /// The index of the next entry to send.
-    pub next_index: Index,
-    /// Probe or Replicate.
-    pub state: ProgressState,
-    /// In the probe state, whether a probe is outstanding (so sending is paused).
-    pub probe_sent: bool,
-    /// In the replicate state, the last index of each append in flight, oldest first.
-    pub inflights: Inflights,
+    next_index: Index,
+    /// Probe or Replicate, with what only that state needs.
+    state: ProgressState,
     /// Whether the follower has been heard from since the last CheckQuorum round.
-    pub recent_active: bool,
+    recent_active: bool,
     /// The highest commit index sent to the follower that its log can use, so that a commit
     /// advance is announced once, not on every Ready.
-    pub sent_commit: Index,
+    sent_commit: Index,
+    /// The size of the inflight window in the replicate state (`Config::max_inflight_msgs`).
+    max_inflight: usize,
 }
 
-/// The flow-control state of a [`Progress`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The flow-control state of a [`Progress`] (see the diagram in the [module docs](self)).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProgressState {
     /// Finding where the logs agree, one append at a time.
-    Probe,
+    Probe {
+        /// A probe is outstanding: send nothing until the follower is heard from.
+        paused: bool,
+    },
     /// Streaming appends, up to the inflight window.
-    Replicate,
+    Replicate {
+        /// The last index of each append in flight, oldest first.
+        inflights: Inflights,
+    },
+    // Part 2: `Snapshot { pending: Index }`, a snapshot in flight (see the module docs).
 }
 
 impl Progress {
-    /// A progress that will probe from `next_index`.
+    /// A progress that will probe from `next_index`, with an inflight window of `max_inflight`
+    /// appends once it replicates.
     pub fn new(next_index: Index, max_inflight: usize) -> Progress {
         Progress {
             match_index: 0,
             next_index,
-            state: ProgressState::Probe,
-            probe_sent: false,
-            inflights: Inflights::new(max_inflight),
+            state: ProgressState::Probe { paused: false },
             recent_active: false,
             sent_commit: 0,
+            max_inflight,
         }
     }
 
-    /// Whether the leader must wait before sending this follower another append.
+    /// The highest index known to be replicated on the follower (Figure 2, `matchIndex`).
+    pub fn match_index(&self) -> Index {
+        self.match_index
+    }
+
+    /// The index of the next entry to send (Figure 2, `nextIndex`).
+    pub fn next_index(&self) -> Index {
+        self.next_index
+    }
+
+    /// Probe or Replicate.
+    pub fn state(&self) -> &ProgressState {
+        &self.state
+    }
+
+    /// Whether the leader streams to this follower.
+    pub fn is_replicating(&self) -> bool {
+        matches!(self.state, ProgressState::Replicate { .. })
+    }
+
+    /// Whether the leader must wait before sending this follower another append: a probe is
+    /// outstanding, or the inflight window is full.
     pub fn is_paused(&self) -> bool {
-        match self.state {
-            ProgressState::Probe => self.probe_sent,
-            ProgressState::Replicate => self.inflights.is_full(),
+        match &self.state {
+            ProgressState::Probe { paused } => *paused,
+            ProgressState::Replicate { inflights } => inflights.is_full(),
         }
+    }
+
+    /// Whether the leader's commit index `committed` tells this follower something new: a higher
+    /// commit index than it was sent, within the entries it has or has been sent.
+    pub fn has_commit_news(&self, committed: Index) -> bool {
+        committed.min(self.next_index - 1) > self.sent_commit
     }
 
     /// Switches to probing from just after the match index.
     pub fn become_probe(&mut self) {
-        self.state = ProgressState::Probe;
+        self.state = ProgressState::Probe { paused: false };
         self.next_index = self.match_index + 1;
-        self.probe_sent = false;
-        self.inflights.clear();
     }
 
-    /// Switches to streaming from just after the match index.
+    /// Switches to streaming from just after the match index, with an empty window.
     pub fn become_replicate(&mut self) {
-        self.state = ProgressState::Replicate;
+        self.state = ProgressState::Replicate {
+            inflights: Inflights::new(self.max_inflight),
+        };
         self.next_index = self.match_index + 1;
-        self.probe_sent = false;
-        self.inflights.clear();
     }
 
     /// Probes, with the probe counted as outstanding: nothing is sent until the follower is heard
-    /// from again (used when no append can be built for it).
-    pub fn pause_probe(&mut self) {
+    /// from again. Used when no append can be built for it (its entries are compacted, or the
+    /// storage failed), so that the leader does not keep trying on every Ready.
+    pub fn pause(&mut self) {
         self.become_probe();
-        self.probe_sent = true;
+        self.state = ProgressState::Probe { paused: true };
     }
 
-    /// Records that an append ending at `last` was sent.
-    pub fn sent_append(&mut self, last: Index, carried_entries: bool) {
-        match self.state {
-            ProgressState::Replicate if carried_entries => {
-                self.next_index = last + 1;
-                self.inflights.add(last);
-            }
-            ProgressState::Replicate => {}
-            ProgressState::Probe => self.probe_sent = true,
+    /// The follower answered a heartbeat, so it is up. In Probe, the outstanding probe (or its
+    /// answer) was probably lost: another may go. In Replicate nothing changes: a full window
+    /// stays full until appends are acknowledged, or a follower that acknowledges nothing would
+    /// keep receiving entries.
+    pub fn heartbeat_answered(&mut self) {
+        if let ProgressState::Probe { paused } = &mut self.state {
+            *paused = false;
         }
     }
 
-    /// The follower acknowledged its log up to `index`. Returns whether that was news (a stale or
-    /// duplicated acknowledgement is not).
+    /// Records that an append ending at `last` was sent, carrying the commit index `committed`.
+    pub fn sent_append(&mut self, last: Index, carried_entries: bool, committed: Index) {
+        match &mut self.state {
+            ProgressState::Probe { paused } => *paused = true,
+            ProgressState::Replicate { inflights } if carried_entries => {
+                debug_assert!(
+                    !inflights.is_full(),
+                    "invariant violated: append sent with a full inflight window"
+                );
+                inflights.add(last);
+                self.next_index = last + 1;
+            }
+            // An empty append puts nothing in flight: it may go even with a full window.
+            ProgressState::Replicate { .. } => {}
+        }
+        self.sent_commit = self.sent_commit.max(committed.min(last));
+    }
+
+    /// The follower's log is known to hold everything up to `index` (an acknowledgement, or the
+    /// leader's own persisted log). Returns whether that was news (a stale or duplicated
+    /// acknowledgement is not).
     pub fn maybe_update(&mut self, index: Index) -> bool {
         let updated = index > self.match_index;
         if updated {
             self.match_index = index;
-            self.probe_sent = false;
+            if let ProgressState::Probe { paused } = &mut self.state {
+                *paused = false;
+            }
         }
         self.next_index = self.next_index.max(index + 1);
+        updated
+    }
+
+    /// The follower accepted an append: its log matches ours up to `index`. Returns whether the
+    /// match index advanced (which may commit).
+    pub fn append_accepted(&mut self, index: Index) -> bool {
+        let updated = self.maybe_update(index);
+        match &mut self.state {
+            // The probe found where the logs agree, or an answer at exactly the known match index
+            // confirmed it (the probe carried nothing new): stream from here on (as in etcd).
+            ProgressState::Probe { .. } if index == self.match_index => self.become_replicate(),
+            ProgressState::Probe { .. } => {}
+            ProgressState::Replicate { inflights } => inflights.free_to(index),
+        }
         updated
     }
 
@@ -116,15 +212,17 @@ impl Progress {
     /// Returns whether `next_index` moved back (false for a stale rejection).
     pub fn maybe_decrease_to(&mut self, rejected: Index, probe_hint: Index) -> bool {
         match self.state {
-            ProgressState::Replicate => {
+            ProgressState::Replicate { .. } => {
                 // Rejections of appends sent before the follower matched are stale.
                 if rejected <= self.match_index {
                     return false;
                 }
-                self.next_index = self.match_index + 1;
+                // An append was lost (a gap), or the logs diverge: find out where, one probe at
+                // a time.
+                self.become_probe();
                 true
             }
-            ProgressState::Probe => {
+            ProgressState::Probe { .. } => {
                 // Only the answer to the probe we sent counts; older answers are stale.
                 if self.next_index == 0 || self.next_index - 1 != rejected {
                     return false;
@@ -133,10 +231,21 @@ impl Progress {
                 self.next_index = rejected
                     .min(probe_hint.saturating_add(1))
                     .max(self.match_index + 1);
-                self.probe_sent = false;
+                self.state = ProgressState::Probe { paused: false };
                 true
             }
         }
+    }
+
+    /// Marks the follower as heard from, for CheckQuorum.
+    pub fn set_recent_active(&mut self) {
+        self.recent_active = true;
+    }
+
+    /// Whether the follower was heard from since the last call, clearing the mark for the next
+    /// CheckQuorum round.
+    pub fn take_recent_active(&mut self) -> bool {
+        std::mem::take(&mut self.recent_active)
     }
 }
 
@@ -176,19 +285,10 @@ impl Inflights {
     }
 
     /// Frees every append whose last index is at most `index` (acknowledged).
-    pub fn free_to(&mut self, index: Index) {
+    fn free_to(&mut self, index: Index) {
         while self.queue.front().is_some_and(|&i| i <= index) {
             self.queue.pop_front();
         }
-    }
-
-    /// Frees the oldest append in flight (its answer may have been lost).
-    pub fn free_first_one(&mut self) {
-        self.queue.pop_front();
-    }
-
-    fn clear(&mut self) {
-        self.queue.clear();
     }
 }
 
@@ -200,36 +300,49 @@ mod tests {
     fn probe_pauses_after_one_append_until_answer() {
         let mut p = Progress::new(5, 4);
         assert!(!p.is_paused());
-        p.sent_append(6, true);
+        p.sent_append(6, true, 0);
         assert!(p.is_paused());
         assert!(p.maybe_update(6));
         assert!(!p.is_paused());
-        assert_eq!(p.next_index, 7);
+        assert_eq!(p.next_index(), 7);
     }
 
     #[test]
     fn replicate_window_fills_and_frees() {
         let mut p = Progress::new(1, 2);
         p.become_replicate();
-        p.sent_append(3, true);
-        p.sent_append(5, true);
+        p.sent_append(3, true, 0);
+        p.sent_append(5, true, 0);
         assert!(p.is_paused());
-        assert_eq!(p.next_index, 6);
-        p.maybe_update(3);
-        p.inflights.free_to(3);
+        assert_eq!(p.next_index(), 6);
+        assert!(p.append_accepted(3));
+        assert!(!p.is_paused());
+    }
+
+    #[test]
+    fn heartbeat_response_frees_no_slot() {
+        let mut p = Progress::new(1, 1);
+        p.become_replicate();
+        p.sent_append(3, true, 0);
+        assert!(p.is_paused());
+        p.heartbeat_answered();
+        assert!(p.is_paused(), "the window is still full");
+        p.sent_append(3, false, 0);
+        assert!(p.is_paused(), "an empty append adds nothing in flight");
+        assert!(p.append_accepted(3));
         assert!(!p.is_paused());
     }
 
     #[test]
     fn stale_rejections_are_ignored() {
         let mut p = Progress::new(10, 4);
-        p.sent_append(10, false);
+        p.sent_append(9, false, 0);
         assert!(
             !p.maybe_decrease_to(5, 3),
             "probe answered for another prev index"
         );
         assert!(p.maybe_decrease_to(9, 3));
-        assert_eq!(p.next_index, 4, "jumps to the hint");
+        assert_eq!(p.next_index(), 4, "jumps to the hint");
         p.maybe_update(4);
         p.become_replicate();
         assert!(

@@ -5,6 +5,12 @@
 //! candidates) and [`crate::replication`] (leaders and followers exchanging the log). This file
 //! is the switchboard: `step` applies the term rules, then hands the message to the current
 //! role, as etcd's `Step` does.
+//!
+//! The node is two halves, borrowed separately: [`Core`], what every role has, and [`RoleState`],
+//! what only the current role has. That is what lets the one `match` on the role hand a leader's
+//! handlers its [`LeaderState`] by type (`self.core.step_leader(leader, m)`), the way toydb's
+//! `impl RawNode<Leader>` reads its progress directly, instead of each handler looking the
+//! leader's state up again.
 
 use std::collections::BTreeMap;
 
@@ -39,10 +45,32 @@ pub(crate) enum RoleState {
 pub(crate) struct LeaderState {
     /// Every voter's progress, this leader's own included (its `match_index` is what it has
     /// persisted, so the leader counts itself towards a quorum only for durable entries).
+    ///
+    /// Invariant: holds the leader's own id (only a voter campaigns, see [`Core::promotable`],
+    /// and the voters do not change).
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) heartbeat_elapsed: usize,
     /// Bytes of entries appended in this term and not yet committed.
     pub(crate) uncommitted_size: u64,
+}
+
+impl LeaderState {
+    /// The leader's own progress.
+    ///
+    /// # Panics
+    /// If the leader `id` has no progress: the invariant written at [`LeaderState::progress`].
+    pub(crate) fn own_progress(&mut self, id: NodeId) -> &mut Progress {
+        match self.progress.get_mut(&id) {
+            Some(pr) => pr,
+            None => panic!("invariant violated: leader {id} has no progress of its own"),
+        }
+    }
+
+    /// Entries handed to the application as committed no longer count as uncommitted.
+    pub(crate) fn reduce_uncommitted_size(&mut self, committed: &[Entry]) {
+        let size: u64 = committed.iter().map(|e| e.data.len() as u64).sum();
+        self.uncommitted_size = self.uncommitted_size.saturating_sub(size);
+    }
 }
 
 impl RoleState {
@@ -56,9 +84,23 @@ impl RoleState {
     }
 }
 
-/// A Raft node: the pure state machine. [`crate::RawNode`] wraps it with the Ready/advance
-/// interface; tests reach in through the testkit.
-pub struct Raft<S: Storage> {
+/// A Raft node: the pure state machine, in two halves that are borrowed separately. [`Core`] is
+/// what every role has; [`RoleState`] what only the current role has. A handler of one role is a
+/// method of `Core` that receives its role's state as an argument (`step_leader(&mut self,
+/// leader: &mut LeaderState, m)`), handed over by the one `match` on the role in [`Raft::step`]
+/// or [`Raft::tick`]; only what changes the role (the `become_*` transitions, and the functions
+/// that call them) is a method of `Raft`. [`crate::RawNode`] wraps it with the Ready/advance
+/// interface.
+pub(crate) struct Raft<S: Storage> {
+    /// What every role has.
+    pub(crate) core: Core<S>,
+    /// What only the current role has.
+    pub(crate) role: RoleState,
+}
+
+/// The role-independent part of a node: identity, the persistent state of Figure 2, the log, the
+/// timers and the outboxes.
+pub(crate) struct Core<S: Storage> {
     pub(crate) id: NodeId,
     /// Figure 2 `currentTerm`. Invariant: never decreases.
     pub(crate) term: Term,
@@ -69,11 +111,11 @@ pub struct Raft<S: Storage> {
     pub(crate) log: RaftLog<S>,
     /// The voters, sorted.
     pub(crate) voters: Vec<NodeId>,
-    pub(crate) role: RoleState,
-    /// Ticks since the last election timeout reset (followers, candidates) or the last
-    /// CheckQuorum round (leaders).
+    /// Ticks since the count was last reset: by a role or term change, a message from the leader,
+    /// or a vote granted (followers, candidates); by the last CheckQuorum round (leaders).
     pub(crate) election_elapsed: usize,
-    /// This round's timeout, drawn from `[election_tick, 2 * election_tick)`.
+    /// The timeout `election_elapsed` runs against, drawn from `[election_tick, 2 * election_tick)`
+    /// on every role or term change (each `become_*`), not when the count is reset.
     pub(crate) randomized_election_timeout: usize,
     rng: Rng,
     /// Messages that may be sent at once.
@@ -87,7 +129,7 @@ pub struct Raft<S: Storage> {
 
 impl<S: Storage> Raft<S> {
     /// A node reading `storage`, starting as a follower in the persisted term.
-    pub fn new(config: Config, storage: S) -> Result<Raft<S>, Error> {
+    pub(crate) fn new(config: Config, storage: S) -> Result<Raft<S>, Error> {
         config.validate()?;
         let state = storage.initial_state()?;
         let (first, last) = (storage.first_index()?, storage.last_index()?);
@@ -113,14 +155,13 @@ impl<S: Storage> Raft<S> {
         let mut voters = state.conf_state.voters;
         voters.sort_unstable();
         voters.dedup();
-        let mut raft = Raft {
+        let mut core = Core {
             id: config.id,
             term: hs.term,
             vote: hs.vote,
             leader: None,
             log,
             voters,
-            role: RoleState::Follower,
             election_elapsed: 0,
             randomized_election_timeout: config.election_tick,
             rng: Rng::new(config.seed),
@@ -128,50 +169,58 @@ impl<S: Storage> Raft<S> {
             msgs_after_persist: Vec::new(),
             config,
         };
-        raft.reset_timeout();
+        core.reset_timeout();
         info!(
-            id = raft.id,
-            term = raft.term,
+            id = core.id,
+            term = core.term,
             commit = hs.commit,
             last,
             "raft node starts as follower"
         );
-        Ok(raft)
+        Ok(Raft {
+            core,
+            role: RoleState::Follower,
+        })
     }
 
     /// What must be persisted.
-    pub fn hard_state(&self) -> HardState {
+    pub(crate) fn hard_state(&self) -> HardState {
         HardState {
-            term: self.term,
-            vote: self.vote,
-            commit: self.log.committed(),
+            term: self.core.term,
+            vote: self.core.vote,
+            commit: self.core.log.committed(),
         }
     }
 
     /// Who leads and what this node is.
-    pub fn soft_state(&self) -> SoftState {
+    pub(crate) fn soft_state(&self) -> SoftState {
         SoftState {
-            leader: self.leader,
+            leader: self.core.leader,
             role: self.role.role(),
         }
     }
 
     /// Advances logical time by one tick: an election timeout for followers and candidates, a
     /// heartbeat (and CheckQuorum) timer for leaders.
-    pub fn tick(&mut self) {
-        match self.role {
-            RoleState::Leader(_) => self.tick_heartbeat(),
+    pub(crate) fn tick(&mut self) {
+        match &mut self.role {
+            RoleState::Leader(leader) => {
+                let quorum_lost = self.core.tick_heartbeat(leader);
+                if quorum_lost {
+                    self.become_follower(self.core.term, None);
+                }
+            }
             _ => self.tick_election(),
         }
     }
 
     /// Handles a message from another node: first the term rules every role shares, then the
     /// role's own rules.
-    pub fn step(&mut self, m: Message) -> Result<(), Error> {
-        if m.to != self.id {
+    pub(crate) fn step(&mut self, m: Message) -> Result<(), Error> {
+        if m.to != self.core.id {
             return Err(Error::WrongRecipient {
                 to: m.to,
-                node: self.id,
+                node: self.core.id,
             });
         }
         if let MessageBody::Propose { entries } = m.body {
@@ -179,7 +228,7 @@ impl<S: Storage> Raft<S> {
             // sender's error to handle (it has moved on), so it is only logged.
             if let Err(e) = self.propose_entries(entries) {
                 debug!(
-                    id = self.id,
+                    id = self.core.id,
                     from = m.from,
                     "forwarded proposal dropped: {e}"
                 );
@@ -195,13 +244,14 @@ impl<S: Storage> Raft<S> {
             last_term,
         } = m.body
         {
-            self.handle_vote_request(m.from, m.term, pre_vote, last_index, last_term);
+            self.core
+                .handle_vote_request(m.from, m.term, pre_vote, last_index, last_term);
             return Ok(());
         }
-        match self.role {
-            RoleState::Follower => self.step_follower(m),
+        match &mut self.role {
+            RoleState::Follower => self.core.step_follower(m),
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => self.step_candidate(m),
-            RoleState::Leader(_) => self.step_leader(m),
+            RoleState::Leader(leader) => self.core.step_leader(leader, m),
         }
         Ok(())
     }
@@ -210,12 +260,13 @@ impl<S: Storage> Raft<S> {
     /// marks a stale message. Returns whether the message should be processed further.
     fn step_term(&mut self, m: &Message) -> bool {
         use MessageBody::*;
-        if m.term > self.term {
-            if matches!(m.body, VoteRequest { .. }) && self.in_lease() {
+        let core = &self.core;
+        if m.term > core.term {
+            if matches!(m.body, VoteRequest { .. }) && core.in_lease() {
                 // CheckQuorum (thesis §4.2.3): a node that heard from a live leader within the
                 // minimum election timeout ignores a disruptive candidate, even of a higher term.
                 debug!(
-                    id = self.id,
+                    id = core.id,
                     from = m.from,
                     term = m.term,
                     "vote request ignored: leader lease"
@@ -234,30 +285,33 @@ impl<S: Storage> Raft<S> {
                 _ => self.become_follower(m.term, None),
             }
             true
-        } else if m.term < self.term {
+        } else if m.term < core.term {
+            // Departure from Figure 2, which says to reply false to a stale AppendEntries or
+            // RequestVote: a stale message is mostly ignored, and answered only where an answer
+            // is needed for liveness (as etcd does). The sender learns our term anyway from the
+            // next message we send it; without PreVote or CheckQuorum, that message comes (our
+            // own election's vote request, or our heartbeat if we lead).
             match m.body {
                 // A leader of an older term would never learn that it is stale if we stayed silent:
                 // with CheckQuorum or PreVote, a node with a higher term may not be able to win an
                 // election either, and the cluster would stall. Answering with our term makes the
                 // old leader step down (etcd does the same).
                 Append { .. } | Heartbeat { .. }
-                    if self.config.check_quorum || self.config.pre_vote =>
+                    if core.config.check_quorum || core.config.pre_vote =>
                 {
-                    self.send(m.from, HeartbeatResponse);
+                    self.core.send(m.from, HeartbeatResponse);
                 }
                 // Tell a pre-candidate its probe is stale, so that it learns our term.
                 VoteRequest { pre_vote: true, .. } => {
-                    self.send_after_persist(
-                        m.from,
-                        self.term,
-                        VoteResponse {
-                            pre_vote: true,
-                            granted: false,
-                        },
-                    );
+                    let term = core.term;
+                    let body = VoteResponse {
+                        pre_vote: true,
+                        granted: false,
+                    };
+                    self.core.send_after_persist(m.from, term, body);
                 }
                 _ => debug!(
-                    id = self.id,
+                    id = core.id,
                     from = m.from,
                     term = m.term,
                     "stale {} ignored",
@@ -270,6 +324,185 @@ impl<S: Storage> Raft<S> {
         }
     }
 
+    /// Proposes application data. Leaders append it; followers forward it to their leader.
+    pub(crate) fn propose(&mut self, data: Bytes) -> Result<(), Error> {
+        let entry = Entry {
+            term: 0,
+            index: 0,
+            kind: EntryKind::Normal,
+            data,
+        };
+        self.propose_entries(vec![entry])
+    }
+
+    pub(crate) fn propose_entries(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
+        match (&mut self.role, self.core.leader) {
+            (RoleState::Leader(leader), _) => self.core.leader_append(leader, entries),
+            (RoleState::Follower, Some(to)) => {
+                self.core.send(to, MessageBody::Propose { entries });
+                Ok(())
+            }
+            _ => Err(ProposalDropped::NoLeader.into()),
+        }
+    }
+
+    // --- What a leader does between messages, for RawNode ---
+
+    /// Whether [`Raft::flush_appends`] would send anything.
+    pub(crate) fn has_pending_appends(&self) -> bool {
+        match &self.role {
+            RoleState::Leader(leader) => self.core.has_pending_appends(leader),
+            _ => false,
+        }
+    }
+
+    /// A leader sends every follower what it is missing (see [`Core::next_append`]).
+    pub(crate) fn flush_appends(&mut self) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            self.core.flush_appends(leader);
+        }
+    }
+
+    /// Entries handed to the application as committed no longer count towards a leader's
+    /// uncommitted size.
+    pub(crate) fn reduce_uncommitted_size(&mut self, committed: &[Entry]) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.reduce_uncommitted_size(committed);
+        }
+    }
+
+    /// The application has made the log durable up to [`RaftLog::persisted_index`]. A leader now
+    /// counts those entries as replicated on itself, which may commit them (a single-node cluster
+    /// commits this way).
+    pub(crate) fn on_persisted(&mut self) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            let (id, persisted) = (self.core.id, self.core.log.persisted_index());
+            if leader.own_progress(id).maybe_update(persisted) {
+                self.core.maybe_commit(leader);
+            }
+        }
+    }
+
+    // --- Role transitions (Raft Figure 4) ---
+    //
+    // Each one draws a new randomized election timeout (`Core::reset_timeout`): the timeout is
+    // redrawn on every role or term change, and only then.
+
+    /// Becomes a follower of `term` (adopting it, which clears the vote if it is new).
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        let core = &mut self.core;
+        debug_assert!(
+            term >= core.term,
+            "invariant violated: term {term} < current {}",
+            core.term
+        );
+        if term != core.term {
+            core.term = term;
+            core.vote = None;
+        }
+        if !matches!(self.role, RoleState::Follower) || core.leader != leader {
+            info!(id = core.id, term, ?leader, "became follower");
+        }
+        self.role = RoleState::Follower;
+        core.leader = leader;
+        core.reset_timeout();
+    }
+
+    /// Starts a PreVote probe: no new term, no vote cast, nobody disrupted (thesis §9.6).
+    pub(crate) fn become_pre_candidate(&mut self) {
+        self.role = RoleState::PreCandidate {
+            votes: BTreeMap::new(),
+        };
+        let core = &mut self.core;
+        core.leader = None;
+        core.reset_timeout();
+        info!(id = core.id, term = core.term, "became pre-candidate");
+    }
+
+    /// Starts an election: a new term, voting for itself (Raft §5.2).
+    pub(crate) fn become_candidate(&mut self) {
+        self.role = RoleState::Candidate {
+            votes: BTreeMap::new(),
+        };
+        let core = &mut self.core;
+        core.term += 1;
+        core.vote = Some(core.id);
+        core.leader = None;
+        core.reset_timeout();
+        info!(id = core.id, term = core.term, "became candidate");
+    }
+
+    /// Wins the election: every follower is probed from the end of this log, and the leader
+    /// appends an empty entry of its own term so that it can commit — it may only count replicas
+    /// of entries from its own term (Raft §5.4.2, and §8 for the empty entry).
+    pub(crate) fn become_leader(&mut self) {
+        let core = &mut self.core;
+        let next = core.log.last_index() + 1;
+        let progress = core
+            .voters
+            .iter()
+            .map(|&id| {
+                let mut pr = Progress::new(next, core.config.max_inflight_msgs);
+                if id == core.id {
+                    // The leader's own log matches itself up to what is durable.
+                    pr.maybe_update(core.log.persisted_index());
+                    pr.become_replicate();
+                }
+                (id, pr)
+            })
+            .collect();
+        self.role = RoleState::Leader(LeaderState {
+            progress,
+            heartbeat_elapsed: 0,
+            uncommitted_size: 0,
+        });
+        core.leader = Some(core.id);
+        core.reset_timeout();
+        info!(id = core.id, term = core.term, "became leader");
+        let empty = Entry {
+            term: core.term,
+            index: 0,
+            kind: EntryKind::Normal,
+            data: Bytes::new(),
+        };
+        core.append_own(vec![empty]);
+    }
+
+    /// Checks the invariants written at the fields. Called after every step in debug builds, and
+    /// in every build with the `testkit` feature (the long property runs are release builds).
+    pub(crate) fn check_invariants(&self) {
+        if !cfg!(any(debug_assertions, feature = "testkit")) {
+            return;
+        }
+        let log = &self.core.log;
+        let (applied, committed, last) = (log.applied(), log.committed(), log.last_index());
+        assert!(
+            applied <= committed,
+            "invariant violated: applied {applied} > commit {committed}"
+        );
+        assert!(
+            committed <= last,
+            "invariant violated: commit {committed} > last index {last}"
+        );
+        if let RoleState::Leader(l) = &self.role {
+            assert!(
+                l.progress.contains_key(&self.core.id),
+                "invariant violated: leader {} has no progress of its own",
+                self.core.id
+            );
+            for (id, pr) in &l.progress {
+                assert!(
+                    pr.match_index() < pr.next_index(),
+                    "invariant violated: peer {id} match {} >= next {}",
+                    pr.match_index(),
+                    pr.next_index()
+                );
+            }
+        }
+    }
+}
+
+impl<S: Storage> Core<S> {
     /// Whether this node has heard from a leader within the minimum election timeout.
     pub(crate) fn in_lease(&self) -> bool {
         self.config.check_quorum
@@ -282,121 +515,12 @@ impl<S: Storage> Raft<S> {
         self.voters.binary_search(&self.id).is_ok()
     }
 
-    /// Proposes application data. Leaders append it; followers forward it to their leader.
-    pub fn propose(&mut self, data: Bytes) -> Result<(), Error> {
-        let entry = Entry {
-            term: 0,
-            index: 0,
-            kind: EntryKind::Normal,
-            data,
-        };
-        self.propose_entries(vec![entry])
-    }
-
-    pub(crate) fn propose_entries(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
-        match (&self.role, self.leader) {
-            (RoleState::Leader(_), _) => self.leader_append(entries),
-            (RoleState::Follower, Some(leader)) => {
-                self.send(leader, MessageBody::Propose { entries });
-                Ok(())
-            }
-            _ => Err(ProposalDropped::NoLeader.into()),
-        }
-    }
-
-    // --- Role transitions (Raft Figure 4) ---
-
-    /// Becomes a follower of `term` (adopting it, which clears the vote if it is new).
-    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
-        debug_assert!(
-            term >= self.term,
-            "invariant violated: term {term} < current {}",
-            self.term
-        );
-        if term != self.term {
-            self.term = term;
-            self.vote = None;
-        }
-        if !matches!(self.role, RoleState::Follower) || self.leader != leader {
-            info!(id = self.id, term, ?leader, "became follower");
-        }
-        self.role = RoleState::Follower;
-        self.leader = leader;
-        self.reset_timeout();
-    }
-
-    /// Starts a PreVote probe: no new term, no vote cast, nobody disrupted (thesis §9.6).
-    pub(crate) fn become_pre_candidate(&mut self) {
-        self.role = RoleState::PreCandidate {
-            votes: BTreeMap::new(),
-        };
-        self.leader = None;
-        self.reset_timeout();
-        info!(id = self.id, term = self.term, "became pre-candidate");
-    }
-
-    /// Starts an election: a new term, voting for itself (Raft §5.2).
-    pub(crate) fn become_candidate(&mut self) {
-        self.term += 1;
-        self.vote = Some(self.id);
-        self.role = RoleState::Candidate {
-            votes: BTreeMap::new(),
-        };
-        self.leader = None;
-        self.reset_timeout();
-        info!(id = self.id, term = self.term, "became candidate");
-    }
-
-    /// Wins the election: every follower is probed from the end of this log, and the leader
-    /// appends an empty entry of its own term so that it can commit — it may only count replicas
-    /// of entries from its own term (Raft §5.4.2, and §8 for the empty entry).
-    pub(crate) fn become_leader(&mut self) {
-        let next = self.log.last_index() + 1;
-        let max_inflight = self.config.max_inflight_msgs;
-        let progress = self
-            .voters
-            .iter()
-            .map(|&id| (id, Progress::new(next, max_inflight)))
-            .collect();
-        self.role = RoleState::Leader(LeaderState {
-            progress,
-            heartbeat_elapsed: 0,
-            uncommitted_size: 0,
-        });
-        self.leader = Some(self.id);
-        self.reset_timeout();
-        let persisted = self.log.persisted_index();
-        if let Some(own) = self.progress_mut(self.id) {
-            own.maybe_update(persisted);
-            own.become_replicate();
-        }
-        info!(id = self.id, term = self.term, "became leader");
-        let empty = Entry {
-            term: self.term,
-            index: 0,
-            kind: EntryKind::Normal,
-            data: Bytes::new(),
-        };
-        self.append_own(vec![empty]);
-    }
-
+    /// Restarts the election count and draws a new randomized timeout (Raft §5.2), so that nodes
+    /// that timed out together do not stay in step. Called by each `become_*`.
     fn reset_timeout(&mut self) {
         self.election_elapsed = 0;
         let t = self.config.election_tick;
         self.randomized_election_timeout = self.rng.in_range(t, 2 * t);
-    }
-
-    // --- Helpers shared by the roles ---
-
-    pub(crate) fn leader_state(&mut self) -> Option<&mut LeaderState> {
-        match &mut self.role {
-            RoleState::Leader(l) => Some(l),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn progress_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
-        self.leader_state()?.progress.get_mut(&id)
     }
 
     /// Queues a message to send at once, in this node's term.
@@ -417,50 +541,5 @@ impl<S: Storage> Raft<S> {
             term,
             body,
         });
-    }
-
-    /// The application has made the log durable up to [`RaftLog::persisted_index`]. A leader now
-    /// counts those entries as replicated on itself, which may commit them (a single-node cluster
-    /// commits this way).
-    pub(crate) fn on_persisted(&mut self) {
-        let persisted = self.log.persisted_index();
-        let id = self.id;
-        if self
-            .progress_mut(id)
-            .is_some_and(|own| own.maybe_update(persisted))
-        {
-            self.maybe_commit();
-        }
-    }
-
-    /// Checks the invariants written at the fields. Called after every step in debug builds, and
-    /// in every build with the `testkit` feature (the long property runs are release builds).
-    pub(crate) fn check_invariants(&self) {
-        if !cfg!(any(debug_assertions, feature = "testkit")) {
-            return;
-        }
-        let (applied, committed, last) = (
-            self.log.applied(),
-            self.log.committed(),
-            self.log.last_index(),
-        );
-        assert!(
-            applied <= committed,
-            "invariant violated: applied {applied} > commit {committed}"
-        );
-        assert!(
-            committed <= last,
-            "invariant violated: commit {committed} > last index {last}"
-        );
-        if let RoleState::Leader(l) = &self.role {
-            for (id, pr) in &l.progress {
-                assert!(
-                    pr.match_index < pr.next_index,
-                    "invariant violated: peer {id} match {} >= next {}",
-                    pr.match_index,
-                    pr.next_index
-                );
-            }
-        }
     }
 }

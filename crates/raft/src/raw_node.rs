@@ -8,7 +8,6 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::error::Error;
 use crate::message::Message;
-use crate::progress::ProgressState;
 use crate::raft::{Raft, RoleState};
 use crate::storage::Storage;
 use crate::types::{Entry, HardState, Index, NodeId, SoftState, Term};
@@ -184,10 +183,10 @@ impl<S: Storage> RawNode<S> {
         let r = &self.raft;
         r.soft_state() != self.prev_soft_state
             || r.hard_state() != self.prev_hard_state
-            || r.log.has_unpersisted()
-            || r.log.has_next_committed()
-            || !r.msgs.is_empty()
-            || !r.msgs_after_persist.is_empty()
+            || r.core.log.has_unpersisted()
+            || r.core.log.has_next_committed()
+            || !r.core.msgs.is_empty()
+            || !r.core.msgs_after_persist.is_empty()
             || r.has_pending_appends()
     }
 
@@ -204,8 +203,8 @@ impl<S: Storage> RawNode<S> {
         let r = &mut self.raft;
         let soft = r.soft_state();
         let hard = r.hard_state();
-        let entries = r.log.take_unpersisted();
-        let committed_entries = r.log.next_committed(u64::MAX);
+        let entries = r.core.log.take_unpersisted();
+        let committed_entries = r.core.log.next_committed(u64::MAX);
         r.reduce_uncommitted_size(&committed_entries);
         let must_sync = !entries.is_empty()
             || hard.term != self.prev_hard_state.term
@@ -213,13 +212,13 @@ impl<S: Storage> RawNode<S> {
         let mut rd = Ready {
             soft_state: (soft != self.prev_soft_state).then_some(soft),
             hard_state: (hard != self.prev_hard_state).then_some(hard),
-            messages: std::mem::take(&mut r.msgs),
-            persisted_messages: std::mem::take(&mut r.msgs_after_persist),
+            messages: std::mem::take(&mut r.core.msgs),
+            persisted_messages: std::mem::take(&mut r.core.msgs_after_persist),
             must_sync,
             entries,
             committed_entries,
         };
-        let id = r.id;
+        let id = r.core.id;
         let to_self = if rd.persisted_messages.iter().any(|m| m.to == id) {
             let (to_self, others) = std::mem::take(&mut rd.persisted_messages)
                 .into_iter()
@@ -250,11 +249,11 @@ impl<S: Storage> RawNode<S> {
             return;
         };
         if let Some((index, term)) = done.last_entry {
-            self.raft.log.stable_to(index, term);
+            self.raft.core.log.stable_to(index, term);
             self.raft.on_persisted();
         }
         if let Some(index) = done.last_committed {
-            self.raft.log.applied_to(index);
+            self.raft.core.log.applied_to(index);
         }
         for m in done.to_self {
             // Only our own vote travels this way; it cannot be addressed elsewhere.
@@ -271,47 +270,45 @@ impl<S: Storage> RawNode<S> {
                 .progress
                 .iter()
                 .map(|(&id, pr)| {
-                    let replicating = pr.state == ProgressState::Replicate;
-                    (
-                        id,
-                        PeerStatus {
-                            match_index: pr.match_index,
-                            next_index: pr.next_index,
-                            replicating,
-                        },
-                    )
+                    let status = PeerStatus {
+                        match_index: pr.match_index(),
+                        next_index: pr.next_index(),
+                        replicating: pr.is_replicating(),
+                    };
+                    (id, status)
                 })
                 .collect(),
             _ => BTreeMap::new(),
         };
+        let log = &r.core.log;
         Status {
-            id: r.id,
+            id: r.core.id,
             hard_state: r.hard_state(),
             soft_state: r.soft_state(),
-            applied: r.log.applied(),
-            last_index: r.log.last_index(),
-            persisted_index: r.log.persisted_index(),
+            applied: log.applied(),
+            last_index: log.last_index(),
+            persisted_index: log.persisted_index(),
             progress,
         }
     }
 
     /// The storage, for reading.
     pub fn storage(&self) -> &S {
-        self.raft.log.storage()
+        self.raft.core.log.storage()
     }
 
     /// The storage, for persisting a Ready's entries and hard state into it (rule 1).
     pub fn storage_mut(&mut self) -> &mut S {
-        self.raft.log.storage_mut()
+        self.raft.core.log.storage_mut()
     }
 
     /// The entries `[low, high)` of this node's log (stable or not), for tests and tools.
     pub fn entries(&self, low: Index, high: Index) -> Result<Vec<Entry>, Error> {
-        Ok(self.raft.log.slice(low, high, u64::MAX)?)
+        Ok(self.raft.core.log.slice(low, high, u64::MAX)?)
     }
 
     /// The node's id.
     pub fn id(&self) -> NodeId {
-        self.raft.id
+        self.raft.core.id
     }
 }

@@ -3,9 +3,13 @@
 //! follower's side (the consistency check and the append itself).
 //!
 //! The leader does not send an append per proposal. Proposals only extend its log; the appends
-//! go out when the application asks for the next `Ready` ([`Raft::flush_appends`]), one message
-//! per follower carrying everything new, up to `max_size_per_msg` and the inflight window. Many
+//! go out when the application asks for the next `Ready` (`flush_appends`), one message per
+//! follower carrying everything new, up to `max_size_per_msg` and the inflight window. Many
 //! proposals between two Readys therefore cost one round of messages, not one each.
+//!
+//! What a follower is sent next is decided in one place, `Core::next_append`: `RawNode::has_ready`
+//! asks it whether there is an append to send, and `flush_appends` sends what it answers, so the
+//! two cannot disagree.
 //!
 //! When the commit index advances, each follower is told once: an empty append carrying the new
 //! commit index, unless an append with entries already carried it (`Progress::sent_commit`
@@ -18,69 +22,72 @@ use tracing::{debug, warn};
 
 use crate::error::{Error, ProposalDropped};
 use crate::message::{Message, MessageBody};
-use crate::progress::ProgressState;
+use crate::progress::Progress;
 use crate::quorum::committed_index;
-use crate::raft::{Raft, RoleState};
+use crate::raft::{Core, LeaderState};
 use crate::storage::Storage;
 use crate::types::{Entry, Index, NodeId, Term};
 
-impl<S: Storage> Raft<S> {
+/// The append a leader owes one follower, as [`Core::next_append`] decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NextAppend {
+    /// The entries after `prev_index`, up to the last index and as many as `max_size_per_msg`
+    /// allows.
+    Entries { prev_index: Index },
+    /// No entries: only the consistency check at `prev_index` and the commit index. It announces
+    /// a commit index the follower has not been told, or, after a heartbeat response, asks the
+    /// follower where its log stands.
+    Empty { prev_index: Index },
+}
+
+impl<S: Storage> Core<S> {
     // --- Leader ---
 
-    /// A leader's tick: heartbeats every `heartbeat_tick`, and with CheckQuorum, a step down when a
-    /// quorum has not been heard from for an election timeout.
-    pub(crate) fn tick_heartbeat(&mut self) {
+    /// A leader's tick: heartbeats every `heartbeat_tick`, and with CheckQuorum, a check every
+    /// `election_tick` that a quorum was heard from. Returns whether that check failed: then the
+    /// leader must step down (which changes the role, so the caller does it) and sends nothing.
+    #[must_use = "a leader that lost its quorum must step down"]
+    pub(crate) fn tick_heartbeat(&mut self, leader: &mut LeaderState) -> bool {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.config.election_tick {
             self.election_elapsed = 0;
-            if self.config.check_quorum && !self.quorum_active() {
+            if self.config.check_quorum && !self.quorum_active(leader) {
                 warn!(
                     id = self.id,
                     term = self.term,
                     "stepping down: quorum not active"
                 );
-                self.become_follower(self.term, None);
-                return;
+                return true;
             }
         }
-        let heartbeat_tick = self.config.heartbeat_tick;
-        let Some(leader) = self.leader_state() else {
-            return;
-        };
         leader.heartbeat_elapsed += 1;
-        if leader.heartbeat_elapsed >= heartbeat_tick {
+        if leader.heartbeat_elapsed >= self.config.heartbeat_tick {
             leader.heartbeat_elapsed = 0;
-            self.broadcast_heartbeat();
+            self.broadcast_heartbeat(leader);
         }
+        false
     }
 
-    fn broadcast_heartbeat(&mut self) {
+    fn broadcast_heartbeat(&mut self, leader: &LeaderState) {
         let (id, committed) = (self.id, self.log.committed());
-        let Some(leader) = self.leader_state() else {
-            return;
-        };
-        // A follower may only adopt a commit index up to where its log is known to match ours.
-        let beats: Vec<(NodeId, Index)> = leader
-            .progress
-            .iter()
-            .filter(|(peer, _)| **peer != id)
-            .map(|(&peer, pr)| (peer, pr.match_index.min(committed)))
-            .collect();
-        for (to, commit) in beats {
+        for (&to, pr) in leader.progress.iter().filter(|&(&to, _)| to != id) {
+            // A follower may only adopt a commit index up to where its log is known to match ours.
+            let commit = pr.match_index().min(committed);
             self.send(to, MessageBody::Heartbeat { commit });
         }
     }
 
     /// Appends proposals to the leader's log, refusing them when too much is uncommitted.
-    pub(crate) fn leader_append(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
+    pub(crate) fn leader_append(
+        &mut self,
+        leader: &mut LeaderState,
+        entries: Vec<Entry>,
+    ) -> Result<(), Error> {
         let limit = self.config.max_uncommitted_entries_size;
         let size: u64 = entries.iter().map(|e| e.data.len() as u64).sum();
-        let Some(leader) = self.leader_state() else {
-            return Err(ProposalDropped::NoLeader.into());
-        };
+        let uncommitted = leader.uncommitted_size;
         // The first proposal always fits, however large, so that a big entry cannot block forever.
-        if limit > 0 && leader.uncommitted_size > 0 && leader.uncommitted_size + size > limit {
-            let uncommitted = leader.uncommitted_size;
+        if limit > 0 && uncommitted > 0 && uncommitted + size > limit {
             return Err(ProposalDropped::UncommittedSizeExceeded { uncommitted, limit }.into());
         }
         leader.uncommitted_size += size;
@@ -99,77 +106,73 @@ impl<S: Storage> Raft<S> {
         self.log.append(&entries);
     }
 
-    /// Entries handed to the application as committed no longer count as uncommitted.
-    pub(crate) fn reduce_uncommitted_size(&mut self, committed: &[Entry]) {
-        let size: u64 = committed.iter().map(|e| e.data.len() as u64).sum();
-        if let Some(leader) = self.leader_state() {
-            leader.uncommitted_size = leader.uncommitted_size.saturating_sub(size);
+    /// What `pr`'s follower is sent next, if anything: the one decision behind both
+    /// `RawNode::has_ready` (is there an append to send?) and [`Core::flush_appends`] (send it).
+    ///
+    /// - Nothing while the follower is paused: a probe is outstanding, or the inflight window is
+    ///   full (see [`crate::progress`]).
+    /// - The entries from `next_index` on, if the log has any.
+    /// - Otherwise an empty append, if the follower has not been told the commit index its log
+    ///   can use.
+    ///
+    /// It reads no entries, so it cannot fail. If the log then cannot supply the append,
+    /// [`Core::send_append`] pauses the follower: `has_ready` may have said yes once for it, and
+    /// says no from then on.
+    pub(crate) fn next_append(&self, pr: &Progress) -> Option<NextAppend> {
+        if pr.is_paused() {
+            return None;
+        }
+        let prev_index = pr.next_index() - 1;
+        if pr.next_index() <= self.log.last_index() {
+            Some(NextAppend::Entries { prev_index })
+        } else if pr.has_commit_news(self.log.committed()) {
+            Some(NextAppend::Empty { prev_index })
+        } else {
+            None
         }
     }
 
-    /// Sends every follower what it is missing: new entries, as far as its flow control allows,
-    /// or an empty append when it only lacks the latest commit index.
-    pub fn flush_appends(&mut self) {
-        let id = self.id;
-        let Some(leader) = self.leader_state() else {
-            return;
-        };
-        let peers: Vec<NodeId> = leader
+    /// Whether [`Core::flush_appends`] would send anything.
+    pub(crate) fn has_pending_appends(&self, leader: &LeaderState) -> bool {
+        leader
             .progress
-            .keys()
-            .copied()
-            .filter(|&p| p != id)
-            .collect();
-        for to in peers {
-            while self.send_append(to, false) {}
-            if self.commit_news_for(to) {
-                self.send_append(to, true);
+            .iter()
+            .any(|(&to, pr)| to != self.id && self.next_append(pr).is_some())
+    }
+
+    /// Sends every follower what [`Core::next_append`] says it is missing: new entries, as far as
+    /// its flow control allows, or an empty append when it only lacks the latest commit index.
+    ///
+    /// Each append sent moves the follower's progress towards `None`: a probe pauses, a streamed
+    /// append advances `next_index` and fills the window, an empty one records the commit index
+    /// it announced, and an append that cannot be built pauses the follower.
+    pub(crate) fn flush_appends(&mut self, leader: &mut LeaderState) {
+        for (&to, pr) in leader.progress.iter_mut() {
+            if to == self.id {
+                continue;
+            }
+            while let Some(next) = self.next_append(pr) {
+                self.send_append(to, pr, next);
             }
         }
     }
 
-    /// Whether [`Raft::flush_appends`] would send anything.
-    pub fn has_pending_appends(&self) -> bool {
-        let RoleState::Leader(leader) = &self.role else {
-            return false;
+    /// Builds and queues the append `next` describes, and records it in `pr`.
+    fn send_append(&mut self, to: NodeId, pr: &mut Progress, next: NextAppend) {
+        let prev_index = match next {
+            NextAppend::Entries { prev_index } | NextAppend::Empty { prev_index } => prev_index,
         };
-        let last = self.log.last_index();
-        leader.progress.iter().any(|(&peer, pr)| {
-            peer != self.id
-                && !pr.is_paused()
-                && (pr.next_index <= last || self.commit_news(pr.next_index, pr.sent_commit))
-        })
-    }
-
-    fn commit_news_for(&mut self, to: NodeId) -> bool {
-        let committed = self.log.committed();
-        self.progress_mut(to)
-            .is_some_and(|pr| committed.min(pr.next_index - 1) > pr.sent_commit)
-    }
-
-    fn commit_news(&self, next_index: Index, sent_commit: Index) -> bool {
-        self.log.committed().min(next_index - 1) > sent_commit
-    }
-
-    /// Sends one append to `to` from its next index, if its flow control allows. An empty append
-    /// is sent only when `send_if_empty`. Returns whether a message was sent.
-    pub(crate) fn send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
-        let (last, committed, max_size) = (
-            self.log.last_index(),
-            self.log.committed(),
-            self.config.max_size_per_msg,
-        );
-        let Some(pr) = self.progress_mut(to) else {
-            return false;
-        };
-        if pr.is_paused() {
-            return false;
-        }
-        let (next, prev_index) = (pr.next_index, pr.next_index - 1);
-        let read = self
-            .log
-            .term(prev_index)
-            .and_then(|prev_term| Ok((prev_term, self.log.slice(next, last + 1, max_size)?)));
+        let read = self.log.term(prev_index).and_then(|prev_term| {
+            let entries = match next {
+                NextAppend::Entries { .. } => self.log.slice(
+                    prev_index + 1,
+                    self.log.last_index() + 1,
+                    self.config.max_size_per_msg,
+                )?,
+                NextAppend::Empty { .. } => Vec::new(),
+            };
+            Ok((prev_term, entries))
+        });
         let (prev_term, entries) = match read {
             Ok(read) => read,
             Err(e) => {
@@ -178,36 +181,24 @@ impl<S: Storage> Raft<S> {
                 // its next heartbeat response, so that `has_ready` does not stay true with nothing
                 // to send.
                 warn!(id = self.id, to, prev_index, "cannot send append: {e}");
-                if let Some(pr) = self.progress_mut(to) {
-                    pr.pause_probe();
-                }
-                return false;
+                pr.pause();
+                return;
             }
         };
-        if entries.is_empty() && !send_if_empty {
-            return false;
-        }
-        let last_sent = prev_index + entries.len() as u64;
-        let Some(pr) = self.progress_mut(to) else {
-            return false;
+        let (last_sent, committed) = (prev_index + entries.len() as u64, self.log.committed());
+        pr.sent_append(last_sent, !entries.is_empty(), committed);
+        let body = MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit: committed,
         };
-        pr.sent_append(last_sent, !entries.is_empty());
-        pr.sent_commit = pr.sent_commit.max(committed.min(last_sent));
-        self.send(
-            to,
-            MessageBody::Append {
-                prev_index,
-                prev_term,
-                entries,
-                commit: committed,
-            },
-        );
-        true
+        self.send(to, body);
     }
 
     /// A leader's rules for the answers it gets.
-    pub(crate) fn step_leader(&mut self, m: Message) {
-        let Some(pr) = self.progress_mut(m.from) else {
+    pub(crate) fn step_leader(&mut self, leader: &mut LeaderState, m: Message) {
+        let Some(pr) = leader.progress.get_mut(&m.from) else {
             debug!(
                 id = self.id,
                 from = m.from,
@@ -223,18 +214,20 @@ impl<S: Storage> Raft<S> {
                 | MessageBody::AppendRejected { .. }
                 | MessageBody::HeartbeatResponse
         ) {
-            pr.recent_active = true;
+            pr.set_recent_active();
         }
         match m.body {
             MessageBody::AppendAccepted { match_index } => {
-                self.handle_append_accepted(m.from, match_index)
+                if self.handle_append_accepted(m.from, pr, match_index) {
+                    self.maybe_commit(leader);
+                }
             }
             MessageBody::AppendRejected {
                 rejected_index,
                 hint_index,
                 hint_term,
-            } => self.handle_append_rejected(m.from, rejected_index, hint_index, hint_term),
-            MessageBody::HeartbeatResponse => self.handle_heartbeat_response(m.from),
+            } => self.handle_append_rejected(m.from, pr, rejected_index, hint_index, hint_term),
+            MessageBody::HeartbeatResponse => self.handle_heartbeat_response(m.from, pr),
             _ => debug!(
                 id = self.id,
                 from = m.from,
@@ -244,40 +237,25 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    fn handle_append_accepted(&mut self, from: NodeId, match_index: Index) {
+    /// Returns whether the follower's match index advanced, which may commit.
+    fn handle_append_accepted(&self, from: NodeId, pr: &mut Progress, match_index: Index) -> bool {
         if match_index > self.log.last_index() {
             warn!(
                 id = self.id,
                 from, match_index, "ignoring acknowledgement beyond our log"
             );
-            return;
+            return false;
         }
-        let Some(pr) = self.progress_mut(from) else {
-            return;
-        };
-        let updated = pr.maybe_update(match_index);
-        // A probe answered at exactly the known match index is news too: it confirms where the
-        // logs agree (the probe carried nothing new), so streaming can resume (as in etcd).
-        let confirmed = pr.state == ProgressState::Probe && pr.match_index == match_index;
-        if !updated && !confirmed {
-            return;
-        }
-        match pr.state {
-            // The logs agree up to match_index: stream from here on.
-            ProgressState::Probe => pr.become_replicate(),
-            ProgressState::Replicate => pr.inflights.free_to(match_index),
-        }
-        if updated {
-            self.maybe_commit();
-        }
+        pr.append_accepted(match_index)
     }
 
     /// Fast back-off (Raft §5.3, end): the follower's hint names the last index where its term is
     /// at most the term we sent; we jump to the last index where *our* term is at most the
     /// follower's term there, skipping a whole mismatching term per round trip.
     fn handle_append_rejected(
-        &mut self,
+        &self,
         from: NodeId,
+        pr: &mut Progress,
         rejected: Index,
         hint_index: Index,
         hint_term: Term,
@@ -287,49 +265,45 @@ impl<S: Storage> Raft<S> {
         } else {
             hint_index
         };
-        let Some(pr) = self.progress_mut(from) else {
-            return;
-        };
         if pr.maybe_decrease_to(rejected, probe_hint) {
             debug!(
                 from,
                 rejected,
-                next = pr.next_index,
+                next = pr.next_index(),
                 "append rejected; backing off"
             );
-            if pr.state == ProgressState::Replicate {
-                pr.become_probe();
-            }
         }
     }
 
-    fn handle_heartbeat_response(&mut self, from: NodeId) {
-        let last = self.log.last_index();
-        let Some(pr) = self.progress_mut(from) else {
-            return;
-        };
-        pr.probe_sent = false;
-        // An append lost in transit would hold its inflight slot forever; free one so that the
-        // follower gets another append and can reject it (then we probe) or accept it.
-        if pr.state == ProgressState::Replicate && pr.inflights.is_full() {
-            pr.inflights.free_first_one();
-        }
-        if pr.match_index < last {
-            self.send_append(from, true);
+    /// The follower is up. If its log is behind ours, it gets an append at once: what
+    /// [`Core::next_append`] decides, or failing that (a full window, or everything already sent)
+    /// an empty append. Its answer tells where the follower stands: an append or an
+    /// acknowledgement lost in transit would otherwise hold the follower (or its inflight slot)
+    /// forever. The empty append carries no entries and takes no slot, so a follower that
+    /// answers heartbeats but acknowledges nothing receives at most `max_inflight_msgs` appends
+    /// with entries (etcd fixed the same leak, where each heartbeat response freed a slot).
+    fn handle_heartbeat_response(&mut self, from: NodeId, pr: &mut Progress) {
+        pr.heartbeat_answered();
+        if pr.match_index() < self.log.last_index() {
+            let prev_index = pr.next_index() - 1;
+            let next = self
+                .next_append(pr)
+                .unwrap_or(NextAppend::Empty { prev_index });
+            self.send_append(from, pr, next);
         }
     }
 
     /// Commits the highest index a quorum has replicated, but only if it is from the current term
     /// (Raft §5.4.2, Figure 8): an older entry replicated on a majority can still be overwritten;
     /// it becomes committed indirectly, when an entry of the current term after it commits.
-    pub(crate) fn maybe_commit(&mut self) -> bool {
-        let term = self.term;
-        let Some(leader) = self.leader_state() else {
-            return false;
-        };
-        let mut matches: Vec<Index> = leader.progress.values().map(|pr| pr.match_index).collect();
+    pub(crate) fn maybe_commit(&mut self, leader: &LeaderState) -> bool {
+        let mut matches: Vec<Index> = leader
+            .progress
+            .values()
+            .map(Progress::match_index)
+            .collect();
         let index = committed_index(&mut matches);
-        if index > self.log.committed() && self.log.term(index) == Ok(term) {
+        if index > self.log.committed() && self.log.term(index) == Ok(self.term) {
             self.log.commit_to(index);
             return true;
         }
@@ -338,7 +312,9 @@ impl<S: Storage> Raft<S> {
 
     // --- Follower ---
 
-    /// A follower's rules: a message from the leader resets the election timeout (Raft §5.2).
+    /// A follower's rules: a message from the leader restarts the election count (Raft §5.2:
+    /// "if election timeout elapses without receiving AppendEntries RPC from current leader").
+    /// Only the count: the randomized timeout is redrawn on role or term changes alone.
     pub(crate) fn step_follower(&mut self, m: Message) {
         match m.body {
             MessageBody::Append {
@@ -351,6 +327,12 @@ impl<S: Storage> Raft<S> {
                 self.leader = Some(m.from);
                 self.handle_append(m.from, prev_index, prev_term, entries, commit);
             }
+            // Departure from Figure 2, where a heartbeat is an AppendEntries with no entries and
+            // so passes the consistency check: here it is its own message, without one (as in
+            // etcd). It only asserts leadership and carries a commit index the leader knows our
+            // log holds (at most our match index), so nothing in it needs checking against our
+            // log, and it costs the leader no log read per beat. Finding where the logs agree is
+            // the work of the appends that a heartbeat response releases.
             MessageBody::Heartbeat { commit } => {
                 self.election_elapsed = 0;
                 self.leader = Some(m.from);

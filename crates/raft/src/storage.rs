@@ -184,6 +184,15 @@ impl Storage for MemStorage {
 /// The longest prefix of `entries` within `max_size` bytes, but at least one entry: a single entry
 /// larger than the limit must still be able to move.
 pub(crate) fn limit_size(entries: &[Entry], max_size: u64) -> &[Entry] {
+    &entries[..count_within_size(entries, max_size)]
+}
+
+/// How many of `entries`, from the first, fit in `max_size` bytes, but at least one (if there is
+/// one): the rule of [`limit_size`], counted without copying, over any sequence of entries.
+pub(crate) fn count_within_size<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    max_size: u64,
+) -> usize {
     let mut size = 0u64;
     let mut n = 0;
     for e in entries {
@@ -193,7 +202,7 @@ pub(crate) fn limit_size(entries: &[Entry], max_size: u64) -> &[Entry] {
         }
         n += 1;
     }
-    &entries[..n]
+    n
 }
 
 #[cfg(test)]

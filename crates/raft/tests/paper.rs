@@ -244,8 +244,11 @@ fn leader_steps_down_on_higher_term() {
     assert_eq!(leader_of(&n), None);
 }
 
-/// §5.1: "If a server receives a request with a stale term number, it rejects the request." A stale
-/// append changes nothing: not the log, not the term, not the leader.
+/// §5.1: "If a server receives a request with a stale term number, it rejects the request." Here
+/// "rejects" means ignores: a stale append and a stale vote request change nothing (not the log,
+/// the term, the leader or the commit index) and grant no vote. No "false" reply is asserted:
+/// raftwood answers a stale message only with PreVote or CheckQuorum on (a departure from Figure 2,
+/// explained in `Raft::step_term`).
 #[test]
 fn stale_term_message_is_ignored() {
     let mut n = node_with(config(1), disk(&[1, 2, 3], &[1, 2, 3], 3));
@@ -1213,4 +1216,84 @@ fn probe_answered_at_known_match_resumes_replication() {
         n.status().progress[&2].replicating,
         "confirmed match resumes streaming"
     );
+}
+
+/// §5.3 flow control (etcd's inflight window, [`Config::max_inflight_msgs`]): "at most
+/// `max_inflight_msgs` unacknowledged appends". A follower that answers heartbeats but
+/// acknowledges no append receives at most that many appends carrying entries, however many
+/// heartbeat rounds pass; each heartbeat response releases only an empty append, which asks the
+/// follower where its log stands.
+#[test]
+fn silent_follower_receives_at_most_the_inflight_window() {
+    let mut cfg = config(1);
+    cfg.max_inflight_msgs = 4;
+    let mut n = leader_with(cfg, MemStorage::new_with_voters(&[1, 2, 3]), &[1, 2, 3]);
+    let t = term(&n);
+    // Node 2 acknowledges the leader's empty entry, so the leader streams to it (Replicate).
+    step(
+        &mut n,
+        msg(2, 1, t, MessageBody::AppendAccepted { match_index: 1 }),
+    );
+    drain(&mut n);
+    assert!(n.status().progress[&2].replicating);
+
+    // 20 heartbeat rounds, a proposal in each. Node 2 answers every heartbeat and no append.
+    let (mut with_entries, mut empty) = (0, 0);
+    for round in 0..20 {
+        n.propose(format!("p{round}").into())
+            .expect("leader accepts");
+        n.tick();
+        for m in drain(&mut n).into_iter().filter(|m| m.to == 2) {
+            match m.body {
+                MessageBody::Append { entries, .. } if entries.is_empty() => empty += 1,
+                MessageBody::Append { .. } => with_entries += 1,
+                MessageBody::Heartbeat { .. } => {
+                    step(&mut n, msg(2, 1, t, MessageBody::HeartbeatResponse))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    assert!(
+        with_entries <= 4,
+        "{with_entries} appends with entries to a follower that acknowledged none"
+    );
+    assert!(empty > 0, "the leader keeps asking with empty appends");
+}
+
+/// §5.3 flow control, the other side of the window: a follower whose acknowledgements were lost
+/// (its log holds everything) is not stuck behind a full window. The empty append a heartbeat
+/// response releases is answered with its match index, which frees the window.
+#[test]
+fn follower_whose_acks_were_lost_recovers_through_empty_append() {
+    let mut cfg = config(1);
+    cfg.max_inflight_msgs = 2;
+    let mut leader = leader_with(cfg, MemStorage::new_with_voters(&[1, 2]), &[1, 2]);
+    let mut follower = node(2, &[1, 2]);
+    let mut to_follower: Vec<Message> = drain(&mut leader);
+    // Round by round: the leader proposes and ticks; the follower takes everything it is sent.
+    // For the first 6 rounds every acknowledgement of an append is lost.
+    for round in 0..12 {
+        leader
+            .propose(format!("p{round}").into())
+            .expect("leader accepts");
+        leader.tick();
+        to_follower.extend(drain(&mut leader));
+        for m in std::mem::take(&mut to_follower) {
+            if m.to == 2 {
+                step(&mut follower, m);
+            }
+        }
+        for m in drain(&mut follower) {
+            let ack = matches!(m.body, MessageBody::AppendAccepted { .. });
+            if !(ack && round < 6) {
+                step(&mut leader, m);
+            }
+        }
+    }
+
+    let last = leader.status().last_index;
+    assert_eq!(leader.status().progress[&2].match_index, last);
+    assert_eq!(log_of(&follower), log_of(&leader));
 }

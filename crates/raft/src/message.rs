@@ -93,47 +93,55 @@ pub enum MessageBody {
 }
 
 impl MessageBody {
-    /// A short name for logs and scenario output.
+    /// The variant's name, for logs and scenario output.
     pub fn name(&self) -> &'static str {
         match self {
-            MessageBody::VoteRequest { pre_vote: true, .. } => "PreVote",
-            MessageBody::VoteRequest {
-                pre_vote: false, ..
-            } => "Vote",
-            MessageBody::VoteResponse { pre_vote: true, .. } => "PreVoteResp",
-            MessageBody::VoteResponse {
-                pre_vote: false, ..
-            } => "VoteResp",
-            MessageBody::Append { .. } => "App",
-            MessageBody::AppendAccepted { .. } => "AppOk",
-            MessageBody::AppendRejected { .. } => "AppRej",
+            MessageBody::VoteRequest { .. } => "VoteRequest",
+            MessageBody::VoteResponse { .. } => "VoteResponse",
+            MessageBody::Append { .. } => "Append",
+            MessageBody::AppendAccepted { .. } => "AppendAccepted",
+            MessageBody::AppendRejected { .. } => "AppendRejected",
             MessageBody::Heartbeat { .. } => "Heartbeat",
-            MessageBody::HeartbeatResponse => "HeartbeatResp",
+            MessageBody::HeartbeatResponse => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
         }
     }
 }
 
 impl std::fmt::Display for Message {
-    /// The scenario notation: `1->2 App term=2 prev=3@1 entries=[4@2] commit=3`.
+    /// The scenario notation: `n1@2 → n2 Append prev=3@1 entries=[4@2] commit=3`: sender, its
+    /// term, recipient, the [`MessageBody`] variant and its fields (`index@term` for entries).
+    ///
+    /// ```
+    /// use raftwood_raft::{Message, MessageBody};
+    /// let m = Message { from: 2, to: 1, term: 1,
+    ///     body: MessageBody::VoteResponse { pre_vote: true, granted: true } };
+    /// assert_eq!(m.to_string(), "n2@1 → n1 VoteResponse pre_vote granted");
+    /// ```
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}->{} {} term={}",
+            "n{}@{} → n{} {}",
             self.from,
+            self.term,
             self.to,
-            self.body.name(),
-            self.term
+            self.body.name()
         )?;
         match &self.body {
             MessageBody::VoteRequest {
+                pre_vote,
                 last_index,
                 last_term,
-                ..
             } => {
+                if *pre_vote {
+                    f.write_str(" pre_vote")?;
+                }
                 write!(f, " last={last_index}@{last_term}")
             }
-            MessageBody::VoteResponse { granted, .. } => {
+            MessageBody::VoteResponse { pre_vote, granted } => {
+                if *pre_vote {
+                    f.write_str(" pre_vote")?;
+                }
                 write!(f, " {}", if *granted { "granted" } else { "rejected" })
             }
             MessageBody::Append {

@@ -468,26 +468,30 @@ impl<S: Storage> Raft<S> {
         core.append_own(vec![empty]);
     }
 
-    /// Checks the invariants written at the fields. Called after every step in debug builds.
+    /// Checks the invariants written at the fields. Called after every step in debug builds, and
+    /// in every build with the `testkit` feature (the long property runs are release builds).
     pub(crate) fn check_invariants(&self) {
+        if !cfg!(any(debug_assertions, feature = "testkit")) {
+            return;
+        }
         let log = &self.core.log;
         let (applied, committed, last) = (log.applied(), log.committed(), log.last_index());
-        debug_assert!(
+        assert!(
             applied <= committed,
             "invariant violated: applied {applied} > commit {committed}"
         );
-        debug_assert!(
+        assert!(
             committed <= last,
             "invariant violated: commit {committed} > last index {last}"
         );
         if let RoleState::Leader(l) = &self.role {
-            debug_assert!(
+            assert!(
                 l.progress.contains_key(&self.core.id),
                 "invariant violated: leader {} has no progress of its own",
                 self.core.id
             );
             for (id, pr) in &l.progress {
-                debug_assert!(
+                assert!(
                     pr.match_index() < pr.next_index(),
                     "invariant violated: peer {id} match {} >= next {}",
                     pr.match_index(),

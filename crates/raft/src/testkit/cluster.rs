@@ -5,8 +5,21 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use super::safety::History;
-use crate::{Config, Entry, MemStorage, Message, NodeId, RawNode, Ready};
+use super::safety::{self, History, Verdict};
+use crate::{
+    Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode, Ready,
+    Role, SoftState, Storage, Term,
+};
+
+/// The most messages the network holds; beyond it the newest are dropped (and the run is failed
+/// as a livelock): a bug that multiplies messages must fail fast, not exhaust memory.
+pub const MAX_QUEUE: usize = 20_000;
+
+/// The most output one command may write; the rest is cut, with a note.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// Rounds `stabilize` runs before it declares a livelock.
+pub const STABILIZE_ROUNDS: usize = 2_000;
 
 /// How the cluster's nodes are configured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,15 +37,76 @@ pub struct ClusterOptions {
     pub max_inflight_msgs: Option<usize>,
 }
 
-/// A node of the simulation: running, or crashed with only its disk left.
+/// A node of the simulation: running, or crashed with only its synced disk left (and the index
+/// its state machine had applied, which survives a crash).
 enum Sim {
-    Up(Box<RawNode<MemStorage>>),
-    Down(MemStorage),
+    Up(Box<Running>),
+    Down { disk: MemStorage, applied: Index },
+}
+
+/// A running node and its disk.
+///
+/// The disk is modelled as two layers: `synced`, what an fsync has made durable, and the node's
+/// own `MemStorage`, which is `synced` plus the writes since the last sync (the page cache: the
+/// node reads what it wrote at once). A crash keeps `synced` and loses the rest.
+struct Running {
+    node: RawNode<MemStorage>,
+    synced: MemStorage,
+    /// The outstanding Ready, and how far its handling got.
+    stage: Option<Stage>,
+    /// The hard state handed out by the last Ready (or read from disk at start), to see what a
+    /// new Ready changes.
+    last_hs: HardState,
+    /// The last index this node's state machine applied.
+    applied: Index,
+}
+
+/// An outstanding Ready, taken apart step by step (each part is moved out when its step is done).
+struct Stage {
+    rd: Ready,
+    sent: bool,
+    written: bool,
+    synced: bool,
+    persisted_sent: bool,
+}
+
+/// What a step can change about a node that the output reports and the checks watch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    term: Term,
+    soft: SoftState,
+    commit: Index,
+}
+
+/// Where the steps of Ready handling stand, to count crashes at each boundary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Appends accepted whose entries (at least one) the follower already held, with more
+    /// entries beyond them: a duplicated or reordered append after the follower moved on.
+    pub matching_append_tail: u64,
+    /// Appends accepted whose entries the follower already held, with a stale tail (entries
+    /// not in the leader's log) beyond them: the case of Figure 2's AppendEntries rule 5.
+    pub matching_append_stale_tail: u64,
+    /// Restarts with `Config::applied` set to what the state machine had applied.
+    pub restart_with_applied: u64,
+    /// Crashes with a Ready written but not synced.
+    pub crash_written_unsynced: u64,
+    /// Crashes with a Ready synced but its `persisted_messages` unsent.
+    pub crash_synced_unsent: u64,
+    /// Crashes with a Ready handled but not advanced.
+    pub crash_before_advance: u64,
 }
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
 /// duplicated or reordered; links can be cut; nodes crash and restart from exactly what they
-/// persisted (their `MemStorage`, written only while handling a Ready).
+/// had synced: the disk is synced state plus the writes since the last sync, which a crash loses
+/// (a Ready's writes are synced only if it says `must_sync`).
+///
+/// A Ready is handled in steps, as a real node handles it, and anything may happen between two
+/// of them: [`Cluster::take_ready`], [`Cluster::send_messages`], [`Cluster::persist`] (or
+/// [`Cluster::write`] then [`Cluster::sync`]), [`Cluster::send_persisted`], [`Cluster::advance`].
+/// [`Cluster::process`] does them all in order. A node has at most one Ready outstanding; a crash
+/// loses it.
 ///
 /// Everything that happens is written to an output buffer ([`Cluster::take_output`]) in the
 /// scenario notation, and recorded in a [`History`] that the safety checks read.
@@ -45,6 +119,10 @@ pub struct Cluster {
     out: String,
     /// What the safety checks need to remember.
     pub history: History,
+    /// The failures found so far and not yet taken ([`Cluster::take_verdicts`]).
+    verdicts: Vec<Verdict>,
+    /// How often the hard cases were reached.
+    pub coverage: Coverage,
 }
 
 impl Cluster {
@@ -89,6 +167,8 @@ impl Cluster {
             cut: BTreeSet::new(),
             out: String::new(),
             history: History::default(),
+            verdicts: Vec::new(),
+            coverage: Coverage::default(),
         };
         for (id, disk) in disks {
             let mut config = Config::new(id);
@@ -104,21 +184,37 @@ impl Cluster {
                 config.max_inflight_msgs = n;
             }
             c.configs.insert(id, config);
-            c.nodes.insert(id, Sim::Down(disk));
-            c.start(id);
+            c.nodes.insert(id, Sim::Down { disk, applied: 0 });
+            c.start(id, false);
         }
         c
     }
 
-    fn start(&mut self, id: NodeId) {
-        let Some(Sim::Down(disk)) = self.nodes.remove(&id) else {
+    /// Starts node `id` from its disk; with `keep_applied`, its state machine kept what it had
+    /// applied (`Config::applied` is set to it), otherwise it starts empty.
+    fn start(&mut self, id: NodeId, keep_applied: bool) {
+        let Some(Sim::Down { disk, applied }) = self.nodes.remove(&id) else {
             return;
         };
-        let config = self.configs[&id].clone();
-        // The disk was written by this testkit, so it is consistent; failing here is a test bug.
-        let node = RawNode::new(config, disk).expect("testkit: restart from a consistent disk");
-        self.history.restarted(id);
-        self.nodes.insert(id, Sim::Up(Box::new(node)));
+        let mut config = self.configs[&id].clone();
+        let applied = if keep_applied { applied } else { 0 };
+        config.applied = applied;
+        let last_hs = disk.hard_state();
+        // The disk was written by this testkit, so it is consistent; failing here is a test bug
+        // (or a core that applied what it had not synced).
+        let node =
+            RawNode::new(config, disk.clone()).expect("testkit: restart from a consistent disk");
+        self.history.restarted(id, applied);
+        self.nodes.insert(
+            id,
+            Sim::Up(Box::new(Running {
+                node,
+                synced: disk,
+                stage: None,
+                last_hs,
+                applied,
+            })),
+        );
     }
 
     /// The ids of all nodes, crashed or not.
@@ -129,32 +225,41 @@ impl Cluster {
     /// The running node `id`, if it is up.
     pub fn node(&self, id: NodeId) -> Option<&RawNode<MemStorage>> {
         match self.nodes.get(&id) {
-            Some(Sim::Up(n)) => Some(n),
+            Some(Sim::Up(r)) => Some(&r.node),
+            _ => None,
+        }
+    }
+
+    fn running(&mut self, id: NodeId) -> Option<&mut Running> {
+        match self.nodes.get_mut(&id) {
+            Some(Sim::Up(r)) => Some(r),
             _ => None,
         }
     }
 
     fn node_mut(&mut self, id: NodeId) -> Option<&mut RawNode<MemStorage>> {
-        match self.nodes.get_mut(&id) {
-            Some(Sim::Up(n)) => Some(n),
-            _ => None,
-        }
+        self.running(id).map(|r| &mut r.node)
     }
 
     /// Running nodes.
     pub fn up_nodes(&self) -> impl Iterator<Item = &RawNode<MemStorage>> {
         self.nodes.values().filter_map(|s| match s {
-            Sim::Up(n) => Some(&**n),
-            Sim::Down(_) => None,
+            Sim::Up(r) => Some(&r.node),
+            Sim::Down { .. } => None,
         })
     }
 
-    /// The disk of node `id`: what it has persisted, whether it is up or down.
+    /// The synced disk of node `id`: what survives a crash, whether it is up or down.
     pub fn disk(&self, id: NodeId) -> Option<&MemStorage> {
         match self.nodes.get(&id)? {
-            Sim::Up(n) => Some(n.storage()),
-            Sim::Down(d) => Some(d),
+            Sim::Up(r) => Some(&r.synced),
+            Sim::Down { disk, .. } => Some(disk),
         }
+    }
+
+    /// Whether node `id` has a Ready outstanding (taken and not yet advanced).
+    pub fn has_outstanding(&self, id: NodeId) -> bool {
+        matches!(self.nodes.get(&id), Some(Sim::Up(r)) if r.stage.is_some())
     }
 
     /// The node that is leader in the highest term among running nodes, if any.
@@ -175,83 +280,271 @@ impl Cluster {
         std::mem::take(&mut self.out)
     }
 
-    /// Writes a line to the output.
+    /// Writes a line to the output (up to [`MAX_OUTPUT`] bytes between two `take_output`s).
     pub fn say(&mut self, line: impl AsRef<str>) {
+        if self.out.len() > MAX_OUTPUT {
+            return;
+        }
         self.out.push_str(line.as_ref());
         self.out.push('\n');
+        if self.out.len() > MAX_OUTPUT {
+            self.out.push_str("... (output cut)\n");
+        }
+    }
+
+    /// Records a failure for [`Cluster::take_verdicts`], and prints it (once, until taken).
+    pub fn fail(&mut self, v: Verdict) {
+        if self.verdicts.contains(&v) {
+            return;
+        }
+        self.say(v.to_string());
+        self.verdicts.push(v);
+    }
+
+    /// Takes the failures found since the last call.
+    pub fn take_verdicts(&mut self) -> Vec<Verdict> {
+        std::mem::take(&mut self.verdicts)
+    }
+
+    /// Whether a failure is waiting to be taken.
+    pub fn has_failed(&self) -> bool {
+        !self.verdicts.is_empty()
     }
 
     // --- Driving the nodes ---
 
+    /// What `id` looks like now, to report what a step changes.
+    fn seen(&self, id: NodeId) -> Option<Seen> {
+        let n = self.node(id)?;
+        let st = n.status();
+        Some(Seen {
+            term: st.hard_state.term,
+            soft: st.soft_state,
+            commit: st.hard_state.commit,
+        })
+    }
+
+    /// Runs `f` on node `id` (if up), then reports what it changed: a role change as
+    /// `n1@1 follower(n2) ⇨ n1@2 candidate`, and a commit index moved against the rules.
+    fn on_node<R>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut RawNode<MemStorage>) -> R,
+    ) -> Option<R> {
+        let before = self.seen(id)?;
+        let r = f(self.node_mut(id)?);
+        self.observe(id, before);
+        Some(r)
+    }
+
+    fn observe(&mut self, id: NodeId, before: Seen) {
+        let Some(now) = self.seen(id) else { return };
+        if (now.term, now.soft) != (before.term, before.soft) {
+            self.say(format!(
+                "n{id}@{} {} ⇨ n{id}@{} {}",
+                before.term,
+                role_text(before.soft),
+                now.term,
+                role_text(now.soft)
+            ));
+            if let Err(v) = self.history.observe_role(id, now.term, now.soft.role) {
+                self.fail(Verdict::Safety(v));
+            }
+        }
+        if now.commit > before.commit
+            && now.soft.role == Role::Leader
+            && let Err(v) = safety::check_leader_commit(self, id, now.commit)
+        {
+            self.fail(Verdict::Safety(v));
+        }
+    }
+
     /// Ticks node `id` once.
     pub fn tick(&mut self, id: NodeId) {
-        if let Some(n) = self.node_mut(id) {
-            n.tick();
-        }
+        self.on_node(id, |n| n.tick());
     }
 
     /// Makes node `id` campaign now.
     pub fn campaign(&mut self, id: NodeId) {
-        if let Some(n) = self.node_mut(id) {
-            n.campaign();
+        self.on_node(id, |n| n.campaign());
+    }
+
+    /// Proposes `data` on node `id`, writing any error to the output. Returns whether the node
+    /// accepted it.
+    pub fn propose(&mut self, id: NodeId, data: Bytes) -> bool {
+        match self.on_node(id, |n| n.propose(data)) {
+            None => {
+                self.say(format!("n{id} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{id} propose: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
         }
     }
 
-    /// Proposes `data` on node `id`, writing any error to the output.
-    pub fn propose(&mut self, id: NodeId, data: Bytes) {
-        let Some(n) = self.node_mut(id) else {
-            return self.say(format!("n{id} is down"));
+    /// Step 1 of handling a Ready: takes node `id`'s Ready, if it has one and none is
+    /// outstanding, and checks the rules a Ready must follow. Returns whether it took one.
+    pub fn take_ready(&mut self, id: NodeId) -> bool {
+        let Some(r) = self.running(id) else {
+            return false;
         };
-        if let Err(e) = n.propose(data) {
-            self.say(format!("n{id} propose: {e}"));
+        if r.stage.is_some() || !r.node.has_ready() {
+            return false;
+        }
+        let rd = r.node.ready();
+        let last_hs = r.last_hs;
+        if let Some(hs) = rd.hard_state {
+            r.last_hs = hs;
+        }
+        let check = safety::check_ready(id, &rd, last_hs);
+        r.stage = Some(Stage {
+            rd,
+            sent: false,
+            written: false,
+            synced: false,
+            persisted_sent: false,
+        });
+        if let Err(v) = check {
+            self.fail(Verdict::Safety(v));
+        }
+        true
+    }
+
+    fn stage(&mut self, id: NodeId) -> Option<&mut Stage> {
+        self.running(id)?.stage.as_mut()
+    }
+
+    /// Puts messages on the network, up to [`MAX_QUEUE`].
+    fn enqueue(&mut self, msgs: Vec<Message>) {
+        let room = MAX_QUEUE.saturating_sub(self.queue.len());
+        if msgs.len() > room {
+            self.fail(Verdict::Liveness(format!(
+                "more than {MAX_QUEUE} messages in the network"
+            )));
+        }
+        self.queue.extend(msgs.into_iter().take(room));
+    }
+
+    /// Step 2: sends the outstanding Ready's `messages` (allowed before persisting).
+    pub fn send_messages(&mut self, id: NodeId) {
+        let Some(st) = self.stage(id).filter(|st| !st.sent) else {
+            return;
+        };
+        st.sent = true;
+        let msgs = std::mem::take(&mut st.rd.messages);
+        self.enqueue(msgs);
+    }
+
+    /// Step 3a: writes the Ready's hard state and entries, without syncing: the node reads them
+    /// at once, a crash loses them.
+    fn write_ready(&mut self, id: NodeId) -> Option<String> {
+        let r = self.running(id)?;
+        let st = r.stage.as_mut().filter(|st| !st.written)?;
+        st.written = true;
+        let entries = std::mem::take(&mut st.rd.entries);
+        let hs = st.rd.hard_state;
+        let prev = r.node.storage().hard_state();
+        let mut what = String::new();
+        if let Some(hs) = hs {
+            r.node.storage_mut().set_hard_state(hs);
+            if (hs.term, hs.vote) != (prev.term, prev.vote) {
+                let vote = hs.vote.map_or("none".to_string(), |v| format!("n{v}"));
+                let _ = write!(what, " term={} vote={vote}", hs.term);
+            }
+        }
+        if !entries.is_empty() {
+            r.node.storage_mut().append(&entries);
+            let _ = write!(what, " entries={}", entry_list(&entries));
+        }
+        Some(what)
+    }
+
+    /// Step 3b: syncs, if the Ready says it must (`must_sync`): everything written so far
+    /// becomes durable. Returns whether it synced.
+    fn sync_ready(&mut self, id: NodeId) -> bool {
+        let Some(r) = self.running(id) else {
+            return false;
+        };
+        let Some(st) = r.stage.as_mut().filter(|st| st.written && !st.synced) else {
+            return false;
+        };
+        st.synced = true;
+        if st.rd.must_sync {
+            r.synced = r.node.storage().clone();
+        }
+        st.rd.must_sync
+    }
+
+    /// Step 3a alone (`write ID`): writes without syncing.
+    pub fn write(&mut self, id: NodeId) {
+        if let Some(what) = self.write_ready(id) {
+            self.say(format!("n{id} write{what} (not synced)"));
         }
     }
 
-    /// Handles node `id`'s Ready if it has one, as a real node would: send the messages, persist,
-    /// send the persisted messages, apply, advance. Returns whether there was one.
+    /// Step 3b alone (`sync ID`), after `write`.
+    pub fn sync(&mut self, id: NodeId) {
+        let pending = self.stage(id).is_some_and(|st| st.written && !st.synced);
+        if pending {
+            if self.sync_ready(id) {
+                self.say(format!("n{id} sync"));
+            } else {
+                self.say(format!("n{id} sync not needed (must_sync is false)"));
+            }
+        }
+    }
+
+    /// Step 3: persists the outstanding Ready (write, then sync if `must_sync`).
+    pub fn persist(&mut self, id: NodeId) {
+        if let Some(what) = self.write_ready(id)
+            && !what.is_empty()
+        {
+            self.say(format!("n{id} persist{what}"));
+        }
+        self.sync_ready(id);
+    }
+
+    /// Step 4: sends the Ready's `persisted_messages`, persisting first if not done yet.
+    pub fn send_persisted(&mut self, id: NodeId) {
+        self.persist(id);
+        let Some(st) = self.stage(id).filter(|st| !st.persisted_sent) else {
+            return;
+        };
+        st.persisted_sent = true;
+        let msgs = std::mem::take(&mut st.rd.persisted_messages);
+        self.enqueue(msgs);
+    }
+
+    /// Step 5: finishes the outstanding Ready (any step not done yet, in order), applies its
+    /// committed entries and calls `advance`.
+    pub fn advance(&mut self, id: NodeId) {
+        if !self.has_outstanding(id) {
+            return;
+        }
+        self.send_messages(id);
+        self.send_persisted(id);
+        let Some(r) = self.running(id) else { return };
+        let Some(st) = r.stage.take() else { return };
+        let committed = st.rd.committed_entries;
+        let term = r.node.status().hard_state.term;
+        if let Some(last) = committed.last() {
+            r.applied = last.index;
+        }
+        self.apply(id, &committed, term);
+        self.on_node(id, |n| n.advance());
+    }
+
+    /// Handles node `id`'s Ready if it has one, as a real node would: every step in order (take
+    /// it, send the messages, persist, send the persisted messages, apply, advance). Returns
+    /// whether there was one.
     pub fn process(&mut self, id: NodeId) -> bool {
-        let Some(n) = self.node_mut(id) else {
-            return false;
-        };
-        if !n.has_ready() {
+        if !self.take_ready(id) {
             return false;
         }
-        let rd = n.ready();
-        let Ready {
-            soft_state,
-            hard_state,
-            entries,
-            committed_entries,
-            messages,
-            persisted_messages,
-            ..
-        } = rd;
-        // Handling in the order of the Ready contract.
-        let n = self.node_mut(id).expect("node is up");
-        let prev = n.storage().hard_state();
-        if let Some(hs) = hard_state {
-            n.storage_mut().set_hard_state(hs);
-        }
-        n.storage_mut().append(&entries);
-        let status = n.status();
-        n.advance();
-        if let Some(ss) = soft_state {
-            let who = ss.leader.map_or("none".to_string(), |l| format!("n{l}"));
-            self.say(format!(
-                "n{id}@{} {} (leader {who})",
-                status.hard_state.term, ss.role
-            ));
-            self.history
-                .observe_role(id, status.hard_state.term, ss.role);
-        }
-        if let Some(hs) = hard_state.filter(|hs| (hs.term, hs.vote) != (prev.term, prev.vote)) {
-            let vote = hs.vote.map_or("none".to_string(), |v| format!("n{v}"));
-            self.say(format!("n{id} persist term={} vote={vote}", hs.term));
-        }
-        for m in messages.into_iter().chain(persisted_messages) {
-            self.queue.push(m);
-        }
-        self.apply(id, &committed_entries, status.hard_state.term);
+        self.advance(id);
         true
     }
 
@@ -268,7 +561,7 @@ impl Cluster {
         }
         self.say(line);
         if let Err(v) = self.history.applied(id, committed, term) {
-            self.say(format!("SAFETY VIOLATION: {v}"));
+            self.fail(Verdict::Safety(v));
         }
     }
 
@@ -282,14 +575,118 @@ impl Cluster {
         if self.cut.contains(&(m.from, m.to)) {
             return self.say(format!("{text} (dropped: link cut)"));
         }
-        let Some(n) = self.node_mut(m.to) else {
+        let Some(before) = self.seen(m.to) else {
             return self.say(format!("{text} (dropped: n{} down)", m.to));
         };
-        let result = n.step(m);
+        let (to, from, term) = (m.to, m.from, m.term);
+        let append = self.append_proof(&m, before.commit);
         self.say(text);
-        if let Err(e) = result {
+        let result = self.node_mut(to).map(|n| n.step(m));
+        if let Some(Err(e)) = result {
             self.say(format!("  error: {e}"));
         }
+        self.observe(to, before);
+        // What the append proved, if the follower took it from the leader of its term.
+        let Some(now) = self.seen(to) else { return };
+        if now.term == term && now.soft.role == Role::Follower && now.soft.leader == Some(from) {
+            if let Some(proven) = append {
+                self.history.proven(to, term, proven);
+            }
+            if now.commit > before.commit
+                && let Err(v) = self.history.check_follower_commit(to, term, now.commit)
+            {
+                self.fail(Verdict::Safety(v));
+            }
+        }
+    }
+
+    /// For an append the recipient's log accepts (it holds `prev_index` with `prev_term`), the
+    /// highest index that the append proves matches the leader's log: its last entry, or the
+    /// recipient's commit index when the append is older than that. Counts the hard case of an
+    /// append whose entries all match with a stale tail beyond them.
+    fn append_proof(&mut self, m: &Message, commit: Index) -> Option<Index> {
+        let MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            ..
+        } = &m.body
+        else {
+            return None;
+        };
+        let n = self.node(m.to)?;
+        let term_at = |i: Index| -> Option<Term> {
+            if i == 0 {
+                return Some(0);
+            }
+            n.entries(i, i + 1).ok()?.first().map(|e| e.term)
+        };
+        if term_at(*prev_index) != Some(*prev_term) {
+            return None;
+        }
+        let last_new = *prev_index + entries.len() as u64;
+        let last = n.status().last_index;
+        if last > last_new
+            && !entries.is_empty()
+            && entries.iter().all(|e| term_at(e.index) == Some(e.term))
+        {
+            // The tail is stale if the sender's log differs from it there.
+            let tail = term_at(last_new + 1);
+            let leader = self
+                .node(m.from)
+                .and_then(|l| l.entries(last_new + 1, last_new + 2).ok())
+                .and_then(|e| e.first().map(|e| e.term));
+            self.coverage.matching_append_tail += 1;
+            if tail.is_some() && tail != leader {
+                self.coverage.matching_append_stale_tail += 1;
+            }
+        }
+        Some(if *prev_index < commit {
+            commit
+        } else {
+            last_new
+        })
+    }
+
+    /// The leader `from` sends `to` the append that a leader backing off one index at a time
+    /// (the paper's unoptimized back-off, fooled by duplicated rejections) could send: `count`
+    /// entries of its log after index `last - back`, with its commit index. The leader's own
+    /// view of `to` is not changed. Returns whether `from` leads.
+    ///
+    /// This is how a follower receives an append whose entries all match its log while it holds
+    /// a stale tail beyond them (Figure 2, AppendEntries rule 5): raftwood's own back-off never
+    /// goes below the point where the logs diverge.
+    pub fn resend_append(&mut self, from: NodeId, to: NodeId, back: u64, count: u64) -> bool {
+        let Some(n) = self.node(from) else {
+            return false;
+        };
+        let st = n.status();
+        if st.soft_state.role != Role::Leader || from == to {
+            return false;
+        }
+        let prev = st.last_index.saturating_sub(back);
+        let prev_term = match prev {
+            0 => 0,
+            p => match n.entries(p, p + 1) {
+                Ok(e) => e[0].term,
+                Err(_) => return false,
+            },
+        };
+        let high = (prev + count).min(st.last_index);
+        let entries = n.entries(prev + 1, high + 1).unwrap_or_default();
+        let m = Message {
+            from,
+            to,
+            term: st.hard_state.term,
+            body: MessageBody::Append {
+                prev_index: prev,
+                prev_term,
+                entries,
+                commit: st.hard_state.commit,
+            },
+        };
+        self.enqueue(vec![m]);
+        true
     }
 
     /// Delivers every message queued now, in order. Replies they cause are queued behind and wait
@@ -312,16 +709,25 @@ impl Cluster {
     /// Duplicates the queued message at `i` (the copy goes to the end of the queue).
     pub fn duplicate_at(&mut self, i: usize) {
         if let Some(m) = self.queue.get(i).cloned() {
-            self.queue.push(m);
+            self.enqueue(vec![m]);
         }
     }
 
-    /// Handles Readys and delivers messages until nothing is left to do (or a bound of rounds is
-    /// reached, which only a livelock could hit). Returns whether it settled.
+    /// Handles Readys and delivers messages until nothing is left to do. Returns whether it
+    /// settled; if it did not within [`STABILIZE_ROUNDS`] rounds (only a livelock could take so
+    /// long), records a liveness failure.
     pub fn stabilize(&mut self) -> bool {
-        for _ in 0..10_000 {
+        for _ in 0..STABILIZE_ROUNDS {
+            if self.has_failed() {
+                return false;
+            }
             let mut busy = false;
             for id in self.ids() {
+                // A Ready left half-handled by step commands is finished first.
+                if self.has_outstanding(id) {
+                    self.advance(id);
+                    busy = true;
+                }
                 busy |= self.process(id);
             }
             if !self.queue.is_empty() {
@@ -332,6 +738,9 @@ impl Cluster {
                 return true;
             }
         }
+        self.fail(Verdict::Liveness(format!(
+            "did not stabilize in {STABILIZE_ROUNDS} rounds"
+        )));
         false
     }
 
@@ -372,34 +781,93 @@ impl Cluster {
         self.cut.clear();
     }
 
-    /// Crashes node `id`: everything it has not persisted is lost; its disk remains. Messages it
-    /// already sent stay in the network.
+    /// Crashes node `id`: everything it has not synced is lost (the writes of a Ready not yet
+    /// synced, and the outstanding Ready itself); its synced disk remains, and what its state
+    /// machine applied. Messages it already sent stay in the network.
     pub fn crash(&mut self, id: NodeId) {
-        if let Some(Sim::Up(n)) = self.nodes.remove(&id) {
-            let disk = n.storage().clone();
-            self.nodes.insert(id, Sim::Down(disk));
-            self.history.crashed(id);
-            self.say(format!("n{id} crashed"));
+        let Some(Sim::Up(r)) = self.nodes.get(&id) else {
+            return;
+        };
+        let c = &mut self.coverage;
+        match &r.stage {
+            Some(st) if st.written && !st.synced => c.crash_written_unsynced += 1,
+            Some(st) if st.synced && !st.persisted_sent => c.crash_synced_unsent += 1,
+            Some(st) if st.persisted_sent => c.crash_before_advance += 1,
+            _ => {}
+        }
+        let lost = unsynced(&r.node, &r.synced);
+        let Some(Sim::Up(r)) = self.nodes.remove(&id) else {
+            return;
+        };
+        let Running {
+            synced, applied, ..
+        } = *r;
+        self.nodes.insert(
+            id,
+            Sim::Down {
+                disk: synced,
+                applied,
+            },
+        );
+        let last = self.disk(id).and_then(|d| d.last_index().ok()).unwrap_or(0);
+        self.history.crashed(id, last);
+        match lost {
+            Some(lost) => self.say(format!("n{id} crashed, losing unsynced{lost}")),
+            None => self.say(format!("n{id} crashed")),
         }
     }
 
     /// Crashes node `id` in the middle of handling a Ready: the messages that may be sent at once
     /// have gone out, but nothing was persisted. Rule 2 of the Ready contract says this is safe.
     pub fn crash_mid_ready(&mut self, id: NodeId) {
-        if let Some(n) = self.node_mut(id)
-            && n.has_ready()
-        {
-            let rd = n.ready();
-            self.queue.extend(rd.messages);
-        }
+        self.take_ready(id);
+        self.send_messages(id);
         self.crash(id);
     }
 
-    /// Restarts a crashed node from its disk.
-    pub fn restart(&mut self, id: NodeId) {
-        if matches!(self.nodes.get(&id), Some(Sim::Down(_))) {
-            self.start(id);
-            self.say(format!("n{id} restarted"));
+    /// The leader crashes in the middle of replicating: its second-newest entry has reached
+    /// every follower (unacknowledged, so not committed), its newest only one follower. If a
+    /// follower without the newest entry is elected next, the one that has it holds a stale tail
+    /// past an uncommitted entry that matches the new leader's log: the situation of Figure 2's
+    /// AppendEntries rule 5 (and of Figure 7's followers). Does nothing without a leader.
+    pub fn crash_leader_mid_replication(&mut self) {
+        let Some(l) = self.leader() else {
+            return self.say("no leader");
+        };
+        self.propose(l, Bytes::from_static(b"m"));
+        self.process(l);
+        self.deliver_all();
+        for id in self.ids() {
+            if id != l {
+                self.process(id);
+            }
+        }
+        self.propose(l, Bytes::from_static(b"s"));
+        self.process(l);
+        if let Some(i) = self.queue.iter().position(|m| {
+            m.from == l
+                && matches!(&m.body, MessageBody::Append { entries, .. } if !entries.is_empty())
+        }) {
+            let to = self.queue[i].to;
+            self.deliver_at(i);
+            self.process(to);
+        }
+        self.crash(l);
+    }
+
+    /// Restarts a crashed node from its synced disk. With `keep_applied`, its state machine
+    /// kept what it had applied, and `Config::applied` says so; otherwise it starts empty and
+    /// applies the log again.
+    pub fn restart(&mut self, id: NodeId, keep_applied: bool) {
+        if matches!(self.nodes.get(&id), Some(Sim::Down { .. })) {
+            self.start(id, keep_applied);
+            if keep_applied {
+                self.coverage.restart_with_applied += 1;
+                let applied = self.history.applied_index(id);
+                self.say(format!("n{id} restarted applied={applied}"));
+            } else {
+                self.say(format!("n{id} restarted"));
+            }
         }
     }
 
@@ -421,10 +889,12 @@ impl Cluster {
                 .entries(st.last_index, st.last_index + 1)
                 .ok()
                 .and_then(|e| e.first().map(|e| e.term));
-            let _ = write!(s, "n{id}@{} {}", st.hard_state.term, st.soft_state.role);
-            if let Some(l) = st.soft_state.leader.filter(|&l| l != id) {
-                let _ = write!(s, "(n{l})");
-            }
+            let _ = write!(
+                s,
+                "n{id}@{} {}",
+                st.hard_state.term,
+                role_text(st.soft_state)
+            );
             let _ = write!(
                 s,
                 " last={}@{} commit={} applied={}",
@@ -446,4 +916,44 @@ impl Cluster {
         }
         s
     }
+}
+
+/// A role in the scenario notation: `follower(n1)` for a follower of n1, `follower` when it
+/// knows no leader, otherwise the role's name.
+pub fn role_text(soft: SoftState) -> String {
+    match (soft.role, soft.leader) {
+        (Role::Follower, Some(l)) => format!("follower(n{l})"),
+        (role, _) => role.to_string(),
+    }
+}
+
+/// Entries as `[2@1 3@1]`.
+pub fn entry_list(entries: &[Entry]) -> String {
+    let list: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{}@{}", e.index, e.term))
+        .collect();
+    format!("[{}]", list.join(" "))
+}
+
+/// What a crash of `node` would lose: its hard state and entries beyond the synced disk, as
+/// ` term=2 vote=n1 entries=[3@2]`, or `None` if everything it wrote is synced.
+fn unsynced(node: &RawNode<MemStorage>, synced: &MemStorage) -> Option<String> {
+    let view = node.storage();
+    let mut what = String::new();
+    let (hs, shs) = (view.hard_state(), synced.hard_state());
+    if (hs.term, hs.vote) != (shs.term, shs.vote) {
+        let vote = hs.vote.map_or("none".to_string(), |v| format!("n{v}"));
+        let _ = write!(what, " term={} vote={vote}", hs.term);
+    }
+    let all = |s: &MemStorage| {
+        let last = s.last_index().unwrap_or(0);
+        s.entries(1, last + 1, u64::MAX).unwrap_or_default()
+    };
+    let (v, d) = (all(view), all(synced));
+    let same = v.iter().zip(&d).take_while(|(a, b)| a == b).count();
+    if same < v.len() {
+        let _ = write!(what, " entries={}", entry_list(&v[same..]));
+    }
+    (!what.is_empty()).then_some(what)
 }

@@ -21,4 +21,7 @@ mod cluster;
 pub mod safety;
 pub mod script;
 
-pub use cluster::{Cluster, ClusterOptions};
+pub use cluster::{
+    Cluster, ClusterOptions, Coverage, MAX_OUTPUT, MAX_QUEUE, STABILIZE_ROUNDS, entry_list,
+    role_text,
+};

@@ -1,13 +1,44 @@
-//! The safety properties of Raft (Figure 3), checked against a [`Cluster`] after every step.
+//! The safety properties of Raft (Figure 3), checked against a [`Cluster`] after every step,
+//! and the rules of the [`Ready`] contract that those properties rest on, checked at every Ready.
 //!
 //! Each check compares what the nodes hold now with what was observed before (the [`History`]),
 //! so a violation is caught at the step that causes it.
+//!
+//! | rule | checked |
+//! | --- | --- |
+//! | Election Safety, Leader Append-Only, Log Matching, Leader Completeness (Raft Figure 3) | after every command ([`check`]) |
+//! | State Machine Safety (§5.4.3) | at every apply |
+//! | Durability: an applied entry is on a majority of synced disks | after every command |
+//! | Acknowledgements wait for the disk: `AppendAccepted`, `AppendRejected`, `VoteResponse` only in `persisted_messages` | at every Ready |
+//! | `must_sync` when a Ready changes term or vote, or has entries | at every Ready |
+//! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves |
+//! | A follower commits only what its leader's appends proved it holds (Figure 2, AppendEntries rule 5) | when a follower's commit moves |
 
 use std::collections::BTreeMap;
 
 use super::Cluster;
 use crate::quorum::majority;
-use crate::{Entry, Index, NodeId, Role, Term};
+use crate::{Entry, HardState, Index, MessageBody, NodeId, Ready, Role, Term};
+
+/// A failure found by a command: a broken safety rule, or a cluster that did not make progress
+/// when it should have. The property tests act on these, not on the output text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A safety rule was broken: `<rule>: <what happened>`.
+    Safety(String),
+    /// The cluster did not elect, commit or settle within its bound (a livelock, or a lost
+    /// proposal).
+    Liveness(String),
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Safety(v) => write!(f, "SAFETY VIOLATION: {v}"),
+            Verdict::Liveness(v) => write!(f, "LIVENESS FAILURE: {v}"),
+        }
+    }
+}
 
 /// What the checks remember between steps.
 #[derive(Default, Debug)]
@@ -23,20 +54,77 @@ pub struct History {
     applied: BTreeMap<NodeId, Index>,
     /// The role changes seen, newest last, for output.
     roles: Vec<(NodeId, Term, Role)>,
+    /// For each node, the highest index an accepted append of the leader of a term proved to
+    /// match that leader's log, with the term.
+    proven: BTreeMap<NodeId, (Term, Index)>,
 }
 
 impl History {
-    pub(crate) fn restarted(&mut self, id: NodeId) {
-        // A restarted node's state machine starts empty and re-applies from the beginning.
-        self.applied.insert(id, 0);
+    /// Node `id` started with a state machine that has applied up to `applied` (0: it starts
+    /// empty and re-applies from the beginning).
+    pub(crate) fn restarted(&mut self, id: NodeId, applied: Index) {
+        self.applied.insert(id, applied);
     }
 
-    pub(crate) fn crashed(&mut self, id: NodeId) {
+    /// Node `id` accepted an append from the leader of `term` proving its log matches the
+    /// leader's up to `index`.
+    pub(crate) fn proven(&mut self, id: NodeId, term: Term, index: Index) {
+        let p = self.proven.entry(id).or_insert((term, 0));
+        if p.0 != term {
+            *p = (term, 0);
+        }
+        p.1 = p.1.max(index);
+    }
+
+    /// A follower's commit index moved to `commit` on a message from the leader of `term`: it
+    /// may not exceed what that leader's appends proved (Raft Figure 2, AppendEntries rule 5:
+    /// "min(leaderCommit, index of last new entry)"; a heartbeat carries at most the match index).
+    pub(crate) fn check_follower_commit(
+        &self,
+        id: NodeId,
+        term: Term,
+        commit: Index,
+    ) -> Result<(), String> {
+        let proven = match self.proven.get(&id) {
+            Some(&(t, i)) if t == term => i,
+            _ => 0,
+        };
+        if commit > proven {
+            return Err(format!(
+                "follower commit beyond proven match: n{id} commits {commit} in term {term}, but the leader's appends proved only up to {proven}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Node `id` crashed with `synced` its last synced index: what an append proved beyond it
+    /// is lost.
+    pub(crate) fn crashed(&mut self, id: NodeId, synced: Index) {
         self.applied.remove(&id);
+        if let Some(p) = self.proven.get_mut(&id) {
+            p.1 = p.1.min(synced);
+        }
     }
 
-    pub(crate) fn observe_role(&mut self, id: NodeId, term: Term, role: Role) {
+    /// Node `id` took `role` in `term`. A new leader is checked at once against the leader seen
+    /// for that term (Election Safety, Raft §5.2), so that two leaders are caught even when one
+    /// has stepped down by the end of the command.
+    pub(crate) fn observe_role(
+        &mut self,
+        id: NodeId,
+        term: Term,
+        role: Role,
+    ) -> Result<(), String> {
         self.roles.push((id, term, role));
+        if role == Role::Leader {
+            let seen = *self.leaders.entry(term).or_insert(id);
+            if seen != id {
+                return Err(format!(
+                    "Election Safety: n{id} and n{seen} both leader in term {term}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every entry reported committed by any node so far, by index.
@@ -81,6 +169,70 @@ impl History {
     }
 }
 
+/// The rules of the Ready contract, for the Ready node `id` just handed out; `last` is the hard
+/// state of its previous Ready (or of its disk, at start).
+pub(crate) fn check_ready(id: NodeId, rd: &Ready, last: HardState) -> Result<(), String> {
+    // Rule 3: an acknowledgement promises that what it acknowledges is on disk; sent before the
+    // disk write, it could be cast again (a vote) or counted without existing (an entry) after
+    // a crash. A heartbeat response promises nothing and may go at once, as in etcd.
+    if let Some(m) = rd.messages.iter().find(|m| {
+        matches!(
+            m.body,
+            MessageBody::AppendAccepted { .. }
+                | MessageBody::AppendRejected { .. }
+                | MessageBody::VoteResponse { .. }
+        )
+    }) {
+        return Err(format!(
+            "acknowledgement sent before persisting: n{id}'s Ready has `{m}` in messages, not persisted_messages"
+        ));
+    }
+    // Rule 1: a new term, vote or entries must be durable before anything depends on them.
+    let changes_vote = rd
+        .hard_state
+        .is_some_and(|hs| (hs.term, hs.vote) != (last.term, last.vote));
+    if !rd.must_sync && (changes_vote || !rd.entries.is_empty()) {
+        return Err(format!(
+            "must_sync false: n{id}'s Ready changes {} but does not ask for a sync",
+            if changes_vote {
+                "term or vote"
+            } else {
+                "entries"
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Leader `id`'s commit index moved to `commit`: a majority of synced disks must hold the
+/// leader's entry there (its own counted only if synced), or a set of crashes could lose a
+/// committed entry. (A leader counts its own copy only after `advance`, Ready rule 2.)
+pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Result<(), String> {
+    use crate::Storage;
+    let Some(n) = c.node(id) else { return Ok(()) };
+    let Some(e) = n
+        .entries(commit, commit + 1)
+        .ok()
+        .and_then(|e| e.into_iter().next())
+    else {
+        return Ok(());
+    };
+    let ids = c.ids();
+    let holders: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|&p| c.disk(p).and_then(|d| d.term(commit).ok()) == Some(e.term))
+        .collect();
+    let need = majority(ids.len());
+    if holders.len() < need {
+        return Err(format!(
+            "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {holders:?} have synced it, need {need}",
+            e.term
+        ));
+    }
+    Ok(())
+}
+
 /// A node's whole log, stable and unstable, or its disk when it is down.
 fn log_of(c: &Cluster, id: NodeId) -> Vec<Entry> {
     match c.node(id) {
@@ -89,7 +241,7 @@ fn log_of(c: &Cluster, id: NodeId) -> Vec<Entry> {
     }
 }
 
-/// What node `id` has persisted.
+/// What node `id` has synced.
 fn disk_of(c: &Cluster, id: NodeId) -> Vec<Entry> {
     use crate::Storage;
     let Some(d) = c.disk(id) else {

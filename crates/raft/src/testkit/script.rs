@@ -20,8 +20,34 @@
 //! review the diff before committing it. A file of bare commands, one per line (how a failing
 //! property test prints its schedule), is a valid start: the rewrite fills in every output.
 //!
-//! The safety checks ([`super::safety`]) run after every command; a violation is printed as a
-//! line starting with `SAFETY VIOLATION`, so it shows up as a diff in any scenario.
+//! The safety checks ([`super::safety`]) run after every command (and the Ready rules at every
+//! Ready); a violation is printed as a line starting with `SAFETY VIOLATION`, so it shows up as a
+//! diff in any scenario. A liveness failure (a `stabilize` or `await-*` reaching its bound) prints
+//! `LIVENESS FAILURE`. [`run`] also returns both as [`Verdict`]s, for the property tests.
+//!
+//! # Notation
+//! | written | means |
+//! | --- | --- |
+//! | `n1@2` | node 1, in term 2 |
+//! | `3@2` | the entry at index 3, of term 2 (`last=3@2`: the last entry; `prev=3@2`: the append's consistency check) |
+//! | `follower(n1)` | a follower of n1; `follower` alone knows no leader |
+//! | `n1@1 follower(n2) ⇨ n1@2 candidate` | a role or term change, printed at the step that causes it |
+//! | `n1@1 → n2 VoteRequest last=0@0` | a message delivered, from n1 in term 1 to n2, named after its `MessageBody` variant (`pre_vote` marks a PreVote request or response) |
+//! | `n1 persist term=1 vote=n1 entries=[1@1]` | a Ready written and synced: the term and vote when they change, the entries |
+//! | `n1 write …` / `n1 sync` | the same in two steps (`write`, then `sync`) |
+//! | `n1 crashed, losing unsynced entries=[2@1]` | a crash, with what it lost |
+//! | `n1 apply 1@1 2@1=x` | entries applied, with their data if any |
+//! | `progress={2:1→2}` | a leader's view of peer 2: match index 1 → next index 2 |
+//!
+//! # Handling a Ready step by step
+//! `process ID` handles a Ready in one go. The step commands take it apart, so that other things
+//! can happen in between (a crash, a delivery): `ready ID` takes it; `send ID` sends its
+//! `messages`; `persist ID` writes and syncs it (or `write ID`, then `sync ID`; a crash between
+//! them loses the write; `sync` does nothing if `must_sync` is false); `send-persisted ID` sends
+//! its `persisted_messages`; `advance ID` applies its committed entries and calls `advance`. A
+//! step first does the steps it depends on that were skipped (`send-persisted` persists first;
+//! `advance` does all), so the order of the Ready contract is always kept. A node has at most one
+//! Ready outstanding; `stabilize` finishes it.
 //!
 //! Any command can be written in parentheses, `(stabilize)`: it runs as usual but its output is
 //! discarded (a safety violation is still printed), so the case reads `ok`. Use it for steps the
@@ -37,12 +63,16 @@
 //! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
 //! | `tick-all [COUNT]` | ticks every running node, COUNT times |
 //! | `tick-stabilize [COUNT]` | COUNT times: ticks every running node once, then stabilizes |
-//! | `process [ID...]` | handles the Ready of the given nodes (default: all) |
+//! | `process [ID...]` | handles the Ready of the given nodes (default: all); a node with a Ready outstanding is left alone (finish it with `advance ID`) |
+//! | `ready ID` | takes node ID's Ready (checking the Ready rules), if it has none outstanding |
+//! | `send ID`, `persist ID`, `write ID`, `sync ID`, `send-persisted ID`, `advance ID` | the steps of handling the outstanding Ready (see above) |
 //! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |
+//! | `resend-append TO BACK [COUNT]` | the current leader sends TO an append of COUNT entries (default 1) after index `last - BACK` of its log, as a leader backing off one index at a time could |
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
-//! | `crash ID`, `crash-mid-ready ID`, `restart ID` | node faults |
+//! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
+//! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
 //! | `restart-all` | restarts every crashed node |
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks; says how many it took |
@@ -50,7 +80,7 @@
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
-//! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation) |
+//! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation or liveness failure) |
 //!
 //! The `await-*` commands print no messages, only what they lead to: `n2@3 candidate` when a node
 //! stands for election (in term 3), `n2@3 leader` when it wins, and `n1 apply 4@2=v1` when a node
@@ -77,8 +107,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
 use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
+
+/// What a command did: its output, and the failures it found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The output, as a scenario file records it.
+    pub output: String,
+    /// The safety violations and liveness failures, also printed in `output`.
+    pub verdicts: Vec<Verdict>,
+}
 
 /// Runs one command against `cluster` (creating it for `add-nodes`) and returns its output.
 ///
@@ -102,21 +142,47 @@ use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
 /// assert_eq!(status, "n2@3 follower last=2@1 commit=2 applied=0\n");
 /// ```
 pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
+    run(cluster, line).map(|o| o.output)
+}
+
+/// Runs one command, like [`run_command`], and returns its output with its verdicts.
+pub fn run(cluster: &mut Option<Cluster>, line: &str) -> Result<Outcome, String> {
+    let mut output = command(cluster, line)?;
+    let Some(c) = cluster.as_mut() else {
+        return Ok(Outcome {
+            output,
+            verdicts: Vec::new(),
+        });
+    };
+    let verdicts = c.take_verdicts();
+    // A verdict found while a command's output was not printed (an `await-*`) is still shown.
+    for v in &verdicts {
+        let line = v.to_string();
+        if !output.contains(&line) {
+            output.push_str(&line);
+            output.push('\n');
+        }
+    }
+    Ok(Outcome { output, verdicts })
+}
+
+fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let Some((&cmd, args)) = words.split_first() else {
         return Ok(String::new());
     };
     // The silent form: run the command inside the parentheses and keep only what must never go
-    // unseen (a safety violation). Errors are still reported.
+    // unseen (a safety violation, a liveness failure; their verdicts stay with the cluster for
+    // `run`). Errors are still reported.
     if let Some(inner) = line
         .trim()
         .strip_prefix('(')
         .and_then(|l| l.strip_suffix(')'))
     {
-        let out = run_command(cluster, inner)?;
+        let out = command(cluster, inner)?;
         return Ok(out
             .lines()
-            .filter(|l| l.starts_with("SAFETY VIOLATION"))
+            .filter(|l| l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE"))
             .map(|l| format!("{l}\n"))
             .collect());
     }
@@ -137,13 +203,19 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
     };
     match cmd {
         "campaign" => c.campaign(arg(args, 0)?),
-        "propose" => c.propose(
-            arg(args, 0)?,
-            args.get(1).copied().unwrap_or("").to_owned().into(),
-        ),
+        "propose" => {
+            c.propose(
+                arg(args, 0)?,
+                args.get(1).copied().unwrap_or("").to_owned().into(),
+            );
+        }
         "propose-leader" => match c.leader() {
-            Some(l) => c.propose(l, args.first().copied().unwrap_or("").to_owned().into()),
-            None => c.say("no leader"),
+            Some(l) => {
+                if !c.propose(l, args.first().copied().unwrap_or("").to_owned().into()) {
+                    c.fail(Verdict::Liveness(format!("n{l} refused the proposal")));
+                }
+            }
+            None => c.fail(Verdict::Liveness("no leader to propose to".into())),
         },
         "tick" => {
             let (id, count) = (arg(args, 0)?, opt_arg(args, 1, 1)?);
@@ -160,13 +232,39 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
             for _ in 0..opt_arg(args, 0, 1)? {
                 c.ids().into_iter().for_each(|id| c.tick(id));
                 if !c.stabilize() {
-                    c.say("did not stabilize");
+                    break;
                 }
             }
         }
         "process" => ids(0)?.into_iter().for_each(|id| {
             c.process(id);
         }),
+        "ready" => {
+            let id = arg(args, 0)?;
+            if !c.take_ready(id) {
+                let why = if c.has_outstanding(id) {
+                    "one is outstanding"
+                } else {
+                    "nothing to do"
+                };
+                c.say(format!("n{id}: no Ready ({why})"));
+            }
+        }
+        "send" => c.send_messages(arg(args, 0)?),
+        "resend-append" => {
+            let (to, back, count) = (arg(args, 0)?, arg(args, 1)?, opt_arg(args, 2, 1)?);
+            if !c
+                .leader()
+                .is_some_and(|l| c.resend_append(l, to, back, count))
+            {
+                c.say("no leader to resend from");
+            }
+        }
+        "persist" => c.persist(arg(args, 0)?),
+        "write" => c.write(arg(args, 0)?),
+        "sync" => c.sync(arg(args, 0)?),
+        "send-persisted" => c.send_persisted(arg(args, 0)?),
+        "advance" => c.advance(arg(args, 0)?),
         "deliver" => {
             let to = ids(0)?;
             let mut i = 0;
@@ -191,9 +289,7 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
             }
         }
         "stabilize" => {
-            if !c.stabilize() {
-                c.say("did not stabilize");
-            }
+            c.stabilize();
         }
         "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
         "isolate" => c.isolate(arg(args, 0)?),
@@ -207,7 +303,8 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         "heal" => c.heal(),
         "crash" => c.crash(arg(args, 0)?),
         "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),
-        "restart" => c.restart(arg(args, 0)?),
+        "crash-leader-mid-replication" => c.crash_leader_mid_replication(),
+        "restart" => c.restart(arg(args, 0)?, args.get(1) == Some(&"applied")),
         // Like `tick-stabilize`, but stops as soon as there is a new leader: a node that leads in
         // the highest term any running node has, other than the one leading when it started.
         "tick-until-leader" => {
@@ -217,7 +314,7 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
             while ticks < max && current_leader(c).is_none_or(|l| Some(l) == start) {
                 c.ids().into_iter().for_each(|id| c.tick(id));
                 if !c.stabilize() {
-                    c.say("did not stabilize");
+                    break;
                 }
                 ticks += 1;
             }
@@ -227,13 +324,13 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
             }
         }
         // Restarting a node that is up does nothing, so this restarts exactly the crashed ones.
-        "restart-all" => c.ids().into_iter().for_each(|id| c.restart(id)),
+        "restart-all" => c.ids().into_iter().for_each(|id| c.restart(id, false)),
         "await-leader" => {
             let max: u64 = arg(args, 0)?;
             let ticks = await_ticks(c, max, |c| c.leader().is_some());
             match c.leader() {
                 Some(l) => c.say(format!("leader n{l} after {ticks} ticks")),
-                None => c.say(format!("no leader after {max} ticks")),
+                None => c.fail(Verdict::Liveness(format!("no leader after {max} ticks"))),
             }
         }
         // A leader can exist while it is about to be deposed: a node with a higher term has not
@@ -256,7 +353,9 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
             });
             match stable_leader(c) {
                 Some((l, _)) if streak >= SETTLE_TICKS => c.say(format!("leader n{l}")),
-                _ => c.say(format!("no stable leader after {max} ticks")),
+                _ => c.fail(Verdict::Liveness(format!(
+                    "no stable leader after {max} ticks"
+                ))),
             }
         }
         "await-applied" => {
@@ -265,7 +364,9 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
             await_ticks(c, max, |c| missing(c, data).is_empty());
             match missing(c, data) {
                 m if m.is_empty() => c.say(format!("{data} applied on every node")),
-                m => c.say(format!("{data} not applied on {m:?} after {max} ticks")),
+                m => c.fail(Verdict::Liveness(format!(
+                    "{data} not applied on {m:?} after {max} ticks"
+                ))),
             }
         }
         "status" => {
@@ -285,7 +386,7 @@ pub fn run_command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, 
         other => return Err(format!("unknown command {other}")),
     }
     if let Err(v) = c.check_safety() {
-        c.say(format!("SAFETY VIOLATION: {v}"));
+        c.fail(Verdict::Safety(v));
     }
     Ok(c.take_output())
 }
@@ -365,9 +466,11 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
     if !settled || c.leader() != Some(id) {
         return Err(format!("add-nodes: n{id} did not become leader"));
     }
-    let mut out = c.status_lines(&[id]);
+    let out = c.status_lines(&[id]);
     if let Err(v) = c.check_safety() {
-        let _ = writeln!(out, "SAFETY VIOLATION: {v}");
+        // Printed by `run`, with the verdict.
+        c.fail(Verdict::Safety(v));
+        let _ = c.take_output();
     }
     Ok((c, out))
 }
@@ -391,9 +494,12 @@ fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool
     c.stabilize();
     seen.print_news(c);
     let mut ticks = 0;
-    while !done(c) && ticks < max {
+    while !c.has_failed() && !done(c) && ticks < max {
         c.ids().into_iter().for_each(|id| c.tick(id));
         c.stabilize();
+        if let Err(v) = c.check_safety() {
+            c.fail(Verdict::Safety(v));
+        }
         seen.print_news(c);
         ticks += 1;
     }
@@ -428,11 +534,11 @@ impl Seen {
     }
 
     /// Replaces the output since the last call (every message and Ready) with one line per new
-    /// leader and per node that applied entries. Safety violations are kept.
+    /// leader and per node that applied entries. Safety violations and liveness failures are kept.
     fn print_news(&mut self, c: &mut Cluster) {
         let out = &mut self.out;
         for l in c.take_output().lines() {
-            if l.starts_with("SAFETY VIOLATION") {
+            if l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE") {
                 let _ = writeln!(out, "{l}");
             }
         }

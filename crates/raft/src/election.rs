@@ -40,6 +40,15 @@ impl<S: Storage> Raft<S> {
             debug!(id = core.id, "not a voter; cannot campaign");
             return;
         }
+        if core.has_unapplied_conf_change() {
+            // etcd's rule: our votes would be counted in a configuration older than a committed
+            // one. The application applies it with the next Ready; campaign after that.
+            debug!(
+                id = core.id,
+                "committed conf change not yet applied; cannot campaign"
+            );
+            return;
+        }
         if core.term == Term::MAX {
             // Only a forged message can have brought us here (2^64 elections will not happen);
             // there is no next term to campaign in, and overflowing it would panic.

@@ -2,6 +2,7 @@
 //! message that makes no sense is dropped and logged. Errors are for the caller's own requests
 //! (a proposal that cannot be taken, a bad configuration) and for storage failures.
 
+use crate::conf_change::ConfChangeError;
 use crate::types::{Index, NodeId};
 
 /// Everything that can go wrong when driving a node.
@@ -34,6 +35,9 @@ pub enum Error {
         /// The last index the storage holds.
         last: Index,
     },
+    /// A membership change was malformed or not allowed (one server at a time, thesis §4.1).
+    #[error("conf change: {0}")]
+    ConfChange(#[from] ConfChangeError),
     /// A message was given to a node it is not addressed to.
     #[error("message for node {to} stepped into node {node}")]
     WrongRecipient {
@@ -57,6 +61,15 @@ pub enum ProposalDropped {
         uncommitted: u64,
         /// The configured limit.
         limit: u64,
+    },
+    /// A membership change is already in the log and not yet applied by the leader: one change
+    /// at a time (see [`crate::conf_change`]). Retry once it has been applied.
+    #[error("conf change at index {pending_index} is pending (applied {applied})")]
+    ConfChangePending {
+        /// The index of the pending change (or, for a new leader, its last index at election).
+        pending_index: Index,
+        /// The leader's applied index.
+        applied: Index,
     },
 }
 

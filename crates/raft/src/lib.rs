@@ -27,6 +27,7 @@
 //!   (what only the current role has); the term rules, dispatch by role, the role transitions.
 //! - [`election`]: timeouts, votes, PreVote, CheckQuorum.
 //! - [`replication`]: appends, heartbeats, commitment, the follower's consistency check.
+//! - [`conf_change`]: membership changes, one server at a time (thesis §4.1).
 //! - [`progress`]: the leader's view of each follower, with flow control.
 //! - [`quorum`]: majority arithmetic.
 //! - `log.rs`: the log as one node sees it (stable + unstable).
@@ -55,9 +56,10 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, membership changes, ReadIndex, leadership transfer and learners
+//! Snapshots and log compaction, ReadIndex, leadership transfer, learners and joint consensus
 //! come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
 
+pub mod conf_change;
 pub mod config;
 pub mod election;
 pub mod error;
@@ -74,6 +76,7 @@ pub mod storage;
 pub mod testkit;
 pub mod types;
 
+pub use conf_change::{ConfChange, ConfChangeError, ConfChangeStep};
 pub use config::Config;
 pub use error::{Error, ProposalDropped, StorageError};
 pub use message::{Message, MessageBody};

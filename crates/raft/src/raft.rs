@@ -24,7 +24,7 @@ use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::rng::Rng;
 use crate::storage::Storage;
-use crate::types::{Entry, EntryKind, HardState, NodeId, Role, SoftState, Term};
+use crate::types::{Entry, EntryKind, HardState, Index, NodeId, Role, SoftState, Term};
 
 /// The state only one role has. Keeping it in the variant means it cannot outlive the role: a
 /// follower has no progress map, a leader no vote tally.
@@ -47,8 +47,12 @@ pub(crate) struct LeaderState {
     /// persisted, so the leader counts itself towards a quorum only for durable entries).
     ///
     /// Invariant: holds the leader's own id (only a voter campaigns, see [`Core::promotable`],
-    /// and the voters do not change).
+    /// and a leader that applies its own removal steps down at once), and exactly the voters.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
+    /// The index of the last conf change this leader appended, or its last index when elected
+    /// (etcd's `pendingConfIndex`): no new change is accepted until it is applied (see
+    /// [`crate::conf_change`]).
+    pub(crate) pending_conf_index: Index,
     pub(crate) heartbeat_elapsed: usize,
     /// Bytes of entries appended in this term and not yet committed.
     pub(crate) uncommitted_size: u64,
@@ -337,7 +341,14 @@ impl<S: Storage> Raft<S> {
 
     pub(crate) fn propose_entries(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
         match (&mut self.role, self.core.leader) {
-            (RoleState::Leader(leader), _) => self.core.leader_append(leader, entries),
+            (RoleState::Leader(leader), _) => {
+                let conf_index = self.core.admit_conf_changes(leader, &entries)?;
+                self.core.leader_append(leader, entries)?;
+                if let Some(index) = conf_index {
+                    leader.pending_conf_index = index;
+                }
+                Ok(())
+            }
             (RoleState::Follower, Some(to)) => {
                 self.core.send(to, MessageBody::Propose { entries });
                 Ok(())
@@ -455,6 +466,9 @@ impl<S: Storage> Raft<S> {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_size: 0,
+            // Our log may hold a conf change we cannot tell is applied: accept a new one only
+            // once everything up to here is applied (etcd does the same).
+            pending_conf_index: next - 1,
         });
         core.leader = Some(core.id);
         core.reset_timeout();
@@ -489,6 +503,13 @@ impl<S: Storage> Raft<S> {
                 l.progress.contains_key(&self.core.id),
                 "invariant violated: leader {} has no progress of its own",
                 self.core.id
+            );
+            assert!(
+                l.progress.keys().eq(self.core.voters.iter()),
+                "invariant violated: leader {} tracks {:?}, voters are {:?}",
+                self.core.id,
+                l.progress.keys().collect::<Vec<_>>(),
+                self.core.voters
             );
             for (id, pr) in &l.progress {
                 assert!(

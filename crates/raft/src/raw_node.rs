@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::conf_change::ConfChange;
 use crate::config::Config;
 use crate::error::Error;
 use crate::message::Message;
 use crate::raft::{Raft, RoleState};
 use crate::storage::Storage;
-use crate::types::{Entry, HardState, Index, NodeId, SoftState, Term};
+use crate::types::{ConfState, Entry, HardState, Index, NodeId, SoftState, Term};
 
 /// What the node needs the application to do, in one batch.
 ///
@@ -98,6 +99,8 @@ pub struct Status {
     pub persisted_index: Index,
     /// Each peer's progress, when this node is leader; empty otherwise.
     pub progress: BTreeMap<NodeId, PeerStatus>,
+    /// The configuration this node uses now (the last change it applied).
+    pub conf_state: ConfState,
 }
 
 /// The node an application drives: feed it time, messages and proposals; take its [`Ready`]s.
@@ -163,6 +166,38 @@ impl<S: Storage> RawNode<S> {
     /// accepted for replication, not committed: watch `committed_entries` for it.
     pub fn propose(&mut self, data: Bytes) -> Result<(), Error> {
         let r = self.raft.propose(data);
+        self.raft.check_invariants();
+        r
+    }
+
+    /// Proposes a membership change (thesis §4.1; see [`crate::conf_change`]). It goes through
+    /// the log as an [`crate::EntryKind::ConfChange`] entry and takes effect only when the
+    /// application applies it, committed, with [`RawNode::apply_conf_change`].
+    ///
+    /// Refused with [`crate::ConfChangeError`] when it is not one step, and on a leader with
+    /// [`crate::ProposalDropped::ConfChangePending`] while its previous change is not yet
+    /// applied, or with `RemovesLastVoter`. On a follower it is forwarded, and a refusal at the
+    /// leader is only logged there: the change then never appears in `committed_entries`.
+    pub fn propose_conf_change(&mut self, cc: ConfChange) -> Result<(), Error> {
+        let r = self.raft.propose_conf_change(&cc);
+        self.raft.check_invariants();
+        r
+    }
+
+    /// Applies a committed membership change, read from a committed
+    /// [`crate::EntryKind::ConfChange`] entry with [`ConfChange::decode`]; call it while
+    /// handling the Ready that hands the entry out (rule 4), before [`RawNode::advance`]. The new
+    /// configuration takes effect now (as in etcd): a leader starts replicating to an added voter
+    /// and stops counting a removed one, and steps down if it removed itself (thesis §4.2.2); a
+    /// node no longer in the configuration never campaigns.
+    ///
+    /// Returns the new [`ConfState`]: persist it with the applied index (see
+    /// [`crate::MemStorage::set_conf_state`]), so that a restart starts from it. A change this
+    /// part does not accept (more than one step, removing the last voter) is refused with the
+    /// same error on every node, so the configurations stay equal everywhere; a leader never
+    /// lets such a change into the log in the first place.
+    pub fn apply_conf_change(&mut self, cc: &ConfChange) -> Result<ConfState, Error> {
+        let r = self.raft.apply_conf_change(cc);
         self.raft.check_invariants();
         r
     }
@@ -289,6 +324,9 @@ impl<S: Storage> RawNode<S> {
             last_index: log.last_index(),
             persisted_index: log.persisted_index(),
             progress,
+            conf_state: ConfState {
+                voters: r.core.voters.clone(),
+            },
         }
     }
 

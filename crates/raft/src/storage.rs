@@ -83,6 +83,15 @@ impl MemStorage {
         s
     }
 
+    /// Saves the configuration a restart starts from ([`Storage::initial_state`]). An
+    /// application calls it with what [`crate::RawNode::apply_conf_change`] returned, when it
+    /// persists its applied index: the configuration a node restarts with must be the one as of
+    /// `Config::applied` (the snapshot's, when restarting from a snapshot), because the changes
+    /// after it are applied again from the log and those before it are not.
+    pub fn set_conf_state(&mut self, cs: ConfState) {
+        self.snapshot.conf_state = cs;
+    }
+
     /// The hard state last saved.
     pub fn hard_state(&self) -> HardState {
         self.hard_state

@@ -80,13 +80,16 @@ pub struct SoftState {
     pub role: Role,
 }
 
-/// What an entry carries. Only normal entries exist in this part; membership changes add a kind
-/// of their own later, which is why the kind is an enum and not a flag.
+/// What an entry carries: application data, or a membership change that Raft itself reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind {
     /// Application data, opaque to Raft. A new leader's empty entry is a normal entry with no data.
     #[default]
     Normal,
+    /// A membership change: `data` is a [`crate::ConfChange`] in its own encoding
+    /// ([`crate::ConfChange::decode`]). Once committed, the application applies it with
+    /// [`crate::RawNode::apply_conf_change`].
+    ConfChange,
 }
 
 /// One entry of the replicated log (Raft §5.3): a command tagged with the term in which a leader

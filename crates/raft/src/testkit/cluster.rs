@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::safety::{self, History, Verdict};
 use crate::{
-    Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode, Ready,
-    Role, SoftState, Storage, Term,
+    ConfChange, ConfChangeStep, ConfState, Config, Entry, EntryKind, HardState, Index, MemStorage,
+    Message, MessageBody, NodeId, RawNode, Ready, Role, SoftState, Storage, Term,
 };
 
 /// The most messages the network holds; beyond it the newest are dropped (and the run is failed
@@ -70,6 +70,20 @@ struct Stage {
     persisted_sent: bool,
 }
 
+/// The part of a node's application state that membership changes touch: the configuration it
+/// applied, and the ids it applied a removal of. Like `applied`, it survives a crash with the
+/// state machine; a node restarted without `applied` starts from the bootstrap configuration and
+/// applies the changes again.
+#[derive(Clone, Debug, Default)]
+struct AppConf {
+    voters: Vec<NodeId>,
+    /// Ids this node's application has removed from the cluster (and not added back). Messages
+    /// from them are dropped on arrival, as etcd's server drops messages from removed members
+    /// (`IsIDRemoved`): a removed node that never learned it was removed would otherwise disrupt
+    /// the cluster with elections forever (thesis §4.2.3).
+    removed: BTreeSet<NodeId>,
+}
+
 /// What a step can change about a node that the output reports and the checks watch.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Seen {
@@ -113,6 +127,11 @@ pub struct Coverage {
 pub struct Cluster {
     nodes: BTreeMap<NodeId, Sim>,
     configs: BTreeMap<NodeId, Config>,
+    opts: ClusterOptions,
+    /// The configuration the cluster was created with: what every log starts from.
+    bootstrap: Vec<NodeId>,
+    /// Each node's applied configuration ([`AppConf`]).
+    apps: BTreeMap<NodeId, AppConf>,
     queue: Vec<Message>,
     /// Directed links that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
@@ -160,9 +179,19 @@ impl Cluster {
     /// assert_eq!(c.leader(), Some(2));
     /// ```
     pub fn with_disks(disks: BTreeMap<NodeId, MemStorage>, opts: ClusterOptions) -> Cluster {
+        let mut bootstrap = disks
+            .values()
+            .next()
+            .and_then(|d| d.initial_state().ok())
+            .map(|st| st.conf_state.voters)
+            .unwrap_or_default();
+        bootstrap.sort_unstable();
         let mut c = Cluster {
             nodes: BTreeMap::new(),
             configs: BTreeMap::new(),
+            opts,
+            bootstrap: bootstrap.clone(),
+            apps: BTreeMap::new(),
             queue: Vec::new(),
             cut: BTreeSet::new(),
             out: String::new(),
@@ -170,24 +199,112 @@ impl Cluster {
             verdicts: Vec::new(),
             coverage: Coverage::default(),
         };
+        c.history.bootstrap(bootstrap);
         for (id, disk) in disks {
-            let mut config = Config::new(id);
-            config.heartbeat_tick = 1;
-            config.election_tick = 10;
-            config.pre_vote = opts.pre_vote;
-            config.check_quorum = opts.check_quorum;
-            config.seed = config.seed.wrapping_add(opts.seed);
-            if let Some(size) = opts.max_size_per_msg {
-                config.max_size_per_msg = size;
-            }
-            if let Some(n) = opts.max_inflight_msgs {
-                config.max_inflight_msgs = n;
-            }
-            c.configs.insert(id, config);
-            c.nodes.insert(id, Sim::Down { disk, applied: 0 });
-            c.start(id, false);
+            c.insert_node(id, disk);
         }
         c
+    }
+
+    /// Configures node `id` with the cluster's options and starts it from `disk`.
+    fn insert_node(&mut self, id: NodeId, disk: MemStorage) {
+        let opts = self.opts;
+        let mut config = Config::new(id);
+        config.heartbeat_tick = 1;
+        config.election_tick = 10;
+        config.pre_vote = opts.pre_vote;
+        config.check_quorum = opts.check_quorum;
+        config.seed = config.seed.wrapping_add(opts.seed);
+        if let Some(size) = opts.max_size_per_msg {
+            config.max_size_per_msg = size;
+        }
+        if let Some(n) = opts.max_inflight_msgs {
+            config.max_inflight_msgs = n;
+        }
+        self.configs.insert(id, config);
+        self.nodes.insert(id, Sim::Down { disk, applied: 0 });
+        self.start(id, false);
+    }
+
+    /// A new, empty node `id` that will join the cluster: it is not a voter until a committed
+    /// change adds it (`conf-change`), and it never campaigns before. Returns whether it was
+    /// created (not if `id` exists).
+    ///
+    /// It starts with the cluster's bootstrap configuration and an empty log, the state every
+    /// log of the cluster starts from, and learns the changes since then from the leader's
+    /// appends, applying them in order like everyone else. That is what etcd's raftexample does
+    /// with `--join` (a node started with no peers replays the log from its first entry, where
+    /// etcd keeps the bootstrap configuration; raftwood keeps it in the storage's initial
+    /// state). A joining node may not start with the new configuration: it would apply the
+    /// log's older changes on top of a newer configuration.
+    pub fn add_node(&mut self, id: NodeId) -> bool {
+        if id == 0 || self.nodes.contains_key(&id) {
+            return false;
+        }
+        let disk = MemStorage::new_with_voters(&self.bootstrap);
+        self.insert_node(id, disk);
+        let voters = list(&self.bootstrap);
+        self.say(format!(
+            "n{id} added, empty, with bootstrap voters {voters}"
+        ));
+        true
+    }
+
+    /// The latest configuration any node has applied (the bootstrap one before any change): the
+    /// members that liveness is asked of.
+    pub fn voters(&self) -> Vec<NodeId> {
+        self.history.latest_config().to_vec()
+    }
+
+    /// Proposes `cc` on node `id`, writing any error to the output. Returns whether the node
+    /// accepted it.
+    pub fn propose_conf_change(&mut self, id: NodeId, cc: ConfChange) -> bool {
+        match self.on_node(id, |n| n.propose_conf_change(cc)) {
+            None => {
+                self.say(format!("n{id} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{id} propose conf change: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
+    /// The application of node `id` applies the committed conf change `e`, as a real one does
+    /// between `ready` and `advance`.
+    fn apply_conf_change(&mut self, id: NodeId, e: &Entry) {
+        let cc = match ConfChange::decode(&e.data) {
+            Ok(cc) => cc,
+            Err(err) => {
+                return self.say(format!(
+                    "n{id} cannot decode conf change {}: {err}",
+                    e.index
+                ));
+            }
+        };
+        match self.on_node(id, |n| n.apply_conf_change(&cc)) {
+            Some(Ok(cs)) => {
+                self.say(format!(
+                    "n{id} conf change {cc}: voters {}",
+                    list(&cs.voters)
+                ));
+                let app = self.apps.entry(id).or_default();
+                for step in &cc.steps {
+                    match *step {
+                        ConfChangeStep::AddVoter(v) => app.removed.remove(&v),
+                        ConfChangeStep::RemoveNode(v) => app.removed.insert(v),
+                    };
+                }
+                app.voters = cs.voters.clone();
+                if let Err(v) = self.history.conf_applied(id, e.index, &cs.voters) {
+                    self.fail(Verdict::Safety(v));
+                }
+            }
+            Some(Err(err)) => self.say(format!("n{id} conf change {cc} refused: {err}")),
+            None => {}
+        }
     }
 
     /// Starts node `id` from its disk; with `keep_applied`, its state machine kept what it had
@@ -199,6 +316,19 @@ impl Cluster {
         let mut config = self.configs[&id].clone();
         let applied = if keep_applied { applied } else { 0 };
         config.applied = applied;
+        // The configuration must be the one as of `applied`: the state machine's, or the
+        // bootstrap one for a state machine that starts empty and applies every change again.
+        let app = self.apps.entry(id).or_default();
+        if !keep_applied {
+            *app = AppConf {
+                voters: self.bootstrap.clone(),
+                removed: BTreeSet::new(),
+            };
+        }
+        let mut disk = disk;
+        disk.set_conf_state(ConfState {
+            voters: app.voters.clone(),
+        });
         let last_hs = disk.hard_state();
         // The disk was written by this testkit, so it is consistent; failing here is a test bug
         // (or a core that applied what it had not synced).
@@ -534,6 +664,9 @@ impl Cluster {
             r.applied = last.index;
         }
         self.apply(id, &committed, term);
+        for e in committed.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+            self.apply_conf_change(id, e);
+        }
         self.on_node(id, |n| n.advance());
     }
 
@@ -555,7 +688,14 @@ impl Cluster {
         let mut line = format!("n{id} apply");
         for e in committed {
             let _ = write!(line, " {}@{}", e.index, e.term);
-            if !e.data.is_empty() {
+            if e.kind == EntryKind::ConfChange {
+                match ConfChange::decode(&e.data) {
+                    Ok(cc) => {
+                        let _ = write!(line, "=conf-change({cc})");
+                    }
+                    Err(_) => line.push_str("=conf-change(undecodable)"),
+                }
+            } else if !e.data.is_empty() {
                 let _ = write!(line, "={}", String::from_utf8_lossy(&e.data));
             }
         }
@@ -574,6 +714,13 @@ impl Cluster {
         let text = m.to_string();
         if self.cut.contains(&(m.from, m.to)) {
             return self.say(format!("{text} (dropped: link cut)"));
+        }
+        if self
+            .apps
+            .get(&m.to)
+            .is_some_and(|app| app.removed.contains(&m.from))
+        {
+            return self.say(format!("{text} (dropped: n{} removed n{})", m.to, m.from));
         }
         let Some(before) = self.seen(m.to) else {
             return self.say(format!("{text} (dropped: n{} down)", m.to));
@@ -925,6 +1072,12 @@ pub fn role_text(soft: SoftState) -> String {
         (Role::Follower, Some(l)) => format!("follower(n{l})"),
         (role, _) => role.to_string(),
     }
+}
+
+/// Node ids as `[1 2 3]`.
+fn list(ids: &[NodeId]) -> String {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    format!("[{}]", ids.join(" "))
 }
 
 /// Entries as `[2@1 3@1]`.

@@ -13,6 +13,19 @@
 //! | `must_sync` when a Ready changes term or vote, or has entries | at every Ready |
 //! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves |
 //! | A follower commits only what its leader's appends proved it holds (Figure 2, AppendEntries rule 5) | when a follower's commit moves |
+//! | Configuration agreement: every node that applies the conf change at index i reaches the same voters | at every conf-change apply |
+//!
+//! # Across membership changes
+//! "A majority" means a majority of a configuration, and the configuration changes (thesis §4.1).
+//! Election Safety does not depend on it: at most one leader per term, whatever configuration
+//! each counted its votes in (the property (c) of issue 10). The checks that count copies are
+//! membership-aware:
+//! - a leader's commit needs a majority of *its own* voters' synced disks;
+//! - Durability asks, of the configurations in force, that no majority lacks a committed entry
+//!   (more copies than voters outside a majority). In force are the latest configuration any
+//!   node applied and the one before it: nodes that have not applied the latest change still
+//!   count in the previous one, and one server at a time keeps the two overlapping. An older
+//!   configuration can no longer elect: the change after it was committed by a majority of it.
 
 use std::collections::BTreeMap;
 
@@ -57,9 +70,47 @@ pub struct History {
     /// For each node, the highest index an accepted append of the leader of a term proved to
     /// match that leader's log, with the term.
     proven: BTreeMap<NodeId, (Term, Index)>,
+    /// The voters after the conf change at each index, as applied (index 0: the bootstrap
+    /// configuration).
+    configs: BTreeMap<Index, Vec<NodeId>>,
 }
 
 impl History {
+    /// The configuration the cluster was created with.
+    pub(crate) fn bootstrap(&mut self, voters: Vec<NodeId>) {
+        self.configs.insert(0, voters);
+    }
+
+    /// Node `id` applied the conf change at `index`, reaching `voters`: every node applying it
+    /// must reach the same configuration, or their majorities would not be the same sets.
+    pub(crate) fn conf_applied(
+        &mut self,
+        id: NodeId,
+        index: Index,
+        voters: &[NodeId],
+    ) -> Result<(), String> {
+        match self.configs.get(&index) {
+            Some(seen) if seen != voters => Err(format!(
+                "Configuration agreement: n{id} applied the change at {index} to reach {voters:?}, another node reached {seen:?}"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.configs.insert(index, voters.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    /// The configuration of the newest change any node applied.
+    pub fn latest_config(&self) -> &[NodeId] {
+        self.configs.values().next_back().map_or(&[], Vec::as_slice)
+    }
+
+    /// The configurations that can still elect a leader: the latest and the one before it.
+    fn configs_in_force(&self) -> impl Iterator<Item = &Vec<NodeId>> {
+        self.configs.values().rev().take(2)
+    }
+
     /// Node `id` started with a state machine that has applied up to `applied` (0: it starts
     /// empty and re-applies from the beginning).
     pub(crate) fn restarted(&mut self, id: NodeId, applied: Index) {
@@ -217,13 +268,14 @@ pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Res
     else {
         return Ok(());
     };
-    let ids = c.ids();
-    let holders: Vec<NodeId> = ids
+    // The leader counts in its own configuration.
+    let voters = n.status().conf_state.voters;
+    let holders: Vec<NodeId> = voters
         .iter()
         .copied()
         .filter(|&p| c.disk(p).and_then(|d| d.term(commit).ok()) == Some(e.term))
         .collect();
-    let need = majority(ids.len());
+    let need = majority(voters.len());
     if holders.len() < need {
         return Err(format!(
             "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {holders:?} have synced it, need {need}",
@@ -316,19 +368,23 @@ pub fn check(c: &mut Cluster) -> Result<(), String> {
         }
     }
 
-    // Durability: a committed entry is on the disks of a majority, so no set of crashes that
-    // leaves a majority able to elect a leader can lose it.
-    let need = majority(ids.len());
-    for (index, (e, _)) in &h.committed {
-        let held = disks
-            .values()
-            .filter(|d| d.get(*index as usize - 1) == Some(e))
-            .count();
-        if held < need {
-            return Err(format!(
-                "Durability: committed entry {index}@{} is on {held} disks, need {need}",
-                e.term
-            ));
+    // Durability: no majority of a configuration in force lacks a committed entry on its disks,
+    // so no set of crashes that leaves a majority able to elect a leader can lose it. (With n
+    // voters, more than n - majority(n) must hold it: for an odd n that is a majority, for an
+    // even n one fewer, which a majority of the previous configuration may leave.)
+    for voters in h.configs_in_force() {
+        let need = voters.len() - majority(voters.len()) + 1;
+        for (index, (e, _)) in &h.committed {
+            let held = voters
+                .iter()
+                .filter(|v| disks.get(v).and_then(|d| d.get(*index as usize - 1)) == Some(e))
+                .count();
+            if held < need {
+                return Err(format!(
+                    "Durability: committed entry {index}@{} is on {held} disks of voters {voters:?}, need {need}",
+                    e.term
+                ));
+            }
         }
     }
     Ok(())

@@ -37,6 +37,8 @@
 //! | `n1 write …` / `n1 sync` | the same in two steps (`write`, then `sync`) |
 //! | `n1 crashed, losing unsynced entries=[2@1]` | a crash, with what it lost |
 //! | `n1 apply 1@1 2@1=x` | entries applied, with their data if any |
+//! | `3@1=conf-change(add n4)` | a conf-change entry, applied; the application then applies it: `n1 conf change add n4: voters [1 2 3 4]` |
+//! | `(dropped: n1 removed n3)` | a message from a node its recipient has removed from the cluster, dropped as etcd's server drops it |
 //! | `progress={2:1→2}` | a leader's view of peer 2: match index 1 → next index 2 |
 //!
 //! # Handling a Ready step by step
@@ -78,6 +80,10 @@
 //! | `await-leader MAX` | ticks all and stabilizes until a leader exists, at most MAX ticks; says how many it took |
 //! | `await-stable-leader MAX` | the same, until every running node has followed one leader in its term for 20 ticks in a row |
 //! | `await-applied DATA MAX` | ticks all and stabilizes until every node applied DATA |
+//! | `add-node ID` | a new, empty node ID that will join: it starts with the bootstrap configuration and learns the rest from the log ([`Cluster::add_node`]); not a voter until a change adds it |
+//! | `conf-change ID add\|remove NODE` | node ID proposes adding NODE as a voter, or removing it (forwarded if ID follows); a refusal is printed |
+//! | `add-voter` | a new node (the next free id) is added, and the leader proposes making it a voter |
+//! | `remove-voter K` | the leader proposes removing its K-th voter (K modulo their count; it may be itself), if at least 3 voters would remain |
 //! | `status [ID...]` | one status line per node |
 //! | `log ID` | node ID's log |
 //! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation or liveness failure) |
@@ -109,7 +115,7 @@ use std::path::Path;
 
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
-use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
+use crate::{ConfChange, Entry, HardState, Index, MemStorage, NodeId, Term};
 
 /// What a command did: its output, and the failures it found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -369,6 +375,43 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
                 ))),
             }
         }
+        "add-node" => {
+            let id = arg(args, 0)?;
+            if !c.add_node(id) {
+                c.say(format!("n{id} exists"));
+            }
+        }
+        "conf-change" => {
+            let (id, node) = (arg(args, 0)?, arg(args, 2)?);
+            let cc = match args.get(1).copied() {
+                Some("add") => ConfChange::add_voter(node),
+                Some("remove") => ConfChange::remove_node(node),
+                _ => return Err("conf-change ID add|remove NODE".into()),
+            };
+            c.propose_conf_change(id, cc);
+        }
+        // What the random schedules use: the new node always has a fresh id, as in etcd, where a
+        // removed member's id is never used again.
+        "add-voter" => match c.leader() {
+            Some(l) => {
+                let id = c.ids().last().copied().unwrap_or(0) + 1;
+                c.add_node(id);
+                c.propose_conf_change(l, ConfChange::add_voter(id));
+            }
+            None => c.say("no leader"),
+        },
+        "remove-voter" => {
+            let k: usize = arg(args, 0)?;
+            match c.leader().and_then(|l| c.node(l)).map(|n| n.status()) {
+                Some(st) if st.conf_state.voters.len() > 3 => {
+                    let voters = &st.conf_state.voters;
+                    let victim = voters[k % voters.len()];
+                    c.propose_conf_change(st.id, ConfChange::remove_node(victim));
+                }
+                Some(_) => c.say("3 voters: none removed"),
+                None => c.say("no leader"),
+            }
+        }
         "status" => {
             let s = c.status_lines(&ids(0)?);
             c.say(s.trim_end());
@@ -602,20 +645,24 @@ const SETTLE_TICKS: u64 = 20;
 fn stable_leader(c: &Cluster) -> Option<(NodeId, Term)> {
     let l = c.leader()?;
     let term = c.node(l)?.status().hard_state.term;
+    // Only members: a removed node, or one still joining, follows nobody.
+    let voters = c.voters();
     c.up_nodes()
+        .filter(|n| voters.contains(&n.id()))
         .map(|n| n.status())
         .all(|s| s.hard_state.term == term && s.soft_state.leader == Some(l))
         .then_some((l, term))
 }
 
-/// The running nodes that have not applied an entry with `data`.
+/// The members (of the latest configuration) that have not applied an entry with `data`,
+/// running or not.
 fn missing(c: &Cluster, data: &str) -> Vec<NodeId> {
     let index = c
         .history
         .committed()
         .find(|e| e.data.as_ref() == data.as_bytes())
         .map(|e| e.index);
-    c.ids()
+    c.voters()
         .into_iter()
         .filter(|&id| index.is_none_or(|i| c.node(id).is_none() || c.history.applied_index(id) < i))
         .collect()

@@ -16,17 +16,18 @@
 //! [`crate::RawNode::apply_conf_change`]. Two rules make that safe:
 //! - **At most one unapplied change** (the leader refuses a second, see below), so the
 //!   configurations in use differ by at most one step and their majorities overlap.
-//! - **No campaign with a committed change not yet applied** ([`Core::has_unapplied_conf_change`],
+//! - **No campaign with a committed change not yet applied** (`Core::has_unapplied_conf_change`,
 //!   etcd's `hup` check): a node would otherwise count votes in a configuration older than one
 //!   it knows to be committed.
 //!
 //! # The pending-change rule: refused, with a typed error
 //! While the leader's last conf change is not yet applied (`pending_conf_index > applied`), a
 //! new one is refused with [`ProposalDropped::ConfChangePending`]. A new leader starts with
-//! `pending_conf_index` at its last index, because its log may hold a change from an earlier
-//! term that it cannot see as pending (etcd does the same); the first change it accepts comes
-//! after it has applied its own term's first entry, which also closes the single-server bug
-//! Ongaro described in 2015 (a change must wait for an entry of the leader's term to commit).
+//! `pending_conf_index` at the index of its empty entry, because its log may hold a change from
+//! an earlier term that it cannot tell is applied. etcd starts it one lower, just before the
+//! empty entry; waiting for the empty entry too is the rule Ongaro added to single-server
+//! changes in 2015 (a leader commits an entry of its own term before it changes the
+//! configuration). It costs one round after an election.
 //!
 //! etcd instead turns the refused change into an empty normal entry: its proposals arrive as a
 //! batch inside one `MsgProp`, and an all-or-nothing batch cannot refuse one entry of it, nor

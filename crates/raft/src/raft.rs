@@ -49,8 +49,8 @@ pub(crate) struct LeaderState {
     /// Invariant: holds the leader's own id (only a voter campaigns, see [`Core::promotable`],
     /// and a leader that applies its own removal steps down at once), and exactly the voters.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
-    /// The index of the last conf change this leader appended, or its last index when elected
-    /// (etcd's `pendingConfIndex`): no new change is accepted until it is applied (see
+    /// The index of the last conf change this leader appended, or the index of its empty entry
+    /// when elected (etcd's `pendingConfIndex`): no new change is accepted until it is applied (see
     /// [`crate::conf_change`]).
     pub(crate) pending_conf_index: Index,
     pub(crate) heartbeat_elapsed: usize,
@@ -467,8 +467,10 @@ impl<S: Storage> Raft<S> {
             heartbeat_elapsed: 0,
             uncommitted_size: 0,
             // Our log may hold a conf change we cannot tell is applied: accept a new one only
-            // once everything up to here is applied (etcd does the same).
-            pending_conf_index: next - 1,
+            // once everything up to our empty entry (appended below, at `next`) is applied. etcd
+            // stops just before the empty entry; waiting for it too is the thesis's fix (a leader
+            // commits an entry of its term before it changes the configuration), for one round.
+            pending_conf_index: next,
         });
         core.leader = Some(core.id);
         core.reset_timeout();

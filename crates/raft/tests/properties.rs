@@ -7,7 +7,10 @@
 //! dropping and duplicating single messages, a leader resending an older part of its log
 //! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
-//! before `advance`) and restarts (also with `Config::applied` set). Each action *is* a line of
+//! before `advance`) and restarts (also with `Config::applied` set), and membership changes one
+//! server at a time (`add-voter`: a new, empty node joins and the leader proposes it;
+//! `remove-voter K`: the leader proposes removing a voter, itself included, keeping at least 3).
+//! Each action *is* a line of
 //! the scenario language ([`raftwood_raft::testkit::script`]) and is executed through [`run`],
 //! which runs every check of [`raftwood_raft::testkit::safety`]: the Figure 3 properties after
 //! every command, the Ready rules at every Ready, the commit rules whenever a commit index moves.
@@ -159,6 +162,11 @@ enum Action {
         /// Restart with `Config::applied` set (the state machine survived the crash).
         applied: bool,
     },
+    /// `add-voter`: a new node joins and the leader proposes it as a voter.
+    AddVoter,
+    /// `remove-voter K`: the leader proposes removing one of its voters (itself included),
+    /// keeping at least 3.
+    RemoveVoter(u8),
 }
 
 /// The step commands of [`Action::ReadyStep`].
@@ -232,6 +240,8 @@ impl Schedule {
                     }
                     "crash-leader-mid-replication".to_string()
                 }
+                Action::AddVoter => "add-voter".to_string(),
+                Action::RemoveVoter(k) => format!("remove-voter {k}"),
                 Action::Resend { to, back, count } => {
                     format!("resend-append {} {back} {count}", node(to))
                 }
@@ -340,10 +350,14 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication]
-    let w: [u32; 19] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2],
+    //  interleave, crash-leader-mid-replication, add-voter, remove-voter]
+    let w: [u32; 21] = match weather {
+        Weather::Calm => [
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 2, 2,
+        ],
+        Weather::Stormy => [
+            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 3, 3,
+        ],
     };
     let node = || 0u8..15;
     prop_oneof![
@@ -366,6 +380,8 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
+        w[19] => Just(Action::AddVoter),
+        w[20] => any::<u8>().prop_map(Action::RemoveVoter),
     ]
 }
 
@@ -407,16 +423,19 @@ struct Failure {
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
 struct Reached {
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; CASES],
 }
 
 /// The hard cases reached by all four tests, and how many tests have finished: the last of the
 /// four to finish checks that every case was reached by at least one of them (a rare case, such
 /// as the stale tail, may miss one configuration by chance, but not all four).
 static ALL_REACHED: Reached = Reached {
-    counts: [const { AtomicU64::new(0) }; 6],
+    counts: [const { AtomicU64::new(0) }; CASES],
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+/// The number of hard cases counted ([`Coverage`]'s fields).
+const CASES: usize = 8;
 
 /// The number of `#[test]`s calling [`check_schedules`].
 const TESTS: u64 = 4;
@@ -430,19 +449,21 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.conf_changes_applied_by_leader,
+            c.removed_leader_stepped_down,
         ];
         for (n, v) in self.counts.iter().zip(v) {
             n.fetch_add(v, Ordering::Relaxed);
         }
     }
 
-    fn add_report(&self, report: &[(&'static str, u64); 6]) {
+    fn add_report(&self, report: &[(&'static str, u64); CASES]) {
         for (n, (_, v)) in self.counts.iter().zip(report) {
             n.fetch_add(*v, Ordering::Relaxed);
         }
     }
 
-    fn report(&self) -> [(&'static str, u64); 6] {
+    fn report(&self) -> [(&'static str, u64); CASES] {
         let names = [
             "matching append with a tail",
             "matching append with a stale tail",
@@ -450,8 +471,10 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "conf change applied by a leader",
+            "removed leader stepped down",
         ];
-        let mut r = [("", 0); 6];
+        let mut r = [("", 0); CASES];
         for (i, name) in names.into_iter().enumerate() {
             r[i] = (name, self.counts[i].load(Ordering::Relaxed));
         }

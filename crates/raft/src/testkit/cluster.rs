@@ -109,6 +109,10 @@ pub struct Coverage {
     pub crash_synced_unsent: u64,
     /// Crashes with a Ready handled but not advanced.
     pub crash_before_advance: u64,
+    /// Conf changes applied by a leader (each changes the quorum it counts).
+    pub conf_changes_applied_by_leader: u64,
+    /// Leaders that applied their own removal and stepped down (thesis §4.2.2).
+    pub removed_leader_stepped_down: u64,
 }
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
@@ -284,8 +288,17 @@ impl Cluster {
                 ));
             }
         };
+        let was_leader = self
+            .node(id)
+            .is_some_and(|n| n.status().soft_state.role == Role::Leader);
         match self.on_node(id, |n| n.apply_conf_change(&cc)) {
             Some(Ok(cs)) => {
+                if was_leader {
+                    self.coverage.conf_changes_applied_by_leader += 1;
+                    if !cs.voters.contains(&id) {
+                        self.coverage.removed_leader_stepped_down += 1;
+                    }
+                }
                 self.say(format!(
                     "n{id} conf change {cc}: voters {}",
                     list(&cs.voters)

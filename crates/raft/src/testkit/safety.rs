@@ -255,8 +255,8 @@ pub(crate) fn check_ready(id: NodeId, rd: &Ready, last: HardState) -> Result<(),
     Ok(())
 }
 
-/// Leader `id`'s commit index moved to `commit`: a majority of synced disks must hold the
-/// leader's entry there (its own counted only if synced), or a set of crashes could lose a
+/// Leader `id`'s commit index moved to `commit`: a majority of its voters' synced disks must
+/// hold the leader's entry there (its own counted only if synced), or a set of crashes could lose a
 /// committed entry. (A leader counts its own copy only after `advance`, Ready rule 2.)
 pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Result<(), String> {
     use crate::Storage;
@@ -277,9 +277,13 @@ pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Res
         .collect();
     let need = majority(voters.len());
     if holders.len() < need {
+        let held: Vec<String> = holders.iter().map(|p| format!("n{p}")).collect();
         return Err(format!(
-            "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {holders:?} have synced it, need {need}",
-            e.term
+            "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {} of its {} voters' synced disks hold it ({}), need {need}",
+            e.term,
+            holders.len(),
+            voters.len(),
+            held.join(" ")
         ));
     }
     Ok(())

@@ -46,7 +46,7 @@
 //! ```
 //! use raftwood_raft::{ConfChange, ConfChangeStep};
 //! let cc = ConfChange::add_voter(4);
-//! let bytes = cc.encode();
+//! let bytes = cc.encode().unwrap();
 //! assert_eq!(ConfChange::decode(&bytes).unwrap(), cc);
 //! assert_eq!(cc.steps, vec![ConfChangeStep::AddVoter(4)]);
 //! assert_eq!(cc.apply_to(&[1, 2, 3]).unwrap(), vec![1, 2, 3, 4]);
@@ -133,6 +133,9 @@ pub enum ConfChangeError {
     /// The change would leave no voter, and no leader could ever be elected again.
     #[error("removing n{0} would leave no voters")]
     RemovesLastVoter(NodeId),
+    /// More steps than [`MAX_STEPS`], which no encoding can carry.
+    #[error("{0} steps exceed the limit of {MAX_STEPS}")]
+    TooManySteps(usize),
     /// The context is longer than [`MAX_CONTEXT`].
     #[error("context of {0} bytes exceeds the limit of {MAX_CONTEXT}")]
     ContextTooLong(usize),
@@ -207,17 +210,16 @@ impl ConfChange {
     /// Tags: `1` add voter, `2` remove node (`0` is never valid). Fixed-size fields with a
     /// version first, so that part 3 can add a tag (a learner) or a version without guessing.
     ///
-    /// # Panics
-    /// If there are more than [`MAX_STEPS`] steps or [`MAX_CONTEXT`] context bytes: a change
-    /// built by this process past the limits the decoder enforces is a bug of the caller
-    /// (proposing validates first, so a proposal never gets here with one).
-    pub fn encode(&self) -> Bytes {
-        assert!(
-            self.steps.len() <= MAX_STEPS && self.context.len() <= MAX_CONTEXT,
-            "invariant violated: encoding a change of {} steps and {} context bytes",
-            self.steps.len(),
-            self.context.len()
-        );
+    /// A change past the limits the decoder enforces ([`MAX_STEPS`] steps, [`MAX_CONTEXT`]
+    /// context bytes) is refused with a typed error rather than written: what could not be read
+    /// back must not reach the log.
+    pub fn encode(&self) -> Result<Bytes, ConfChangeError> {
+        if self.steps.len() > MAX_STEPS {
+            return Err(ConfChangeError::TooManySteps(self.steps.len()));
+        }
+        if self.context.len() > MAX_CONTEXT {
+            return Err(ConfChangeError::ContextTooLong(self.context.len()));
+        }
         let mut b = BytesMut::with_capacity(2 + 9 * self.steps.len() + 4 + self.context.len());
         b.put_u8(ENCODING_VERSION);
         b.put_u8(self.steps.len() as u8);
@@ -227,7 +229,7 @@ impl ConfChange {
         }
         b.put_u32_le(self.context.len() as u32);
         b.put_slice(&self.context);
-        b.freeze()
+        Ok(b.freeze())
     }
 
     /// Reads a change written by [`ConfChange::encode`]. Any other bytes give a [`DecodeError`]
@@ -347,7 +349,7 @@ impl<S: Storage> Raft<S> {
             term: 0,
             index: 0,
             kind: EntryKind::ConfChange,
-            data: cc.encode(),
+            data: cc.encode()?,
         };
         self.propose_entries(vec![entry])
     }
@@ -469,7 +471,7 @@ mod tests {
     fn encoding_is_fixed() {
         let cc = ConfChange::remove_node(3).with_context("x");
         let want = [1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, b'x'];
-        assert_eq!(cc.encode().as_ref(), &want);
+        assert_eq!(cc.encode().unwrap().as_ref(), &want);
     }
 
     #[test]
@@ -498,6 +500,26 @@ mod tests {
         );
         // An empty entry (a new leader's) is not a change.
         assert!(ConfChange::decode(&Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn encode_refuses_what_decode_would() {
+        let many = ConfChange::new(vec![ConfChangeStep::AddVoter(1); MAX_STEPS + 1]);
+        assert_eq!(
+            many.encode(),
+            Err(ConfChangeError::TooManySteps(MAX_STEPS + 1))
+        );
+        let long = ConfChange::add_voter(1).with_context(vec![0; MAX_CONTEXT + 1]);
+        assert_eq!(
+            long.encode(),
+            Err(ConfChangeError::ContextTooLong(MAX_CONTEXT + 1))
+        );
+        assert!(
+            ConfChange::add_voter(1)
+                .with_context(vec![0; MAX_CONTEXT])
+                .encode()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -542,7 +564,7 @@ mod tests {
         fn round_trips(steps in proptest::collection::vec(step(), 0..=MAX_STEPS),
                        context in proptest::collection::vec(any::<u8>(), 0..64)) {
             let cc = ConfChange { steps, context: context.into() };
-            prop_assert_eq!(ConfChange::decode(&cc.encode()), Ok(cc));
+            prop_assert_eq!(ConfChange::decode(&cc.encode().unwrap()), Ok(cc));
         }
 
         /// Any bytes: a change or a typed error, never a panic; and what decodes re-encodes to
@@ -550,7 +572,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
             if let Ok(cc) = ConfChange::decode(&bytes) {
-                prop_assert_eq!(cc.encode(), Bytes::from(bytes.clone()));
+                prop_assert_eq!(cc.encode(), Ok(Bytes::from(bytes.clone())));
             }
         }
 
@@ -560,7 +582,7 @@ mod tests {
         fn damaged_encodings_never_panic(id in any::<u64>(), add in any::<bool>(),
                                          at in any::<prop::sample::Index>(), flip in 1u8..=255) {
             let cc = if add { ConfChange::add_voter(id) } else { ConfChange::remove_node(id) };
-            let good = cc.encode();
+            let good = cc.encode().unwrap();
             for len in 0..good.len() {
                 prop_assert!(ConfChange::decode(&good[..len]).is_err());
             }
@@ -568,7 +590,7 @@ mod tests {
             let i = at.index(bad.len());
             bad[i] ^= flip;
             if let Ok(other) = ConfChange::decode(&bad) {
-                prop_assert_eq!(other.encode(), Bytes::from(bad.clone()));
+                prop_assert_eq!(other.encode(), Ok(Bytes::from(bad.clone())));
             }
         }
     }

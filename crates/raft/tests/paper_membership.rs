@@ -245,7 +245,7 @@ fn removed_node_never_campaigns() {
         prev_term: 0,
         entries: vec![
             e(1, EntryKind::Normal, Default::default()),
-            e(2, EntryKind::ConfChange, cc.encode()),
+            e(2, EntryKind::ConfChange, cc.encode().unwrap()),
         ],
         commit: 2,
     };
@@ -276,7 +276,7 @@ fn no_campaign_with_a_committed_conf_change_unapplied() {
             index: 1,
             term: 1,
             kind: EntryKind::ConfChange,
-            data: ConfChange::add_voter(4).encode(),
+            data: ConfChange::add_voter(4).encode().unwrap(),
         }],
         commit: 1,
     };

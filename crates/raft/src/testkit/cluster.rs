@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
+use super::membership::AppConf;
 use super::ready_steps::{Stage, unsynced};
 use super::safety::{self, History, Verdict};
 use crate::{
-    ConfChange, ConfChangeStep, ConfState, Config, Entry, HardState, Index, MemStorage, Message,
-    MessageBody, NodeId, RawNode, Role, SoftState, Storage, Term,
+    ConfState, Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode,
+    Role, SoftState, Storage, Term,
 };
 
 /// The most messages the network holds; beyond it the newest are dropped (and the run is failed
@@ -64,20 +65,6 @@ pub(super) struct Running {
     pub(super) applied: Index,
 }
 
-/// The part of a node's application state that membership changes touch: the configuration it
-/// applied, and the ids it applied a removal of. Like `applied`, it survives a crash with the
-/// state machine; a node restarted without `applied` starts from the bootstrap configuration and
-/// applies the changes again.
-#[derive(Clone, Debug, Default)]
-struct AppConf {
-    voters: Vec<NodeId>,
-    /// Ids this node's application has removed from the cluster (and not added back). Messages
-    /// from them are dropped on arrival, as etcd's server drops messages from removed members
-    /// (`IsIDRemoved`): a removed node that never learned it was removed would otherwise disrupt
-    /// the cluster with elections forever (thesis §4.2.3).
-    removed: BTreeSet<NodeId>,
-}
-
 /// What a step can change about a node that the output reports and the checks watch.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Seen {
@@ -127,9 +114,9 @@ pub struct Cluster {
     configs: BTreeMap<NodeId, Config>,
     opts: ClusterOptions,
     /// The configuration the cluster was created with: what every log starts from.
-    bootstrap: Vec<NodeId>,
+    pub(super) bootstrap: Vec<NodeId>,
     /// Each node's applied configuration ([`AppConf`]).
-    apps: BTreeMap<NodeId, AppConf>,
+    pub(super) apps: BTreeMap<NodeId, AppConf>,
     queue: Vec<Message>,
     /// Directed links that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
@@ -205,7 +192,7 @@ impl Cluster {
     }
 
     /// Configures node `id` with the cluster's options and starts it from `disk`.
-    fn insert_node(&mut self, id: NodeId, disk: MemStorage) {
+    pub(super) fn insert_node(&mut self, id: NodeId, disk: MemStorage) {
         let opts = self.opts;
         let mut config = Config::new(id);
         config.heartbeat_tick = 1;
@@ -222,96 +209,6 @@ impl Cluster {
         self.configs.insert(id, config);
         self.nodes.insert(id, Sim::Down { disk, applied: 0 });
         self.start(id, false);
-    }
-
-    /// A new, empty node `id` that will join the cluster: it is not a voter until a committed
-    /// change adds it (`conf-change`), and it never campaigns before. Returns whether it was
-    /// created (not if `id` exists).
-    ///
-    /// It starts with the cluster's bootstrap configuration and an empty log, the state every
-    /// log of the cluster starts from, and learns the changes since then from the leader's
-    /// appends, applying them in order like everyone else. That is what etcd's raftexample does
-    /// with `--join` (a node started with no peers replays the log from its first entry, where
-    /// etcd keeps the bootstrap configuration; raftwood keeps it in the storage's initial
-    /// state). A joining node may not start with the new configuration: it would apply the
-    /// log's older changes on top of a newer configuration.
-    pub fn add_node(&mut self, id: NodeId) -> bool {
-        if id == 0 || self.nodes.contains_key(&id) {
-            return false;
-        }
-        let disk = MemStorage::new_with_voters(&self.bootstrap);
-        self.insert_node(id, disk);
-        let voters = list(&self.bootstrap);
-        self.say(format!(
-            "n{id} added, empty, with bootstrap voters {voters}"
-        ));
-        true
-    }
-
-    /// The latest configuration any node has applied (the bootstrap one before any change): the
-    /// members that liveness is asked of.
-    pub fn voters(&self) -> Vec<NodeId> {
-        self.history.latest_config().to_vec()
-    }
-
-    /// Proposes `cc` on node `id`, writing any error to the output. Returns whether the node
-    /// accepted it.
-    pub fn propose_conf_change(&mut self, id: NodeId, cc: ConfChange) -> bool {
-        match self.on_node(id, |n| n.propose_conf_change(cc)) {
-            None => {
-                self.say(format!("n{id} is down"));
-                false
-            }
-            Some(Err(e)) => {
-                self.say(format!("n{id} propose conf change: {e}"));
-                false
-            }
-            Some(Ok(())) => true,
-        }
-    }
-
-    /// The application of node `id` applies the committed conf change `e`, as a real one does
-    /// between `ready` and `advance`.
-    pub(super) fn apply_conf_change(&mut self, id: NodeId, e: &Entry) {
-        let cc = match ConfChange::decode(&e.data) {
-            Ok(cc) => cc,
-            Err(err) => {
-                return self.say(format!(
-                    "n{id} cannot decode conf change {}: {err}",
-                    e.index
-                ));
-            }
-        };
-        let was_leader = self
-            .node(id)
-            .is_some_and(|n| n.status().soft_state.role == Role::Leader);
-        match self.on_node(id, |n| n.apply_conf_change(&cc)) {
-            Some(Ok(cs)) => {
-                if was_leader {
-                    self.coverage.conf_changes_applied_by_leader += 1;
-                    if !cs.voters.contains(&id) {
-                        self.coverage.removed_leader_stepped_down += 1;
-                    }
-                }
-                self.say(format!(
-                    "n{id} conf change {cc}: voters {}",
-                    list(&cs.voters)
-                ));
-                let app = self.apps.entry(id).or_default();
-                for step in &cc.steps {
-                    match *step {
-                        ConfChangeStep::AddVoter(v) => app.removed.remove(&v),
-                        ConfChangeStep::RemoveNode(v) => app.removed.insert(v),
-                    };
-                }
-                app.voters = cs.voters.clone();
-                if let Err(v) = self.history.conf_applied(id, e.index, &cs.voters) {
-                    self.fail(Verdict::Safety(v));
-                }
-            }
-            Some(Err(err)) => self.say(format!("n{id} conf change {cc} refused: {err}")),
-            None => {}
-        }
     }
 
     /// Starts node `id` from its disk; with `keep_applied`, its state machine kept what it had
@@ -903,7 +800,7 @@ pub fn role_text(soft: SoftState) -> String {
 }
 
 /// Node ids as `[1 2 3]`.
-fn list(ids: &[NodeId]) -> String {
+pub(super) fn list(ids: &[NodeId]) -> String {
     let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
     format!("[{}]", ids.join(" "))
 }

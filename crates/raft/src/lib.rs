@@ -48,7 +48,7 @@
 //!         send rd.messages                      // may go at once
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
-//!         apply rd.committed_entries
+//!         apply rd.committed_entries        // a conf change: node.apply_conf_change(&cc)
 //!         node.advance();
 //!     }
 //! }

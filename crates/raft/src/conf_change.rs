@@ -30,8 +30,8 @@
 //! configuration). It costs one round after an election.
 //!
 //! etcd instead turns the refused change into an empty normal entry: its proposals arrive as a
-//! batch inside one `MsgProp`, and an all-or-nothing batch cannot refuse one entry of it, nor
-//! can it return an error through `Step`. Here a conf change is proposed on its own, through
+//! batch inside one `MsgProp`, and refusing the batch for the sake of one entry would drop the
+//! application's other entries with it. Here a conf change is proposed on its own, through
 //! [`crate::RawNode::propose_conf_change`], which returns a `Result`, so the caller learns at
 //! once and no log space is spent on an entry that does nothing. A change proposed on a
 //! follower is forwarded; if the leader refuses it, the refusal is logged there and the change
@@ -40,8 +40,9 @@
 //!
 //! # Non-goals
 //! Learners, joint consensus and leadership transfer away from a removed leader come later. A
-//! node removed from the configuration is not told so by the leader (which stops sending to
-//! it); an application that wants it gone shuts it down, as etcd's server does.
+//! removed node learns of its removal only if the commit index reaches it before the leader
+//! stops sending to it; raft does nothing more, and an application that wants it gone shuts it
+//! down and drops its messages, as etcd's server does.
 //!
 //! ```
 //! use raftwood_raft::{ConfChange, ConfChangeStep};

@@ -74,7 +74,12 @@ fn voters(n: &RawNode<MemStorage>) -> Vec<NodeId> {
 /// Node 1 of `voters`, leader of term 1 (everyone voted for it), its empty entry 1 persisted,
 /// and, if `ack` is given, that entry committed by the acknowledgements of those peers.
 fn leader(voters: &[NodeId], ack: &[NodeId]) -> RawNode<MemStorage> {
-    let mut n = node(1, voters);
+    leader_with(config(1), voters, ack)
+}
+
+/// [`leader`], with its own configuration.
+fn leader_with(cfg: Config, voters: &[NodeId], ack: &[NodeId]) -> RawNode<MemStorage> {
+    let mut n = RawNode::new(cfg, MemStorage::new_with_voters(voters)).expect("valid config");
     n.campaign();
     drain(&mut n);
     for &v in voters.iter().filter(|&&v| v != 1) {
@@ -205,6 +210,35 @@ fn removing_a_voter_recounts_the_majority() {
     // ...and once it is applied, n1 and n2 are a majority of {1, 2, 3}: entry 3 commits.
     assert_eq!(commit(&n), 3);
     assert!(!n.status().progress.contains_key(&4));
+}
+
+/// CheckQuorum (thesis §6.2) counts the voters of the configuration in force: hearing from n2
+/// alone keeps a leader of {1, 2, 3} (2 of 3), but not a leader of {1, 2, 3, 4} (2 of 4), which
+/// steps down at its next check.
+#[test]
+fn check_quorum_counts_the_current_voters() {
+    let mut cfg = config(1);
+    cfg.check_quorum = true;
+    let only_n2_answers = |n: &mut RawNode<MemStorage>| {
+        for _ in 0..10 {
+            n.tick();
+            n.step(msg(2, 1, 1, MessageBody::HeartbeatResponse))
+                .unwrap();
+            drain(n);
+        }
+    };
+    let mut three = leader_with(cfg.clone(), &[1, 2, 3], &[2]);
+    only_n2_answers(&mut three);
+    assert_eq!(role(&three), Role::Leader);
+
+    let mut four = leader_with(cfg, &[1, 2, 3], &[2]);
+    four.propose_conf_change(ConfChange::add_voter(4)).unwrap();
+    drain(&mut four);
+    four.step(accepted(2, 1, 2)).unwrap();
+    drain(&mut four);
+    assert_eq!(voters(&four), vec![1, 2, 3, 4]);
+    only_n2_answers(&mut four);
+    assert_eq!(role(&four), Role::Follower);
 }
 
 // --- Removed servers (§4.2.2) ------------------------------------------------------------------

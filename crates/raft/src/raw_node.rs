@@ -140,10 +140,17 @@ impl<S: Storage> RawNode<S> {
     /// A node reading `storage`, which holds what the node persisted before (or a fresh cluster's
     /// voters).
     pub fn new(config: Config, storage: S) -> Result<RawNode<S>, Error> {
+        // What the disk holds, not what the node starts with: a restart with `Config::applied`
+        // beyond the persisted commit index starts with the commit index raised to it, and the
+        // first Ready must write that down. Otherwise the disk could keep a commit index below
+        // entries it later syncs, and a restart without the state machine would take committed
+        // conf changes for uncommitted ones and campaign in a configuration two steps old
+        // (testdata/regression_membership_restart_forgets_commit.txt).
+        let on_disk = storage.initial_state()?.hard_state;
         let raft = Raft::new(config, storage)?;
         Ok(RawNode {
             prev_soft_state: raft.soft_state(),
-            prev_hard_state: raft.hard_state(),
+            prev_hard_state: on_disk,
             raft,
             outstanding: None,
         })

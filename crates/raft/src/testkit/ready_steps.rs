@@ -194,23 +194,30 @@ impl Cluster {
         }
         let mut line = format!("n{id} apply");
         for e in committed {
-            let _ = write!(line, " {}@{}", e.index, e.term);
-            if e.kind == EntryKind::ConfChange {
-                match ConfChange::decode(&e.data) {
-                    Ok(cc) => {
-                        let _ = write!(line, "=conf-change({cc})");
-                    }
-                    Err(_) => line.push_str("=conf-change(undecodable)"),
-                }
-            } else if !e.data.is_empty() {
-                let _ = write!(line, "={}", String::from_utf8_lossy(&e.data));
-            }
+            line.push_str(&applied_entry(e));
         }
         self.say(line);
         if let Err(v) = self.history.applied(id, committed, term) {
             self.fail(Verdict::Safety(v));
         }
     }
+}
+
+/// An applied entry as the output shows it: ` 2@1`, with its data (` 2@1=x`), or for a
+/// membership change what it changes (` 3@1=conf-change(add n4)`).
+pub(super) fn applied_entry(e: &Entry) -> String {
+    let mut s = format!(" {}@{}", e.index, e.term);
+    if e.kind == EntryKind::ConfChange {
+        match ConfChange::decode(&e.data) {
+            Ok(cc) => {
+                let _ = write!(s, "=conf-change({cc})");
+            }
+            Err(_) => s.push_str("=conf-change(undecodable)"),
+        }
+    } else if !e.data.is_empty() {
+        let _ = write!(s, "={}", String::from_utf8_lossy(&e.data));
+    }
+    s
 }
 
 /// What a crash of `node` would lose: its hard state and entries beyond the synced disk, as

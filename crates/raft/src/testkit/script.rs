@@ -597,10 +597,7 @@ impl Seen {
                     .committed()
                     .filter(|e| (before + 1..=now).contains(&e.index))
                 {
-                    let _ = write!(out, " {}@{}", e.index, e.term);
-                    if !e.data.is_empty() {
-                        let _ = write!(out, "={}", String::from_utf8_lossy(&e.data));
-                    }
+                    out.push_str(&super::ready_steps::applied_entry(e));
                 }
                 out.push('\n');
             }

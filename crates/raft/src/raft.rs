@@ -294,14 +294,23 @@ impl<S: Storage> Raft<S> {
             // RequestVote: a stale message is mostly ignored, and answered only where an answer
             // is needed for liveness (as etcd does). The sender learns our term anyway from the
             // next message we send it; without PreVote or CheckQuorum, that message comes (our
-            // own election's vote request, or our heartbeat if we lead).
+            // own election's vote request, or our heartbeat if we lead), if the sender is in our
+            // configuration.
             match m.body {
                 // A leader of an older term would never learn that it is stale if we stayed silent:
                 // with CheckQuorum or PreVote, a node with a higher term may not be able to win an
                 // election either, and the cluster would stall. Answering with our term makes the
                 // old leader step down (etcd does the same).
+                //
+                // The same holds without either when the sender is not a voter of our
+                // configuration: ours is then stale (it predates changes that made the sender a
+                // leader), our own vote requests never reach the sender, and the term would
+                // never meet (found by the membership property tests:
+                // testdata/regression_membership_stale_member_answers_unknown_leader.txt).
                 Append { .. } | Heartbeat { .. }
-                    if core.config.check_quorum || core.config.pre_vote =>
+                    if core.config.check_quorum
+                        || core.config.pre_vote
+                        || core.voters.binary_search(&m.from).is_err() =>
                 {
                     self.core.send(m.from, HeartbeatResponse);
                 }

@@ -302,14 +302,18 @@ impl<S: Storage> Raft<S> {
                 // election either, and the cluster would stall. Answering with our term makes the
                 // old leader step down (etcd does the same).
                 //
-                // The same holds without either when the sender is not a voter of our
-                // configuration: ours is then stale (it predates changes that made the sender a
-                // leader), our own vote requests never reach the sender, and the term would
-                // never meet (found by the membership property tests:
-                // testdata/regression_membership_stale_member_answers_unknown_leader.txt).
+                // The same holds without either when our own vote requests will not carry our
+                // term to the sender: we are not a voter (a node joining, or removed: we never
+                // campaign), or the sender is not a voter of our configuration (ours is stale: it
+                // predates the changes that made the sender leader). A removed node's campaigns
+                // can push such a node's term past the leader's, and the two would never meet
+                // (found by the membership property tests, see
+                // testdata/regression_membership_stale_member_answers_unknown_leader.txt and
+                // testdata/regression_membership_joining_node_answers_stale_leader.txt).
                 Append { .. } | Heartbeat { .. }
                     if core.config.check_quorum
                         || core.config.pre_vote
+                        || !core.promotable()
                         || core.voters.binary_search(&m.from).is_err() =>
                 {
                     self.core.send(m.from, HeartbeatResponse);

@@ -360,3 +360,73 @@ fn apply_refuses_what_propose_refuses() {
     assert_eq!(voters(&n), vec![1, 2]);
     assert_eq!(voters(&one), vec![1]);
 }
+
+// --- Terms that never meet, and restarts --------------------------------------------------------
+
+/// A node at `term` with `voters`, an empty log.
+fn node_in_term(id: NodeId, voters: &[NodeId], term: Term) -> RawNode<MemStorage> {
+    let mut s = MemStorage::new_with_voters(voters);
+    s.set_hard_state(raftwood_raft::HardState {
+        term,
+        vote: None,
+        commit: 0,
+    });
+    RawNode::new(config(id), s).expect("valid config")
+}
+
+/// Whether `msgs` answer `to` with our term `term`.
+fn answered(msgs: &[Message], to: NodeId, term: Term) -> bool {
+    msgs.iter()
+        .any(|m| m.to == to && m.term == term && m.body == MessageBody::HeartbeatResponse)
+}
+
+/// Without PreVote or CheckQuorum a stale heartbeat goes unanswered: the stale leader learns the
+/// newer term from the node's next vote request. A node that is not a voter never sends one, and a
+/// node whose configuration lacks the leader never sends it there, so both answer (thesis §4.2.3
+/// is about the opposite problem, removed nodes disrupting; this is its mirror image).
+#[test]
+fn stale_leader_is_answered_when_our_campaigns_would_not_reach_it() {
+    let heartbeat = |from| msg(from, 0, 2, MessageBody::Heartbeat { commit: 0 });
+    let step_to = |n: &mut RawNode<MemStorage>, from: NodeId| {
+        let mut m = heartbeat(from);
+        m.to = n.id();
+        n.step(m).unwrap();
+        drain(n)
+    };
+    // A voter hearing a stale leader of its own configuration: silence, as before.
+    let mut voter = node_in_term(2, &[1, 2, 3], 5);
+    assert!(step_to(&mut voter, 1).is_empty());
+    // The leader is not in its configuration (ours is stale): answered with term 5.
+    assert!(answered(&step_to(&mut voter, 6), 6, 5));
+    // A joining node, not a voter of its own configuration: answered.
+    let mut joining = node_in_term(4, &[1, 2, 3], 5);
+    assert!(answered(&step_to(&mut joining, 1), 1, 5));
+}
+
+/// A node restarted with `Config::applied` above the commit index on its disk starts with the
+/// commit index raised to it, and its first Ready writes that down: otherwise the disk would keep
+/// an old commit index under entries synced later, and a restart without the state machine would
+/// take committed conf changes for uncommitted ones.
+#[test]
+fn restart_with_applied_writes_the_raised_commit_index() {
+    let mut s = MemStorage::new_with_voters(&[1, 2, 3]);
+    let e = |index| Entry {
+        index,
+        term: 1,
+        ..Default::default()
+    };
+    s.append(&[e(1), e(2), e(3)]);
+    s.set_hard_state(raftwood_raft::HardState {
+        term: 1,
+        vote: None,
+        commit: 1,
+    });
+    let mut cfg = config(2);
+    cfg.applied = 3;
+    let mut n = RawNode::new(cfg, s).unwrap();
+    assert!(n.has_ready());
+    let rd = n.ready();
+    assert_eq!(rd.hard_state.map(|hs| hs.commit), Some(3));
+    assert!(rd.committed_entries.is_empty(), "nothing is applied twice");
+    n.advance();
+}

@@ -67,6 +67,7 @@ pub mod progress;
 pub mod quorum;
 mod raft;
 pub mod raw_node;
+pub mod read_only;
 pub mod replication;
 mod rng;
 pub mod storage;
@@ -78,6 +79,7 @@ pub use config::Config;
 pub use error::{Error, ProposalDropped, StorageError};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
+pub use read_only::{ReadOnlyOption, ReadState};
 pub use storage::{MemStorage, RaftState, Storage};
 pub use types::{
     ConfState, Entry, EntryKind, HardState, Index, NodeId, Role, Snapshot, SnapshotMetadata,

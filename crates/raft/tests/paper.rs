@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use raftwood_raft::testkit::{Cluster, ClusterOptions};
 use raftwood_raft::{
     Config, Entry, Error, HardState, MemStorage, Message, MessageBody, NodeId, ProposalDropped,
@@ -238,7 +240,10 @@ fn candidate_steps_down_on_higher_term() {
 fn leader_steps_down_on_higher_term() {
     let mut n = leader(&[1, 2, 3]);
 
-    step(&mut n, msg(2, 1, 4, MessageBody::HeartbeatResponse));
+    step(
+        &mut n,
+        msg(2, 1, 4, MessageBody::HeartbeatResponse { context: None }),
+    );
 
     assert_eq!((role(&n), term(&n)), (Role::Follower, 4));
     assert_eq!(leader_of(&n), None);
@@ -825,7 +830,10 @@ fn check_quorum_leader_steps_down() {
     for _ in 0..20 {
         silent.tick();
         heard.tick();
-        step(&mut heard, msg(2, 1, 1, MessageBody::HeartbeatResponse));
+        step(
+            &mut heard,
+            msg(2, 1, 1, MessageBody::HeartbeatResponse { context: None }),
+        );
         drain(&mut silent);
         drain(&mut heard);
     }
@@ -943,8 +951,21 @@ fn messages_from_network_never_panic() {
             },
             AppendAccepted { match_index: MAX },
             AppendAccepted { match_index: 0 },
-            Heartbeat { commit: MAX },
-            HeartbeatResponse,
+            Heartbeat {
+                commit: MAX,
+                context: Some(Bytes::from_static(b"x")),
+            },
+            HeartbeatResponse { context: None },
+            HeartbeatResponse {
+                context: Some(Bytes::from_static(b"x")),
+            },
+            ReadIndex {
+                context: Bytes::new(),
+            },
+            ReadIndexResponse {
+                index: MAX,
+                context: Bytes::from_static(b"x"),
+            },
             Propose { entries: vec![] },
             Propose {
                 entries: vec![entry(MAX, MAX)],
@@ -1012,7 +1033,10 @@ fn messages_from_network_never_panic() {
     }
     // A message addressed to someone else is an error for the caller, not a panic.
     let mut n = node(1, &[1, 2, 3]);
-    assert!(n.step(msg(2, 7, 1, HeartbeatResponse)).is_err());
+    assert!(
+        n.step(msg(2, 7, 1, HeartbeatResponse { context: None }))
+            .is_err()
+    );
 }
 
 /// Drives a node for a while after garbage: ticks through elections or heartbeats, proposals, and
@@ -1247,9 +1271,10 @@ fn silent_follower_receives_at_most_the_inflight_window() {
             match m.body {
                 MessageBody::Append { entries, .. } if entries.is_empty() => empty += 1,
                 MessageBody::Append { .. } => with_entries += 1,
-                MessageBody::Heartbeat { .. } => {
-                    step(&mut n, msg(2, 1, t, MessageBody::HeartbeatResponse))
-                }
+                MessageBody::Heartbeat { .. } => step(
+                    &mut n,
+                    msg(2, 1, t, MessageBody::HeartbeatResponse { context: None }),
+                ),
                 _ => {}
             }
         }

@@ -9,7 +9,7 @@
 //! 1. The leader notes its commit index as the *read index*. It must first have committed an
 //!    entry of its own term: until then its commit index may lag behind entries an earlier leader
 //!    committed (thesis §6.4, step 1; Raft §8's empty entry is what makes this quick). Requests
-//!    that arrive before that wait in [`ReadOnly::waiting`].
+//!    that arrive before that wait (in `ReadOnly::waiting`).
 //! 2. It confirms that it is still the leader: a quorum must acknowledge a heartbeat sent *after*
 //!    the request arrived. The request's context rides on the heartbeat and comes back on the
 //!    response. A leader deposed by a newer one cannot gather that quorum, since the newer

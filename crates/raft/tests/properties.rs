@@ -7,16 +7,19 @@
 //! dropping and duplicating single messages, a leader resending an older part of its log
 //! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
-//! before `advance`) and restarts (also with `Config::applied` set). Each action *is* a line of
-//! the scenario language ([`raftwood_raft::testkit::script`]) and is executed through [`run`],
-//! which runs every check of [`raftwood_raft::testkit::safety`]: the Figure 3 properties after
-//! every command, the Ready rules at every Ready, the commit rules whenever a commit index moves.
-//! A command reports what it found as typed [`Verdict`]s; any verdict fails the case at once.
+//! before `advance`) and restarts (also with `Config::applied` set), and reads (`read-index`, on
+//! any node). Each action *is* a line of the scenario language ([`raftwood_raft::testkit::script`])
+//! and is executed through [`run`], which runs every check of [`raftwood_raft::testkit::safety`]:
+//! the Figure 3 properties after every command, the Ready rules at every Ready, the commit rules
+//! whenever a commit index moves. A command reports what it found as typed [`Verdict`]s; any
+//! verdict fails the case at once.
 //!
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
-//! `Config::applied`, and a crash at each step boundary. Two actions exist to make the rare ones
+//! `Config::applied`, a crash at each step boundary, and a read answered and one dropped
+//! (`read-index` actions, whose answers are checked against the writes acknowledged before them,
+//! thesis §6.4). Two actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
 //! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
 //! back-off never sends an append that ends before the point where two logs diverge).
@@ -159,6 +162,11 @@ enum Action {
         /// Restart with `Config::applied` set (the state machine survived the crash).
         applied: bool,
     },
+    /// The node's application asks for a linearizable read (`read-index`), with a context unique
+    /// in the schedule; the safety checks compare its answer with the writes acknowledged before.
+    ReadIndex {
+        node: u8,
+    },
 }
 
 /// The step commands of [`Action::ReadyStep`].
@@ -211,7 +219,7 @@ impl Schedule {
         }
         lines.push(add);
         let mut down = std::collections::BTreeSet::new();
-        let mut proposals = 0;
+        let (mut proposals, mut reads) = (0, 0);
         for a in &self.actions {
             let line = match *a {
                 Action::Interleave { node: k } => {
@@ -258,6 +266,10 @@ impl Schedule {
                     format!("propose {} v{proposals}", node(k))
                 }
                 Action::Campaign { node: k } => format!("campaign {}", node(k)),
+                Action::ReadIndex { node: k } => {
+                    reads += 1;
+                    format!("read-index {} r{reads}", node(k))
+                }
                 Action::Process { node: None } => "process".to_string(),
                 Action::Process { node: Some(k) } => format!("process {}", node(k)),
                 Action::Deliver => "deliver".to_string(),
@@ -340,10 +352,12 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication]
-    let w: [u32; 19] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2],
+    //  interleave, crash-leader-mid-replication, read-index]
+    let w: [u32; 20] = match weather {
+        Weather::Calm => [
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 4,
+        ],
+        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 4],
     };
     let node = || 0u8..15;
     prop_oneof![
@@ -366,6 +380,7 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
+        w[19] => node().prop_map(|node| Action::ReadIndex { node }),
     ]
 }
 
@@ -407,14 +422,14 @@ struct Failure {
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
 struct Reached {
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; 8],
 }
 
 /// The hard cases reached by all four tests, and how many tests have finished: the last of the
 /// four to finish checks that every case was reached by at least one of them (a rare case, such
 /// as the stale tail, may miss one configuration by chance, but not all four).
 static ALL_REACHED: Reached = Reached {
-    counts: [const { AtomicU64::new(0) }; 6],
+    counts: [const { AtomicU64::new(0) }; 8],
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 
@@ -430,19 +445,21 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.reads_answered,
+            c.reads_dropped,
         ];
         for (n, v) in self.counts.iter().zip(v) {
             n.fetch_add(v, Ordering::Relaxed);
         }
     }
 
-    fn add_report(&self, report: &[(&'static str, u64); 6]) {
+    fn add_report(&self, report: &[(&'static str, u64); 8]) {
         for (n, (_, v)) in self.counts.iter().zip(report) {
             n.fetch_add(*v, Ordering::Relaxed);
         }
     }
 
-    fn report(&self) -> [(&'static str, u64); 6] {
+    fn report(&self) -> [(&'static str, u64); 8] {
         let names = [
             "matching append with a tail",
             "matching append with a stale tail",
@@ -450,8 +467,10 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "read answered",
+            "read dropped",
         ];
-        let mut r = [("", 0); 6];
+        let mut r = [("", 0); 8];
         for (i, name) in names.into_iter().enumerate() {
             r[i] = (name, self.counts[i].load(Ordering::Relaxed));
         }

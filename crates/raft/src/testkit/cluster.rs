@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::safety::{self, History, Verdict};
 use crate::{
-    Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode, Ready,
-    Role, SoftState, Storage, Term,
+    Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode,
+    ReadOnlyOption, Ready, Role, SoftState, Storage, Term,
 };
 
 /// The most messages the network holds; beyond it the newest are dropped (and the run is failed
@@ -35,6 +35,9 @@ pub struct ClusterOptions {
     pub max_size_per_msg: Option<u64>,
     /// Overrides `Config::max_inflight_msgs`.
     pub max_inflight_msgs: Option<usize>,
+    /// How leaders confirm their leadership before answering a read (`Config::read_only_option`;
+    /// `LeaseBased` needs `check_quorum`).
+    pub read_only: ReadOnlyOption,
 }
 
 /// A node of the simulation: running, or crashed with only its synced disk left (and the index
@@ -95,6 +98,10 @@ pub struct Coverage {
     pub crash_synced_unsent: u64,
     /// Crashes with a Ready handled but not advanced.
     pub crash_before_advance: u64,
+    /// Reads answered (`ReadState`s handed out), each checked against the acknowledged writes.
+    pub reads_answered: u64,
+    /// Reads reported dropped (`Ready::dropped_reads`).
+    pub reads_dropped: u64,
 }
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
@@ -176,6 +183,7 @@ impl Cluster {
             config.election_tick = 10;
             config.pre_vote = opts.pre_vote;
             config.check_quorum = opts.check_quorum;
+            config.read_only_option = opts.read_only;
             config.seed = config.seed.wrapping_add(opts.seed);
             if let Some(size) = opts.max_size_per_msg {
                 config.max_size_per_msg = size;
@@ -385,6 +393,24 @@ impl Cluster {
         }
     }
 
+    /// Node `id`'s application asks for a linearizable read identified by `context`, writing a
+    /// refusal to the output. The writes acknowledged so far are remembered, for the check that
+    /// the answer covers them ([`History::read_requested`]). Returns whether the node took it.
+    pub fn read_index(&mut self, id: NodeId, context: Bytes) -> bool {
+        self.history.read_requested(&context);
+        match self.on_node(id, |n| n.read_index(context)) {
+            None => {
+                self.say(format!("n{id} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{id} read-index: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
     /// Step 1 of handling a Ready: takes node `id`'s Ready, if it has one and none is
     /// outstanding, and checks the rules a Ready must follow. Returns whether it took one.
     pub fn take_ready(&mut self, id: NodeId) -> bool {
@@ -400,6 +426,8 @@ impl Cluster {
             r.last_hs = hs;
         }
         let check = safety::check_ready(id, &rd, last_hs);
+        let read_states = rd.read_states.clone();
+        let dropped = rd.dropped_reads.len() as u64;
         r.stage = Some(Stage {
             rd,
             sent: false,
@@ -407,7 +435,9 @@ impl Cluster {
             synced: false,
             persisted_sent: false,
         });
-        if let Err(v) = check {
+        self.coverage.reads_answered += read_states.len() as u64;
+        self.coverage.reads_dropped += dropped;
+        if let Err(v) = check.and_then(|()| self.history.check_read_states(id, &read_states)) {
             self.fail(Verdict::Safety(v));
         }
         true
@@ -529,11 +559,21 @@ impl Cluster {
         let Some(r) = self.running(id) else { return };
         let Some(st) = r.stage.take() else { return };
         let committed = st.rd.committed_entries;
+        let (read_states, dropped) = (st.rd.read_states, st.rd.dropped_reads);
         let term = r.node.status().hard_state.term;
         if let Some(last) = committed.last() {
             r.applied = last.index;
         }
         self.apply(id, &committed, term);
+        // Printed after the apply: a read is served once its index is applied, not before.
+        for rs in read_states {
+            let ctx = String::from_utf8_lossy(&rs.context);
+            self.say(format!("n{id} read ctx={ctx} index={}", rs.index));
+        }
+        for ctx in dropped {
+            let ctx = String::from_utf8_lossy(&ctx);
+            self.say(format!("n{id} read dropped ctx={ctx}"));
+        }
         self.on_node(id, |n| n.advance());
     }
 

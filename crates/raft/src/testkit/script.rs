@@ -37,6 +37,9 @@
 //! | `n1 write …` / `n1 sync` | the same in two steps (`write`, then `sync`) |
 //! | `n1 crashed, losing unsynced entries=[2@1]` | a crash, with what it lost |
 //! | `n1 apply 1@1 2@1=x` | entries applied, with their data if any |
+//! | `n1 read ctx=r1 index=3` | a `ReadState` handed out: read r1 may be served once n1 has applied index 3 |
+//! | `n1 read dropped ctx=r1` | read r1 will never be answered (`Ready::dropped_reads`) |
+//! | `ctx=r1` on a `Heartbeat` or `HeartbeatResponse` | the read context riding on the heartbeat round |
 //! | `progress={2:1→2}` | a leader's view of peer 2: match index 1 → next index 2 |
 //!
 //! # Handling a Ready step by step
@@ -60,6 +63,7 @@
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
+//! | `read-index ID CTX` | node ID's application asks for a linearizable read identified by CTX (unique per read); answered later as `nID read ctx=CTX index=I` |
 //! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
 //! | `tick-all [COUNT]` | ticks every running node, COUNT times |
 //! | `tick-stabilize [COUNT]` | COUNT times: ticks every running node once, then stabilizes |
@@ -90,6 +94,7 @@
 //! | option | effect |
 //! | --- | --- |
 //! | `pre-vote`, `check-quorum` | turn PreVote, CheckQuorum on |
+//! | `lease-read` | leaders answer reads from their lease (`ReadOnlyOption::LeaseBased`; refused without `check-quorum`) |
 //! | `seed=S` | varies the election timeouts |
 //! | `max-size=B`, `max-inflight=K` | override `max_size_per_msg` and `max_inflight_msgs` |
 //! | `nID=T,T,...` | node ID starts with this log, given by the terms of its entries 1, 2, ... (`n3=1,1,2` is `1@1 2@1 3@2`); nodes not named start empty |
@@ -109,7 +114,7 @@ use std::path::Path;
 
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
-use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
+use crate::{Config, Entry, HardState, Index, MemStorage, NodeId, ReadOnlyOption, Term};
 
 /// What a command did: its output, and the failures it found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -208,6 +213,12 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
                 arg(args, 0)?,
                 args.get(1).copied().unwrap_or("").to_owned().into(),
             );
+        }
+        // The application of node ID asks for a linearizable read; the answer shows up as
+        // `nID read ctx=CTX index=I` when a later Ready hands it out.
+        "read-index" => {
+            let ctx = args.get(1).copied().unwrap_or("").to_owned();
+            c.read_index(arg(args, 0)?, ctx.into());
         }
         "propose-leader" => match c.leader() {
             Some(l) => {
@@ -403,6 +414,7 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
         match key {
             "pre-vote" => opts.pre_vote = true,
             "check-quorum" => opts.check_quorum = true,
+            "lease-read" => opts.read_only = ReadOnlyOption::LeaseBased,
             "seed" => opts.seed = parse(value)?,
             "max-size" => opts.max_size_per_msg = Some(parse(value)?),
             "max-inflight" => opts.max_inflight_msgs = Some(parse(value)?),
@@ -429,6 +441,11 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
             _ => return Err(format!("add-nodes: unknown option {a}")),
         }
     }
+    // The nodes' configuration is checked here, so that a scenario can show the refusal.
+    let mut probe = Config::new(1);
+    probe.check_quorum = opts.check_quorum;
+    probe.read_only_option = opts.read_only;
+    probe.validate().map_err(|e| format!("add-nodes: {e}"))?;
     let mut c = if logs.is_empty() && term == 0 && commit == 0 {
         Cluster::new(n, opts)
     } else {

@@ -75,6 +75,7 @@
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
+//! | `isolate-leader` | isolates the current leader (the node `status` would show leading the highest term) |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
 //! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
@@ -304,6 +305,12 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         }
         "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
         "isolate" => c.isolate(arg(args, 0)?),
+        // Cuts off whoever leads now: the way a random schedule makes a stale leader, which
+        // keeps leading its old term in a minority while the majority elects a new one.
+        "isolate-leader" => match c.leader() {
+            Some(l) => c.isolate(l),
+            None => c.say("no leader to isolate"),
+        },
         "partition" => {
             let groups: Result<Vec<Vec<NodeId>>, String> = args
                 .split(|a| *a == "/")

@@ -32,6 +32,7 @@
 //! - `log.rs`: the log as one node sees it (stable + unstable).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
 //! - [`raw_node`]: [`RawNode`] and the [`Ready`] contract.
+//! - [`read_only`]: linearizable reads without the log (ReadIndex and lease reads, thesis §6.4).
 //! - `testkit` (feature `testkit`): a deterministic simulated network and the scenario language.
 //!
 //! ## Driving a node
@@ -42,12 +43,14 @@
 //!     on timer:    node.tick()
 //!     on message:  node.step(m)
 //!     on request:  node.propose(data)
+//!     on read:     node.read_index(ctx)
 //!     while node.has_ready() {
 //!         let rd = node.ready();
 //!         send rd.messages                      // may go at once
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
 //!         apply rd.committed_entries
+//!         serve rd.read_states                  // each once applied up to its index
 //!         node.advance();
 //!     }
 //! }
@@ -55,7 +58,7 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, membership changes, ReadIndex, leadership transfer and learners
+//! Snapshots and log compaction, membership changes, leadership transfer and learners
 //! come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
 
 pub mod config;

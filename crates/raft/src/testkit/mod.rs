@@ -18,6 +18,7 @@
 //! ```
 
 mod cluster;
+mod ready_steps;
 pub mod safety;
 pub mod script;
 

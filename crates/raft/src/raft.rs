@@ -498,6 +498,7 @@ impl<S: Storage> Raft<S> {
             "invariant violated: commit {committed} > last index {last}"
         );
         if let RoleState::Leader(l) = &self.role {
+            l.read_only.check_invariants();
             assert!(
                 l.progress.contains_key(&self.core.id),
                 "invariant violated: leader {} has no progress of its own",

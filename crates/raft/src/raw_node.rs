@@ -33,7 +33,9 @@ use crate::types::{Entry, HardState, Index, NodeId, SoftState, Term};
 /// 4. **Apply `committed_entries` in order, after rule 1.** *Why*: a committed entry can be in this
 ///    same Ready's `entries` (a follower may learn an entry and its commitment at once); applying
 ///    it before it is in the local log would leave the state machine ahead of the log after a
-///    crash.
+///    crash. Serve each of `read_states` only once the state machine has applied up to its
+///    `index` (possibly with this Ready's `committed_entries`). *Why*: the read index is the
+///    point at which the state machine reflects every write acknowledged before the read.
 /// 5. **Call [`RawNode::advance`] once, when all of the above is done**, before the next
 ///    [`RawNode::ready`]. *Why*: `advance` tells the node that `entries` are durable (a leader may
 ///    now count itself) and `committed_entries` applied; calling `ready` again first would hand
@@ -188,7 +190,9 @@ impl<S: Storage> RawNode<S> {
     /// - the leader holding it steps down, or the leader it was forwarded to is replaced (a new
     ///   term, or this node stops following it): its context appears in [`Ready::dropped_reads`];
     /// - the request or its answer is lost in the network while the leader stays: nothing is
-    ///   reported, as in etcd; the application times the read out and retries.
+    ///   reported, as in etcd; the application times the read out and retries. (A follower keeps
+    ///   the context of such a read until its leader or term changes, and reports it dropped
+    ///   then.)
     pub fn read_index(&mut self, context: Bytes) -> Result<(), Error> {
         let r = self.raft.read_index(context);
         self.raft.check_invariants();

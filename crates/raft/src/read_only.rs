@@ -101,6 +101,8 @@ pub(crate) struct ReadOnly {
     /// Requests in a quorum round, by context.
     pending: BTreeMap<Bytes, ReadIndexStatus>,
     /// The contexts of `pending`, oldest first.
+    ///
+    /// Invariant: holds exactly the keys of `pending`.
     queue: VecDeque<Bytes>,
     /// Whether a request arrived since the last heartbeat went out: a round must be started.
     ///
@@ -157,6 +159,19 @@ impl ReadOnly {
             self.unsent = false;
         }
         done
+    }
+
+    /// Checks the invariants written at the fields (called by `Raft::check_invariants`).
+    pub(crate) fn check_invariants(&self) {
+        assert!(
+            !self.unsent || !self.queue.is_empty(),
+            "invariant violated: a read round to start with no read pending"
+        );
+        assert_eq!(
+            self.queue.len(),
+            self.pending.len(),
+            "invariant violated: the read queue and the pending reads differ"
+        );
     }
 
     /// Everything still held, for a leader stepping down: none of it will be answered.

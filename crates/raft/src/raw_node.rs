@@ -178,8 +178,10 @@ impl<S: Storage> RawNode<S> {
     }
 
     /// Asks for a linearizable read without writing to the log (ReadIndex, thesis §6.4; see
-    /// [`crate::read_only`]). `context` identifies the read; it should be unique among the reads
-    /// in flight (a request id), since a context already pending is answered once.
+    /// [`crate::read_only`]). `context` identifies the read and must be unique: a request id
+    /// that is never reused (a counter, say). A context already pending is answered once, and
+    /// a reused one could be confirmed by a late acknowledgement of the earlier round, sent
+    /// before this request arrived (etcd's contexts carry the same rule).
     ///
     /// The answer comes in a later [`Ready::read_states`], as a [`ReadState`] with this
     /// context: serve the read once the application has applied up to its `index`. On a

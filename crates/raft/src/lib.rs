@@ -33,6 +33,7 @@
 //! - `log.rs`: the log as one node sees it (stable + unstable).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
 //! - [`raw_node`]: [`RawNode`] and the [`Ready`] contract.
+//! - [`read_only`]: linearizable reads without the log (ReadIndex and lease reads, thesis §6.4).
 //! - `testkit` (feature `testkit`): a deterministic simulated network and the scenario language.
 //!
 //! ## Driving a node
@@ -43,12 +44,14 @@
 //!     on timer:    node.tick()
 //!     on message:  node.step(m)
 //!     on request:  node.propose(data)
+//!     on read:     node.read_index(ctx)
 //!     while node.has_ready() {
 //!         let rd = node.ready();
 //!         send rd.messages                      // may go at once
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
 //!         apply rd.committed_entries        // a conf change: node.apply_conf_change(&cc)
+//!         serve rd.read_states                  // each once applied up to its index
 //!         node.advance();
 //!     }
 //! }
@@ -56,7 +59,7 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, ReadIndex, leadership transfer, learners and joint consensus
+//! Snapshots and log compaction, leadership transfer, learners and joint consensus
 //! come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
 
 pub mod conf_change;
@@ -69,6 +72,7 @@ pub mod progress;
 pub mod quorum;
 mod raft;
 pub mod raw_node;
+pub mod read_only;
 pub mod replication;
 mod rng;
 pub mod storage;
@@ -81,6 +85,7 @@ pub use config::Config;
 pub use error::{Error, ProposalDropped, StorageError};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
+pub use read_only::{ReadOnlyOption, ReadState};
 pub use storage::{MemStorage, RaftState, Storage};
 pub use types::{
     ConfState, Entry, EntryKind, HardState, Index, NodeId, Role, Snapshot, SnapshotMetadata,

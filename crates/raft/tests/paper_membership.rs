@@ -222,8 +222,13 @@ fn check_quorum_counts_the_current_voters() {
     let only_n2_answers = |n: &mut RawNode<MemStorage>| {
         for _ in 0..10 {
             n.tick();
-            n.step(msg(2, 1, 1, MessageBody::HeartbeatResponse))
-                .unwrap();
+            n.step(msg(
+                2,
+                1,
+                1,
+                MessageBody::HeartbeatResponse { context: None },
+            ))
+            .unwrap();
             drain(n);
         }
     };
@@ -376,8 +381,9 @@ fn node_in_term(id: NodeId, voters: &[NodeId], term: Term) -> RawNode<MemStorage
 
 /// Whether `msgs` answer `to` with our term `term`.
 fn answered(msgs: &[Message], to: NodeId, term: Term) -> bool {
-    msgs.iter()
-        .any(|m| m.to == to && m.term == term && m.body == MessageBody::HeartbeatResponse)
+    msgs.iter().any(|m| {
+        m.to == to && m.term == term && matches!(m.body, MessageBody::HeartbeatResponse { .. })
+    })
 }
 
 /// Without PreVote or CheckQuorum a stale heartbeat goes unanswered: the stale leader learns the
@@ -386,7 +392,17 @@ fn answered(msgs: &[Message], to: NodeId, term: Term) -> bool {
 /// is about the opposite problem, removed nodes disrupting; this is its mirror image).
 #[test]
 fn stale_leader_is_answered_when_our_campaigns_would_not_reach_it() {
-    let heartbeat = |from| msg(from, 0, 2, MessageBody::Heartbeat { commit: 0 });
+    let heartbeat = |from| {
+        msg(
+            from,
+            0,
+            2,
+            MessageBody::Heartbeat {
+                commit: 0,
+                context: None,
+            },
+        )
+    };
     let step_to = |n: &mut RawNode<MemStorage>, from: NodeId| {
         let mut m = heartbeat(from);
         m.to = n.id();

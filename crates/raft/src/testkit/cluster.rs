@@ -429,7 +429,7 @@ impl Cluster {
 
     /// Node `id`'s application asks for a linearizable read identified by `context`, writing a
     /// refusal to the output. The writes acknowledged so far are remembered, for the check that
-    /// the answer covers them ([`History::read_requested`]). Returns whether the node took it.
+    /// the answer covers them (`History::read_requested`). Returns whether the node took it.
     pub fn read_index(&mut self, id: NodeId, context: Bytes) -> bool {
         self.history.read_requested(&context);
         match self.on_node(id, |n| n.read_index(context)) {

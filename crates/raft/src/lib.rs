@@ -28,6 +28,7 @@
 //! - [`election`]: timeouts, votes, PreVote, CheckQuorum.
 //! - [`replication`]: appends, heartbeats, commitment, the follower's consistency check.
 //! - [`progress`]: the leader's view of each follower, with flow control.
+//! - `transfer.rs`: leadership transfer (thesis §3.10): `TimeoutNow` and the forced campaign.
 //! - [`quorum`]: majority arithmetic.
 //! - `log.rs`: the log as one node sees it (stable + unstable).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
@@ -72,10 +73,11 @@ mod rng;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod transfer;
 pub mod types;
 
 pub use config::Config;
-pub use error::{Error, ProposalDropped, StorageError};
+pub use error::{Error, ProposalDropped, StorageError, TransferRejected};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
 pub use storage::{MemStorage, RaftState, Storage};

@@ -41,6 +41,11 @@ pub enum MessageBody {
         last_index: Index,
         /// The term of the candidate's last log entry.
         last_term: Term,
+        /// The candidate campaigns because the leader told it to ([`MessageBody::TimeoutNow`],
+        /// a leadership transfer, thesis §3.10): voters grant it even while they are in a
+        /// leader's lease (CheckQuorum), since that leader asked for the election. etcd marks
+        /// such a request with the context `CampaignTransfer`.
+        leader_transfer: bool,
     },
     /// The answer to a [`MessageBody::VoteRequest`].
     VoteResponse {
@@ -90,6 +95,11 @@ pub enum MessageBody {
         /// The proposed entries; their term and index are assigned by the leader.
         entries: Vec<Entry>,
     },
+    /// Leadership transfer (thesis §3.10): the leader tells a follower whose log it has brought
+    /// up to date to start an election at once, without waiting for its timeout and without a
+    /// PreVote probe. Its vote requests carry `leader_transfer`, so voters do not refuse them for
+    /// the lease of the leader that asked for the election. etcd's `MsgTimeoutNow`.
+    TimeoutNow,
 }
 
 impl MessageBody {
@@ -104,6 +114,7 @@ impl MessageBody {
             MessageBody::Heartbeat { .. } => "Heartbeat",
             MessageBody::HeartbeatResponse => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
+            MessageBody::TimeoutNow => "TimeoutNow",
         }
     }
 }
@@ -132,9 +143,13 @@ impl std::fmt::Display for Message {
                 pre_vote,
                 last_index,
                 last_term,
+                leader_transfer,
             } => {
                 if *pre_vote {
                     f.write_str(" pre_vote")?;
+                }
+                if *leader_transfer {
+                    f.write_str(" transfer")?;
                 }
                 write!(f, " last={last_index}@{last_term}")
             }
@@ -171,6 +186,7 @@ impl std::fmt::Display for Message {
             MessageBody::Heartbeat { commit } => write!(f, " commit={commit}"),
             MessageBody::HeartbeatResponse => Ok(()),
             MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),
+            MessageBody::TimeoutNow => Ok(()),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::rng::Rng;
 use crate::storage::Storage;
+use crate::transfer::LeadTransfer;
 use crate::types::{Entry, EntryKind, HardState, NodeId, Role, SoftState, Term};
 
 /// The state only one role has. Keeping it in the variant means it cannot outlive the role: a
@@ -52,6 +53,9 @@ pub(crate) struct LeaderState {
     pub(crate) heartbeat_elapsed: usize,
     /// Bytes of entries appended in this term and not yet committed.
     pub(crate) uncommitted_size: u64,
+    /// The leadership transfer in progress, if any (thesis §3.10, [`crate::transfer`]): while it
+    /// is set, proposals are refused.
+    pub(crate) lead_transferee: Option<LeadTransfer>,
 }
 
 impl LeaderState {
@@ -224,6 +228,11 @@ impl<S: Storage> Raft<S> {
             });
         }
         if let MessageBody::Propose { entries } = m.body {
+            // A proposal stepped into the node by its own application (etcd's local `MsgProp`):
+            // the caller is here to be told if it is dropped.
+            if m.from == self.core.id {
+                return self.propose_entries(entries);
+            }
             // A forwarded proposal is not an RPC: terms do not apply. A failure here is not the
             // sender's error to handle (it has moved on), so it is only logged.
             if let Err(e) = self.propose_entries(entries) {
@@ -242,10 +251,15 @@ impl<S: Storage> Raft<S> {
             pre_vote,
             last_index,
             last_term,
+            ..
         } = m.body
         {
             self.core
                 .handle_vote_request(m.from, m.term, pre_vote, last_index, last_term);
+            return Ok(());
+        }
+        if let MessageBody::TimeoutNow = m.body {
+            self.handle_timeout_now(m.from);
             return Ok(());
         }
         match &mut self.role {
@@ -262,9 +276,18 @@ impl<S: Storage> Raft<S> {
         use MessageBody::*;
         let core = &self.core;
         if m.term > core.term {
-            if matches!(m.body, VoteRequest { .. }) && core.in_lease() {
+            let forced = matches!(
+                m.body,
+                VoteRequest {
+                    leader_transfer: true,
+                    ..
+                }
+            );
+            if matches!(m.body, VoteRequest { .. }) && core.in_lease() && !forced {
                 // CheckQuorum (thesis §4.2.3): a node that heard from a live leader within the
                 // minimum election timeout ignores a disruptive candidate, even of a higher term.
+                // Not a candidate the leader itself asked to campaign (`leader_transfer`, thesis
+                // §3.10): that election is the leader's wish, not a disruption.
                 debug!(
                     id = core.id,
                     from = m.from,
@@ -338,6 +361,9 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn propose_entries(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
         match (&mut self.role, self.core.leader) {
             (RoleState::Leader(leader), _) => self.core.leader_append(leader, entries),
+            (RoleState::Follower, Some(leader)) if self.core.config.disable_proposal_forwarding => {
+                Err(ProposalDropped::ForwardingDisabled { leader }.into())
+            }
             (RoleState::Follower, Some(to)) => {
                 self.core.send(to, MessageBody::Propose { entries });
                 Ok(())
@@ -442,7 +468,8 @@ impl<S: Storage> Raft<S> {
             .voters
             .iter()
             .map(|&id| {
-                let mut pr = Progress::new(next, core.config.max_inflight_msgs);
+                let mut pr = Progress::new(next, core.config.max_inflight_msgs)
+                    .with_max_inflight_bytes(core.config.max_inflight_bytes);
                 if id == core.id {
                     // The leader's own log matches itself up to what is durable.
                     pr.maybe_update(core.log.persisted_index());
@@ -455,6 +482,7 @@ impl<S: Storage> Raft<S> {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_size: 0,
+            lead_transferee: None,
         });
         core.leader = Some(core.id);
         core.reset_timeout();
@@ -490,6 +518,20 @@ impl<S: Storage> Raft<S> {
                 "invariant violated: leader {} has no progress of its own",
                 self.core.id
             );
+            if let Some(t) = &l.lead_transferee {
+                assert!(
+                    t.to != self.core.id && l.progress.contains_key(&t.to),
+                    "invariant violated: leader {} transfers to {}, not another voter",
+                    self.core.id,
+                    t.to
+                );
+                assert!(
+                    t.elapsed < self.core.config.election_tick,
+                    "invariant violated: transfer to {} pending for {} ticks",
+                    t.to,
+                    t.elapsed
+                );
+            }
             for (id, pr) in &l.progress {
                 assert!(
                     pr.match_index() < pr.next_index(),

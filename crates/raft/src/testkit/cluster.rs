@@ -22,7 +22,7 @@ pub const MAX_OUTPUT: usize = 1 << 20;
 pub const STABILIZE_ROUNDS: usize = 2_000;
 
 /// How the cluster's nodes are configured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterOptions {
     /// Turn on PreVote on every node.
     pub pre_vote: bool,
@@ -35,6 +35,43 @@ pub struct ClusterOptions {
     pub max_size_per_msg: Option<u64>,
     /// Overrides `Config::max_inflight_msgs`.
     pub max_inflight_msgs: Option<usize>,
+    /// Nodes with a configuration of their own, used instead of [`ClusterOptions::config`] (its
+    /// `id` must be the node's). Start from `config(id)` and change what differs:
+    ///
+    /// ```
+    /// use raftwood_raft::testkit::{Cluster, ClusterOptions};
+    ///
+    /// let mut opts = ClusterOptions::default();
+    /// let mut c3 = opts.config(3);
+    /// c3.disable_proposal_forwarding = true;
+    /// opts.node_configs.insert(3, c3);
+    /// let mut c = Cluster::new(3, opts);
+    /// c.campaign(1);
+    /// c.stabilize();
+    /// assert!(c.propose(2, "forwarded".into()));
+    /// assert!(!c.propose(3, "refused".into()));
+    /// ```
+    pub node_configs: BTreeMap<NodeId, Config>,
+}
+
+impl ClusterOptions {
+    /// The configuration these options give node `id`, unless [`ClusterOptions::node_configs`]
+    /// has one for it: election after 10..20 ticks, a heartbeat every tick, and the overrides.
+    pub fn config(&self, id: NodeId) -> Config {
+        let mut config = Config::new(id);
+        config.heartbeat_tick = 1;
+        config.election_tick = 10;
+        config.pre_vote = self.pre_vote;
+        config.check_quorum = self.check_quorum;
+        config.seed = config.seed.wrapping_add(self.seed);
+        if let Some(size) = self.max_size_per_msg {
+            config.max_size_per_msg = size;
+        }
+        if let Some(n) = self.max_inflight_msgs {
+            config.max_inflight_msgs = n;
+        }
+        config
+    }
 }
 
 /// A node of the simulation: running, or crashed with only its synced disk left (and the index
@@ -116,6 +153,8 @@ pub struct Cluster {
     queue: Vec<Message>,
     /// Directed links that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Kinds of message (`MessageBody::name`) the network drops, until `heal`.
+    dropped_kinds: BTreeSet<String>,
     out: String,
     /// What the safety checks need to remember.
     pub history: History,
@@ -165,24 +204,17 @@ impl Cluster {
             configs: BTreeMap::new(),
             queue: Vec::new(),
             cut: BTreeSet::new(),
+            dropped_kinds: BTreeSet::new(),
             out: String::new(),
             history: History::default(),
             verdicts: Vec::new(),
             coverage: Coverage::default(),
         };
         for (id, disk) in disks {
-            let mut config = Config::new(id);
-            config.heartbeat_tick = 1;
-            config.election_tick = 10;
-            config.pre_vote = opts.pre_vote;
-            config.check_quorum = opts.check_quorum;
-            config.seed = config.seed.wrapping_add(opts.seed);
-            if let Some(size) = opts.max_size_per_msg {
-                config.max_size_per_msg = size;
-            }
-            if let Some(n) = opts.max_inflight_msgs {
-                config.max_inflight_msgs = n;
-            }
+            let config = match opts.node_configs.get(&id) {
+                Some(own) => own.clone(),
+                None => opts.config(id),
+            };
             c.configs.insert(id, config);
             c.nodes.insert(id, Sim::Down { disk, applied: 0 });
             c.start(id, false);
@@ -385,6 +417,51 @@ impl Cluster {
         }
     }
 
+    /// Proposes `data` on node `id` as one batch ([`RawNode::propose_batch`]), writing any error
+    /// to the output. Returns whether the node accepted it.
+    pub fn propose_batch(&mut self, id: NodeId, data: Vec<Bytes>) -> bool {
+        match self.on_node(id, |n| n.propose_batch(data)) {
+            None => {
+                self.say(format!("n{id} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{id} propose-batch: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
+    /// Asks node `from` to hand its leadership to `to` ([`RawNode::transfer_leader`]), writing a
+    /// refusal to the output. Returns whether a transfer was started (or was already pending).
+    pub fn transfer_leader(&mut self, from: NodeId, to: NodeId) -> bool {
+        match self.on_node(from, |n| n.transfer_leader(to)) {
+            None => {
+                self.say(format!("n{from} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{from} transfer-leader: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
+    /// Puts a crafted message on the network, at the end of the queue, as if its sender had sent
+    /// it: a test of what a node does with a message the protocol would not produce at that
+    /// moment (a forged, replayed or misrouted one). It is delivered like any other.
+    pub fn inject(&mut self, m: Message) {
+        self.enqueue(vec![m]);
+    }
+
+    /// Makes the network drop every message of `kind` (a [`MessageBody::name`], such as
+    /// `TimeoutNow`) at delivery, until [`Cluster::heal`].
+    pub fn drop_kind(&mut self, kind: &str) {
+        self.dropped_kinds.insert(kind.to_string());
+    }
+
     /// Step 1 of handling a Ready: takes node `id`'s Ready, if it has one and none is
     /// outstanding, and checks the rules a Ready must follow. Returns whether it took one.
     pub fn take_ready(&mut self, id: NodeId) -> bool {
@@ -575,6 +652,9 @@ impl Cluster {
         if self.cut.contains(&(m.from, m.to)) {
             return self.say(format!("{text} (dropped: link cut)"));
         }
+        if self.dropped_kinds.contains(m.body.name()) {
+            return self.say(format!("{text} (dropped: kind {})", m.body.name()));
+        }
         let Some(before) = self.seen(m.to) else {
             return self.say(format!("{text} (dropped: n{} down)", m.to));
         };
@@ -764,7 +844,7 @@ impl Cluster {
     /// Splits the cluster into groups that can talk only within themselves. Nodes in no group are
     /// isolated.
     pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
-        self.heal();
+        self.cut.clear();
         let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
         let ids = self.ids();
         for &a in &ids {
@@ -776,9 +856,10 @@ impl Cluster {
         }
     }
 
-    /// Restores every link.
+    /// Restores every link, and stops dropping messages by kind.
     pub fn heal(&mut self) {
         self.cut.clear();
+        self.dropped_kinds.clear();
     }
 
     /// Crashes node `id`: everything it has not synced is lost (the writes of a Ready not yet
@@ -911,6 +992,9 @@ impl Cluster {
                     .map(|(p, pr)| format!("{p}:{}→{}", pr.match_index, pr.next_index))
                     .collect();
                 let _ = write!(s, " progress={{{}}}", peers.join(" "));
+            }
+            if let Some(to) = st.lead_transferee {
+                let _ = write!(s, " transferring→n{to}");
             }
             s.push('\n');
         }

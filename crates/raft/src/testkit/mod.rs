@@ -18,6 +18,7 @@
 //! ```
 
 mod cluster;
+pub mod notation;
 pub mod safety;
 pub mod script;
 

@@ -5,7 +5,8 @@
 //! seed) and a list of actions: ticks, proposals, Ready handling (whole, or one step at a time:
 //! `ready`, `send`, `write`, `sync`, `persist`, `send-persisted`, `advance`), delivering,
 //! dropping and duplicating single messages, a leader resending an older part of its log
-//! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
+//! (`resend-append`), leadership transfers (`transfer-leader leader TO`, thesis §3.10: while
+//! one is pending or after it, at most one leader per term must still hold), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
 //! before `advance`) and restarts (also with `Config::applied` set). Each action *is* a line of
 //! the scenario language ([`raftwood_raft::testkit::script`]) and is executed through [`run`],
@@ -16,7 +17,8 @@
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
-//! `Config::applied`, and a crash at each step boundary. Two actions exist to make the rare ones
+//! `Config::applied`, a crash at each step boundary, and a follower campaigning on a leader's
+//! `TimeoutNow` (a leadership transfer carried to its end). Two actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
 //! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
 //! back-off never sends an append that ends before the point where two logs diverge).
@@ -148,6 +150,11 @@ enum Action {
     },
     /// `crash-leader-mid-replication`: the setting for a stale tail.
     CrashLeaderMidReplication,
+    /// The current leader hands its leadership to `to` (`transfer-leader leader TO`, thesis
+    /// §3.10); the target may be itself (which abandons a pending transfer), down or cut off.
+    Transfer {
+        to: u8,
+    },
     /// The leader resends an old part of its log (`resend-append`).
     Resend {
         to: u8,
@@ -225,6 +232,7 @@ impl Schedule {
                     ]);
                     format!("advance {id}")
                 }
+                Action::Transfer { to } => format!("transfer-leader leader {}", node(to)),
                 Action::CrashLeaderMidReplication => {
                     // Counts as a crash of an unknown node: only when no node is down.
                     if !down.is_empty() || n < 5 {
@@ -340,10 +348,12 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication]
-    let w: [u32; 19] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2],
+    //  interleave, crash-leader-mid-replication, transfer-leader]
+    let w: [u32; 20] = match weather {
+        Weather::Calm => [
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 2,
+        ],
+        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 3],
     };
     let node = || 0u8..15;
     prop_oneof![
@@ -366,6 +376,7 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
+        w[19] => node().prop_map(|to| Action::Transfer { to }),
     ]
 }
 
@@ -404,17 +415,20 @@ struct Failure {
     detail: String,
 }
 
+/// The number of hard cases counted ([`Coverage`] fields).
+const CASES: usize = 7;
+
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
 struct Reached {
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; CASES],
 }
 
 /// The hard cases reached by all four tests, and how many tests have finished: the last of the
 /// four to finish checks that every case was reached by at least one of them (a rare case, such
 /// as the stale tail, may miss one configuration by chance, but not all four).
 static ALL_REACHED: Reached = Reached {
-    counts: [const { AtomicU64::new(0) }; 6],
+    counts: [const { AtomicU64::new(0) }; CASES],
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 
@@ -430,19 +444,20 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.transfer_campaigns,
         ];
         for (n, v) in self.counts.iter().zip(v) {
             n.fetch_add(v, Ordering::Relaxed);
         }
     }
 
-    fn add_report(&self, report: &[(&'static str, u64); 6]) {
+    fn add_report(&self, report: &[(&'static str, u64); CASES]) {
         for (n, (_, v)) in self.counts.iter().zip(report) {
             n.fetch_add(*v, Ordering::Relaxed);
         }
     }
 
-    fn report(&self) -> [(&'static str, u64); 6] {
+    fn report(&self) -> [(&'static str, u64); CASES] {
         let names = [
             "matching append with a tail",
             "matching append with a stale tail",
@@ -450,8 +465,9 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "campaign on TimeoutNow (leadership transfer)",
         ];
-        let mut r = [("", 0); 6];
+        let mut r = [("", 0); CASES];
         for (i, name) in names.into_iter().enumerate() {
             r[i] = (name, self.counts[i].load(Ordering::Relaxed));
         }

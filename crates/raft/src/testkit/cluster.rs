@@ -132,6 +132,9 @@ pub struct Coverage {
     pub crash_synced_unsent: u64,
     /// Crashes with a Ready handled but not advanced.
     pub crash_before_advance: u64,
+    /// Followers that started an election on a leader's `TimeoutNow` (a leadership transfer
+    /// reaching its last step).
+    pub transfer_campaigns: u64,
 }
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
@@ -660,12 +663,21 @@ impl Cluster {
         };
         let (to, from, term) = (m.to, m.from, m.term);
         let append = self.append_proof(&m, before.commit);
+        let is_timeout_now = m.body == MessageBody::TimeoutNow;
         self.say(text);
         let result = self.node_mut(to).map(|n| n.step(m));
         if let Some(Err(e)) = result {
             self.say(format!("  error: {e}"));
         }
         self.observe(to, before);
+        if is_timeout_now
+            && before.soft.role == Role::Follower
+            && self
+                .seen(to)
+                .is_some_and(|s| s.soft.role == Role::Candidate)
+        {
+            self.coverage.transfer_campaigns += 1;
+        }
         // What the append proved, if the follower took it from the leader of its term.
         let Some(now) = self.seen(to) else { return };
         if now.term == term && now.soft.role == Role::Follower && now.soft.leader == Some(from) {

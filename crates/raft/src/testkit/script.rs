@@ -73,7 +73,7 @@
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults (`heal` also ends every `drop-kind`) |
 //! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal` |
 //! | `inject MESSAGE` | queues a crafted message, written as the output prints one (`inject n1@2 → n3 TimeoutNow`; `->` for `→` is fine; see [`super::notation`]) |
-//! | `transfer-leader FROM TO` | node FROM (the leader) hands its leadership to TO (thesis §3.10); a refusal is printed |
+//! | `transfer-leader FROM TO` | node FROM (the leader) hands its leadership to TO (thesis §3.10); a refusal is printed; FROM may be `leader`, the current leader |
 //! | `propose-batch ID DATA...` | node ID proposes the DATAs as one batch (`RawNode::propose_batch`) |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
 //! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
@@ -319,7 +319,18 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
             c.inject(parse_message(text)?);
         }
         "transfer-leader" => {
-            c.transfer_leader(arg(args, 0)?, arg(args, 1)?);
+            let to = arg(args, 1)?;
+            match args.first() {
+                Some(&"leader") => match c.leader() {
+                    Some(l) => {
+                        c.transfer_leader(l, to);
+                    }
+                    None => c.say("no leader to transfer from"),
+                },
+                _ => {
+                    c.transfer_leader(arg(args, 0)?, to);
+                }
+            }
         }
         "crash" => c.crash(arg(args, 0)?),
         "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),

@@ -99,6 +99,7 @@ fn committed_entries_are_capped_per_ready_none_skipped_or_repeated() {
         let (_, readys) = drain(&mut n);
         let indexes: Vec<u64> = readys.iter().flatten().map(|e| e.index).collect();
         assert_eq!(indexes, (1..=50).collect::<Vec<_>>(), "cap {cap}");
+        assert_eq!(readys.len(), 50usize.div_ceil(per_ready), "cap {cap}");
         for rd in &readys[..readys.len() - 1] {
             assert_eq!(rd.len(), per_ready, "cap {cap}");
         }

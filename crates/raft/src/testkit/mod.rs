@@ -19,6 +19,7 @@
 
 mod cluster;
 pub mod notation;
+mod ready_steps;
 pub mod safety;
 pub mod script;
 

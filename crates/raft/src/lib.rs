@@ -56,8 +56,7 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, membership changes, ReadIndex, leadership transfer and learners
-//! come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
+//! Snapshots and log compaction, membership changes, ReadIndex and learners come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
 
 pub mod config;
 pub mod election;

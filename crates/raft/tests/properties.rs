@@ -191,6 +191,12 @@ struct Schedule {
     max_size: Option<u64>,
     /// `max_inflight_msgs`, when not the default.
     max_inflight: Option<usize>,
+    /// `max_inflight_bytes`, when set: a window that fills by bytes before it fills by count.
+    max_inflight_bytes: Option<u64>,
+    /// `max_committed_size_per_ready`, when set: committed entries handed out a few at a time,
+    /// so that crashes and restarts fall between the batches (the apply check then shows that no
+    /// index is skipped or applied twice).
+    max_committed: Option<u64>,
     actions: Vec<Action>,
 }
 
@@ -215,6 +221,12 @@ impl Schedule {
         }
         if let Some(k) = self.max_inflight {
             let _ = write!(add, " max-inflight={k}");
+        }
+        if let Some(b) = self.max_inflight_bytes {
+            let _ = write!(add, " max-inflight-bytes={b}");
+        }
+        if let Some(b) = self.max_committed {
+            let _ = write!(add, " max-committed-size={b}");
         }
         lines.push(add);
         let mut down = std::collections::BTreeSet::new();
@@ -391,16 +403,23 @@ fn schedule(pre_vote: bool, check_quorum: bool) -> impl Strategy<Value = Schedul
         // An entry costs its data plus 17 bytes: 1 is one entry per append, 40 about two.
         prop_oneof![Just(None), Just(Some(1u64)), Just(Some(40))],
         prop_oneof![Just(None), Just(Some(2usize))],
+        // The byte budget must be at least the message size: 8 payload bytes (two or three
+        // proposals) with a small message cap, none otherwise.
+        any::<bool>(),
+        // 1 byte: one entry per Ready; 60: about three.
+        prop_oneof![2 => Just(None), 1 => Just(Some(1u64)), 1 => Just(Some(60))],
         actions,
     )
         .prop_map(
-            move |(nodes, seed, max_size, max_inflight, actions)| Schedule {
+            move |(nodes, seed, max_size, max_inflight, bytes, max_committed, actions)| Schedule {
                 nodes,
                 pre_vote,
                 check_quorum,
                 seed,
                 max_size,
                 max_inflight,
+                max_inflight_bytes: max_size.filter(|_| bytes).map(|s| s.max(8)),
+                max_committed,
                 actions,
             },
         )

@@ -225,9 +225,13 @@ pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Res
         .collect();
     let need = majority(ids.len());
     if holders.len() < need {
+        let held: Vec<String> = holders.iter().map(|p| format!("n{p}")).collect();
         return Err(format!(
-            "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {holders:?} have synced it, need {need}",
-            e.term
+            "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {} of {} synced disks hold it ({}), need {need}",
+            e.term,
+            holders.len(),
+            ids.len(),
+            held.join(" ")
         ));
     }
     Ok(())

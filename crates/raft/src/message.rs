@@ -90,7 +90,11 @@ pub enum MessageBody {
     },
     /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
     HeartbeatResponse,
-    /// Proposals forwarded from a follower to the leader it knows.
+    /// Proposals forwarded from a follower to the leader it knows. A leader that cannot take them
+    /// drops them and logs why: the follower has moved on, and its client learns by a timeout, as
+    /// in etcd. Stepped into a node by its own application (`from` is the node itself, etcd's way
+    /// of proposing a batch), the proposal's error is returned by `step`; prefer
+    /// [`crate::RawNode::propose_batch`].
     Propose {
         /// The proposed entries; their term and index are assigned by the leader.
         entries: Vec<Entry>,

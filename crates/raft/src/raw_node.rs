@@ -220,6 +220,8 @@ impl<S: Storage> RawNode<S> {
     /// On the leader: `to` being the leader itself abandons a pending transfer (etcd's "already
     /// leader"); repeating the pending transfer changes nothing; another target replaces it.
     /// A leader that steps down (a higher term, CheckQuorum) drops its transfer with its role.
+    /// Proposals that followers forward to the leader meanwhile are dropped (and logged), like
+    /// any forwarded proposal a leader cannot take: their clients retry after a timeout.
     ///
     /// # Errors
     /// [`crate::TransferRejected::NotLeader`] on any other node (naming the leader it knows, to

@@ -71,7 +71,7 @@
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults (`heal` also ends every `drop-kind`) |
-//! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal` |
+//! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal`; the name is not checked, so a misspelt one drops nothing |
 //! | `inject MESSAGE` | queues a crafted message, written as the output prints one (`inject n1@2 → n3 TimeoutNow`; `->` for `→` is fine; see [`super::notation`]) |
 //! | `transfer-leader FROM TO` | node FROM (the leader) hands its leadership to TO (thesis §3.10); a refusal is printed; FROM may be `leader`, the current leader |
 //! | `propose-batch ID DATA...` | node ID proposes the DATAs as one batch (`RawNode::propose_batch`) |

@@ -310,6 +310,11 @@ fn testkit_per_node_options_inject_and_drop_kind() {
         "{out}"
     );
 
+    assert!(
+        run_command(&mut c, "drop-kind Hearbeat").is_err(),
+        "a misspelt kind is an error"
+    );
+    let mut run = |line: &str| run_command(&mut c, line).expect("a valid command");
     run("drop-kind Heartbeat");
     run("tick 1");
     let out = run("stabilize");

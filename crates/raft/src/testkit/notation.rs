@@ -9,6 +9,21 @@
 
 use crate::{Entry, Index, Message, MessageBody, Term};
 
+/// The name of every [`MessageBody`] variant ([`MessageBody::name`]): the kinds [`parse_body`]
+/// reads, and the ones `drop-kind` accepts (a misspelt kind must be an error, not a filter that
+/// drops nothing). A new variant is added here and to [`parse_body`].
+pub const KINDS: &[&str] = &[
+    "VoteRequest",
+    "VoteResponse",
+    "Append",
+    "AppendAccepted",
+    "AppendRejected",
+    "Heartbeat",
+    "HeartbeatResponse",
+    "Propose",
+    "TimeoutNow",
+];
+
 /// Parses a message in the scenario notation: `nFROM@TERM → nTO KIND FIELD...`, where `→` may
 /// also be written `->`.
 ///
@@ -241,7 +256,16 @@ mod tests {
             },
             MessageBody::TimeoutNow,
         ];
+        let names: Vec<&str> = bodies.iter().map(MessageBody::name).collect();
+        for kind in KINDS {
+            assert!(names.contains(kind), "{kind} has no round-trip case");
+        }
         for body in bodies {
+            assert!(
+                KINDS.contains(&body.name()),
+                "{} is not in KINDS",
+                body.name()
+            );
             let m = Message {
                 from: 1,
                 to: 2,

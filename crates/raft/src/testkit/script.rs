@@ -71,7 +71,7 @@
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults (`heal` also ends every `drop-kind`) |
-//! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal`; the name is not checked, so a misspelt one drops nothing |
+//! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal`; an unknown KIND is an error |
 //! | `inject MESSAGE` | queues a crafted message, written as the output prints one (`inject n1@2 → n3 TimeoutNow`; `->` for `→` is fine; see [`super::notation`]) |
 //! | `transfer-leader FROM TO` | node FROM (the leader) hands its leadership to TO (thesis §3.10); a refusal is printed; FROM may be `leader`, the current leader |
 //! | `propose-batch ID DATA...` | node ID proposes the DATAs as one batch (`RawNode::propose_batch`) |
@@ -114,7 +114,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::notation::parse_message;
+use super::notation::{KINDS, parse_message};
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
 use crate::{Config, Entry, HardState, Index, MemStorage, NodeId, Term};
@@ -314,7 +314,13 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
             c.partition(&groups?);
         }
         "heal" => c.heal(),
-        "drop-kind" => c.drop_kind(args.first().ok_or("drop-kind: which KIND?")?),
+        "drop-kind" => {
+            let kind = *args.first().ok_or("drop-kind: which KIND?")?;
+            if !KINDS.contains(&kind) {
+                return Err(format!("drop-kind: unknown kind {kind}; one of {KINDS:?}"));
+            }
+            c.drop_kind(kind);
+        }
         "inject" => {
             let text = line.trim().strip_prefix("inject").unwrap_or("");
             c.inject(parse_message(text)?);

@@ -2,6 +2,7 @@
 //! extensions (PreVote, CheckQuorum).
 
 use crate::error::Error;
+use crate::read_only::ReadOnlyOption;
 use crate::types::{Index, NodeId};
 
 /// The configuration of one Raft node. Build it with [`Config::new`] and adjust fields.
@@ -59,6 +60,9 @@ pub struct Config {
     /// A leader steps down when it has not heard from a quorum for an election timeout, and a
     /// follower that has heard from a leader within the timeout ignores vote requests (thesis §6.2).
     pub check_quorum: bool,
+    /// How a leader confirms its leadership before answering a read ([`crate::RawNode::read_index`]):
+    /// a quorum round (the default), or its lease, which requires `check_quorum`.
+    pub read_only_option: ReadOnlyOption,
     /// The last index the application has already applied (when restarting); committed entries
     /// after it will be handed out again.
     pub applied: Index,
@@ -85,6 +89,7 @@ impl Config {
             max_uncommitted_entries_size: 0,
             pre_vote: false,
             check_quorum: false,
+            read_only_option: ReadOnlyOption::Safe,
             applied: 0,
             seed: id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }
@@ -104,6 +109,10 @@ impl Config {
             "max_inflight_bytes must be 0 (no limit) or at least max_size_per_msg"
         } else if self.max_committed_size_per_ready == 0 {
             "max_committed_size_per_ready must be greater than 0 (u64::MAX for no limit)"
+        } else if self.read_only_option == ReadOnlyOption::LeaseBased && !self.check_quorum {
+            // Without CheckQuorum a leader cut off in a minority never steps down and followers
+            // grant votes at any time, so a lease would mean nothing (thesis §6.4.1).
+            "read_only_option LeaseBased requires check_quorum"
         } else {
             return Ok(());
         };

@@ -37,6 +37,10 @@ pub enum Error {
     /// A leadership transfer was not started; see [`crate::RawNode::transfer_leader`].
     #[error("leadership transfer refused: {0}")]
     TransferRejected(#[from] TransferRejected),
+    /// [`crate::RawNode::read_index`] was called on a node that knows no leader (an election is
+    /// in progress): nobody can answer the read; retry later or elsewhere.
+    #[error("read index dropped: no leader is known")]
+    ReadIndexNoLeader,
     /// A message was given to a node it is not addressed to.
     #[error("message for node {to} stepped into node {node}")]
     WrongRecipient {

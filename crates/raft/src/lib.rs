@@ -33,6 +33,7 @@
 //! - `log.rs`: the log as one node sees it (stable + unstable).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
 //! - [`raw_node`]: [`RawNode`] and the [`Ready`] contract.
+//! - [`read_only`]: linearizable reads without the log (ReadIndex and lease reads, thesis §6.4).
 //! - `testkit` (feature `testkit`): a deterministic simulated network and the scenario language.
 //!
 //! ## Driving a node
@@ -43,12 +44,14 @@
 //!     on timer:    node.tick()
 //!     on message:  node.step(m)
 //!     on request:  node.propose(data)
+//!     on read:     node.read_index(ctx)
 //!     while node.has_ready() {
 //!         let rd = node.ready();
 //!         send rd.messages                      // may go at once
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
 //!         apply rd.committed_entries
+//!         serve rd.read_states                  // each once applied up to its index
 //!         node.advance();
 //!     }
 //! }
@@ -56,7 +59,8 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, membership changes, ReadIndex and learners come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
+//! Snapshots and log compaction, membership changes and learners come in later parts. The
+//! seams are in place: [`Storage::snapshot`], [`EntryKind`].
 
 pub mod config;
 pub mod election;
@@ -67,6 +71,7 @@ pub mod progress;
 pub mod quorum;
 mod raft;
 pub mod raw_node;
+pub mod read_only;
 pub mod replication;
 mod rng;
 pub mod storage;
@@ -79,6 +84,7 @@ pub use config::Config;
 pub use error::{Error, ProposalDropped, StorageError, TransferRejected};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
+pub use read_only::{ReadOnlyOption, ReadState};
 pub use storage::{MemStorage, RaftState, Storage};
 pub use types::{
     ConfState, Entry, EntryKind, HardState, Index, NodeId, Role, Snapshot, SnapshotMetadata,

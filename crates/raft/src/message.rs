@@ -5,6 +5,7 @@
 //! response contains term T > currentTerm: set currentTerm = T, convert to follower") apply to
 //! all of them before anything else.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Entry, Index, NodeId, Term};
@@ -13,7 +14,7 @@ use crate::types::{Entry, Index, NodeId, Term};
 ///
 /// ```
 /// use raftwood_raft::{Message, MessageBody};
-/// let m = Message { from: 1, to: 2, term: 3, body: MessageBody::Heartbeat { commit: 4 } };
+/// let m = Message { from: 1, to: 2, term: 3, body: MessageBody::Heartbeat { commit: 4, context: None } };
 /// assert_eq!(m.to, 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,9 +88,18 @@ pub enum MessageBody {
     Heartbeat {
         /// The commit index the follower may adopt.
         commit: Index,
+        /// The context of the newest read request waiting for a quorum round
+        /// ([`crate::read_only`]), echoed back in the response; `None` when no read is waiting.
+        #[serde(default)]
+        context: Option<Bytes>,
     },
     /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
-    HeartbeatResponse,
+    HeartbeatResponse {
+        /// The heartbeat's read context, echoed: this node acknowledges the sender as its leader
+        /// after the read was requested (thesis §6.4).
+        #[serde(default)]
+        context: Option<Bytes>,
+    },
     /// Proposals forwarded from a follower to the leader it knows. A leader that cannot take them
     /// drops them and logs why: the follower has moved on, and its client learns by a timeout, as
     /// in etcd. Stepped into a node by its own application (`from` is the node itself, etcd's way
@@ -104,6 +114,19 @@ pub enum MessageBody {
     /// PreVote probe. Its vote requests carry `leader_transfer`, so voters do not refuse them for
     /// the lease of the leader that asked for the election. etcd's `MsgTimeoutNow`.
     TimeoutNow,
+    /// A follower asks its leader for a read index on behalf of its application (thesis §6.4).
+    ReadIndex {
+        /// The application's context for the read, returned with the answer.
+        context: Bytes,
+    },
+    /// The leader's answer to a [`MessageBody::ReadIndex`]: the read may be served once the
+    /// follower has applied up to `index`.
+    ReadIndexResponse {
+        /// The read index.
+        index: Index,
+        /// The context of the request it answers.
+        context: Bytes,
+    },
 }
 
 impl MessageBody {
@@ -116,9 +139,11 @@ impl MessageBody {
             MessageBody::AppendAccepted { .. } => "AppendAccepted",
             MessageBody::AppendRejected { .. } => "AppendRejected",
             MessageBody::Heartbeat { .. } => "Heartbeat",
-            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
             MessageBody::TimeoutNow => "TimeoutNow",
+            MessageBody::ReadIndex { .. } => "ReadIndex",
+            MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
         }
     }
 }
@@ -187,10 +212,26 @@ impl std::fmt::Display for Message {
                     " rejected={rejected_index} hint={hint_index}@{hint_term}"
                 )
             }
-            MessageBody::Heartbeat { commit } => write!(f, " commit={commit}"),
-            MessageBody::HeartbeatResponse => Ok(()),
+            MessageBody::Heartbeat { commit, context } => {
+                write!(f, " commit={commit}")?;
+                write_context(f, context.as_ref())
+            }
+            MessageBody::HeartbeatResponse { context } => write_context(f, context.as_ref()),
             MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),
             MessageBody::TimeoutNow => Ok(()),
+            MessageBody::ReadIndex { context } => write_context(f, Some(context)),
+            MessageBody::ReadIndexResponse { index, context } => {
+                write!(f, " index={index}")?;
+                write_context(f, Some(context))
+            }
         }
+    }
+}
+
+/// Writes a read context as ` ctx=…` (lossy UTF-8), or nothing for `None`.
+fn write_context(f: &mut std::fmt::Formatter<'_>, context: Option<&Bytes>) -> std::fmt::Result {
+    match context {
+        Some(c) => write!(f, " ctx={}", String::from_utf8_lossy(c)),
+        None => Ok(()),
     }
 }

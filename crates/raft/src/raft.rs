@@ -22,6 +22,7 @@ use crate::error::{Error, ProposalDropped};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
+use crate::read_only::{ReadOnly, Reads};
 use crate::rng::Rng;
 use crate::storage::Storage;
 use crate::transfer::LeadTransfer;
@@ -56,6 +57,9 @@ pub(crate) struct LeaderState {
     /// The leadership transfer in progress, if any (thesis §3.10, [`crate::transfer`]): while it
     /// is set, proposals are refused.
     pub(crate) lead_transferee: Option<LeadTransfer>,
+    /// Read requests waiting for this leader's first commit or for a quorum round
+    /// ([`crate::read_only`]).
+    pub(crate) read_only: ReadOnly,
 }
 
 impl LeaderState {
@@ -128,6 +132,8 @@ pub(crate) struct Core<S: Storage> {
     /// entries or votes, and an acknowledgement of something that could still be lost in a crash
     /// would be a lie (Raft Figure 2: "respond to RPCs only after updating stable storage").
     pub(crate) msgs_after_persist: Vec<Message>,
+    /// Read answers and dropped reads for the next Ready, and reads forwarded to the leader.
+    pub(crate) reads: Reads,
     pub(crate) config: Config,
 }
 
@@ -171,6 +177,7 @@ impl<S: Storage> Raft<S> {
             rng: Rng::new(config.seed),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
+            reads: Reads::default(),
             config,
         };
         core.reset_timeout();
@@ -322,7 +329,7 @@ impl<S: Storage> Raft<S> {
                 Append { .. } | Heartbeat { .. }
                     if core.config.check_quorum || core.config.pre_vote =>
                 {
-                    self.core.send(m.from, HeartbeatResponse);
+                    self.core.send(m.from, HeartbeatResponse { context: None });
                 }
                 // Tell a pre-candidate its probe is stale, so that it learns our term.
                 VoteRequest { pre_vote: true, .. } => {
@@ -403,8 +410,8 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn on_persisted(&mut self) {
         if let RoleState::Leader(leader) = &mut self.role {
             let (id, persisted) = (self.core.id, self.core.log.persisted_index());
-            if leader.own_progress(id).maybe_update(persisted) {
-                self.core.maybe_commit(leader);
+            if leader.own_progress(id).maybe_update(persisted) && self.core.maybe_commit(leader) {
+                self.core.release_waiting_reads(leader);
             }
         }
     }
@@ -422,6 +429,8 @@ impl<S: Storage> Raft<S> {
             "invariant violated: term {term} < current {}",
             core.term
         );
+        self.drop_reads(term, leader);
+        let core = &mut self.core;
         if term != core.term {
             core.term = term;
             core.vote = None;
@@ -436,6 +445,7 @@ impl<S: Storage> Raft<S> {
 
     /// Starts a PreVote probe: no new term, no vote cast, nobody disrupted (thesis §9.6).
     pub(crate) fn become_pre_candidate(&mut self) {
+        self.drop_reads(self.core.term, None);
         self.role = RoleState::PreCandidate {
             votes: BTreeMap::new(),
         };
@@ -447,6 +457,7 @@ impl<S: Storage> Raft<S> {
 
     /// Starts an election: a new term, voting for itself (Raft §5.2).
     pub(crate) fn become_candidate(&mut self) {
+        self.drop_reads(self.core.term + 1, None);
         self.role = RoleState::Candidate {
             votes: BTreeMap::new(),
         };
@@ -462,6 +473,7 @@ impl<S: Storage> Raft<S> {
     /// appends an empty entry of its own term so that it can commit — it may only count replicas
     /// of entries from its own term (Raft §5.4.2, and §8 for the empty entry).
     pub(crate) fn become_leader(&mut self) {
+        self.drop_reads(self.core.term, Some(self.core.id));
         let core = &mut self.core;
         let next = core.log.last_index() + 1;
         let progress = core
@@ -483,6 +495,7 @@ impl<S: Storage> Raft<S> {
             heartbeat_elapsed: 0,
             uncommitted_size: 0,
             lead_transferee: None,
+            read_only: ReadOnly::default(),
         });
         core.leader = Some(core.id);
         core.reset_timeout();
@@ -513,6 +526,7 @@ impl<S: Storage> Raft<S> {
             "invariant violated: commit {committed} > last index {last}"
         );
         if let RoleState::Leader(l) = &self.role {
+            l.read_only.check_invariants();
             assert!(
                 l.progress.contains_key(&self.core.id),
                 "invariant violated: leader {} has no progress of its own",

@@ -125,8 +125,16 @@ fn capped_committed_entries_continue_after_new_commits() {
     assert_eq!(first, vec![1, 2]);
     n.advance();
     // The leader says 10 is committed.
-    n.step(msg(1, 2, 1, MessageBody::Heartbeat { commit: 10 }))
-        .expect("to n2");
+    n.step(msg(
+        1,
+        2,
+        1,
+        MessageBody::Heartbeat {
+            commit: 10,
+            context: None,
+        },
+    ))
+    .expect("to n2");
     let (_, readys) = drain(&mut n);
     let rest: Vec<u64> = readys.iter().flatten().map(|e| e.index).collect();
     assert_eq!(rest, (3..=10).collect::<Vec<_>>());
@@ -190,8 +198,16 @@ fn self_addressed_propose_returns_its_error() {
 #[test]
 fn propose_batch_on_a_follower_forwards_one_message() {
     let mut n = RawNode::new(config(2), MemStorage::new_with_voters(&[1, 2, 3])).expect("valid");
-    n.step(msg(1, 2, 1, MessageBody::Heartbeat { commit: 0 }))
-        .expect("to n2");
+    n.step(msg(
+        1,
+        2,
+        1,
+        MessageBody::Heartbeat {
+            commit: 0,
+            context: None,
+        },
+    ))
+    .expect("to n2");
     drain(&mut n);
     n.propose_batch(vec!["a".into(), "b".into()])
         .expect("forwarded");
@@ -215,8 +231,16 @@ fn follower_with_forwarding_disabled_refuses_proposals() {
     let mut cfg = config(2);
     cfg.disable_proposal_forwarding = true;
     let mut n = RawNode::new(cfg, MemStorage::new_with_voters(&[1, 2, 3])).expect("valid");
-    n.step(msg(1, 2, 1, MessageBody::Heartbeat { commit: 0 }))
-        .expect("to n2");
+    n.step(msg(
+        1,
+        2,
+        1,
+        MessageBody::Heartbeat {
+            commit: 0,
+            context: None,
+        },
+    ))
+    .expect("to n2");
     drain(&mut n);
     let refused = Err(Error::ProposalDropped(
         ProposalDropped::ForwardingDisabled { leader: 1 },

@@ -231,7 +231,18 @@ fn transfer_is_refused_off_the_leader_or_to_an_unknown_node() {
 fn stepping_down_ends_the_transfer() {
     let mut n = leader();
     n.transfer_leader(2).expect("a voter");
-    step(&mut n, msg(3, 1, 2, MessageBody::Heartbeat { commit: 0 }));
+    step(
+        &mut n,
+        msg(
+            3,
+            1,
+            2,
+            MessageBody::Heartbeat {
+                commit: 0,
+                context: None,
+            },
+        ),
+    );
     assert_eq!((role(&n), term(&n)), (Role::Follower, 2));
     assert_eq!(n.status().lead_transferee, None);
     // Elected again in term 3.

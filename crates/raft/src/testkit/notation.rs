@@ -4,8 +4,11 @@
 //! line of output and editing it (the `inject` command).
 //!
 //! Entries are written `index@term` and carry no data; a `Propose` is written with a count
-//! (`entries=2`) and carries that many empty entries. Anything else is an error naming the part it
+//! (`entries=2`) and carries that many empty entries. A read context is written `ctx=WORD` and
+//! read back as that text's bytes (the scenarios' contexts are short words, `r1`). Anything else is an error naming the part it
 //! could not read: a scenario is a test, and a typo must not turn into a different message.
+
+use bytes::Bytes;
 
 use crate::{Entry, Index, Message, MessageBody, Term};
 
@@ -22,6 +25,8 @@ pub const KINDS: &[&str] = &[
     "HeartbeatResponse",
     "Propose",
     "TimeoutNow",
+    "ReadIndex",
+    "ReadIndexResponse",
 ];
 
 /// Parses a message in the scenario notation: `nFROM@TERM → nTO KIND FIELD...`, where `→` may
@@ -109,12 +114,22 @@ pub fn parse_body(kind: &str, fields: &str) -> Result<MessageBody, String> {
         }
         "Heartbeat" => MessageBody::Heartbeat {
             commit: f.number("commit")?,
+            context: f.context(),
         },
-        "HeartbeatResponse" => MessageBody::HeartbeatResponse,
+        "HeartbeatResponse" => MessageBody::HeartbeatResponse {
+            context: f.context(),
+        },
         "Propose" => MessageBody::Propose {
             entries: vec![Entry::default(); f.number::<usize>("entries")?],
         },
         "TimeoutNow" => MessageBody::TimeoutNow,
+        "ReadIndex" => MessageBody::ReadIndex {
+            context: f.context().ok_or("ReadIndex: missing ctx=")?,
+        },
+        "ReadIndexResponse" => MessageBody::ReadIndexResponse {
+            index: f.number("index")?,
+            context: f.context().ok_or("ReadIndexResponse: missing ctx=")?,
+        },
         other => return Err(format!("unknown message kind {other}")),
     };
     Ok(body)
@@ -169,6 +184,13 @@ impl<'a> Fields<'a> {
 
     fn number<T: std::str::FromStr>(&self, key: &str) -> Result<T, String> {
         number(self.value(key)?)
+    }
+
+    /// A read context, `ctx=r1` (written as text: one word, possibly empty), if there is one.
+    fn context(&self) -> Option<Bytes> {
+        self.value("ctx")
+            .ok()
+            .map(|c| Bytes::copy_from_slice(c.as_bytes()))
     }
 
     fn id_term(&self, key: &str) -> Result<(Index, Term), String> {
@@ -249,12 +271,29 @@ mod tests {
                 hint_index: 3,
                 hint_term: 1,
             },
-            MessageBody::Heartbeat { commit: 2 },
-            MessageBody::HeartbeatResponse,
+            MessageBody::Heartbeat {
+                commit: 2,
+                context: None,
+            },
+            MessageBody::Heartbeat {
+                commit: 2,
+                context: Some("r1".into()),
+            },
+            MessageBody::HeartbeatResponse { context: None },
+            MessageBody::HeartbeatResponse {
+                context: Some("r1".into()),
+            },
             MessageBody::Propose {
                 entries: vec![Entry::default(); 2],
             },
             MessageBody::TimeoutNow,
+            MessageBody::ReadIndex {
+                context: "r2".into(),
+            },
+            MessageBody::ReadIndexResponse {
+                index: 4,
+                context: "r2".into(),
+            },
         ];
         let names: Vec<&str> = bodies.iter().map(MessageBody::name).collect();
         for kind in KINDS {
@@ -282,6 +321,7 @@ mod tests {
         assert!(parse_message("n1@1 → n2 Heartbeet commit=1").is_err());
         assert!(parse_message("n1 → n2 HeartbeatResponse").is_err());
         assert!(parse_message("n1@1 → n2 VoteResponse").is_err());
+        assert!(parse_message("n1@1 → n2 ReadIndex").is_err());
         assert!(parse_message("n1@1 → n2 Append prev=0@0 entries=[1@1 commit=1").is_err());
     }
 }

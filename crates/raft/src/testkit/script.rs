@@ -37,6 +37,9 @@
 //! | `n1 write …` / `n1 sync` | the same in two steps (`write`, then `sync`) |
 //! | `n1 crashed, losing unsynced entries=[2@1]` | a crash, with what it lost |
 //! | `n1 apply 1@1 2@1=x` | entries applied, with their data if any |
+//! | `n1 read ctx=r1 index=3` | a `ReadState` handed out: read r1 may be served once n1 has applied index 3 |
+//! | `n1 read dropped ctx=r1` | read r1 will never be answered (`Ready::dropped_reads`) |
+//! | `ctx=r1` on a `Heartbeat` or `HeartbeatResponse` | the read context riding on the heartbeat round |
 //! | `progress={2:1→2}` | a leader's view of peer 2: match index 1 → next index 2 |
 //!
 //! # Handling a Ready step by step
@@ -60,6 +63,7 @@
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
+//! | `read-index ID CTX` | node ID's application asks for a linearizable read identified by CTX (unique per read); answered later as `nID read ctx=CTX index=I` |
 //! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
 //! | `tick-all [COUNT]` | ticks every running node, COUNT times |
 //! | `tick-stabilize [COUNT]` | COUNT times: ticks every running node once, then stabilizes |
@@ -71,6 +75,7 @@
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults (`heal` also ends every `drop-kind`) |
+//! | `isolate-leader` | isolates the current leader (the node `status` would show leading the highest term) |
 //! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal`; an unknown KIND is an error |
 //! | `inject MESSAGE` | queues a crafted message, written as the output prints one (`inject n1@2 → n3 TimeoutNow`; `->` for `→` is fine; see [`super::notation`]) |
 //! | `transfer-leader FROM TO` | node FROM (the leader) hands its leadership to TO (thesis §3.10); a refusal is printed; FROM may be `leader`, the current leader |
@@ -95,6 +100,7 @@
 //! | option | effect |
 //! | --- | --- |
 //! | `pre-vote`, `check-quorum` | turn PreVote, CheckQuorum on |
+//! | `lease-read` | leaders answer reads from their lease (`ReadOnlyOption::LeaseBased`; refused without `check-quorum`) |
 //! | `seed=S` | varies the election timeouts |
 //! | `max-size=B`, `max-inflight=K` | override `max_size_per_msg` and `max_inflight_msgs` |
 //! | `max-inflight-bytes=B`, `max-committed-size=B`, `no-forwarding` | set `max_inflight_bytes`, `max_committed_size_per_ready`, `disable_proposal_forwarding` |
@@ -117,7 +123,7 @@ use std::path::Path;
 use super::notation::{KINDS, parse_message};
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
-use crate::{Config, Entry, HardState, Index, MemStorage, NodeId, Term};
+use crate::{Config, Entry, HardState, Index, MemStorage, NodeId, ReadOnlyOption, Term};
 
 /// What a command did: its output, and the failures it found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -222,6 +228,12 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
             let batch = args[1..].iter().map(|d| d.to_string().into()).collect();
             c.propose_batch(id, batch);
         }
+        // The application of node ID asks for a linearizable read; the answer shows up as
+        // `nID read ctx=CTX index=I` when a later Ready hands it out.
+        "read-index" => {
+            let ctx = args.get(1).copied().unwrap_or("").to_owned();
+            c.read_index(arg(args, 0)?, ctx.into());
+        }
         "propose-leader" => match c.leader() {
             Some(l) => {
                 if !c.propose(l, args.first().copied().unwrap_or("").to_owned().into()) {
@@ -306,6 +318,12 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         }
         "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
         "isolate" => c.isolate(arg(args, 0)?),
+        // Cuts off whoever leads now: the way a random schedule makes a stale leader, which
+        // keeps leading its old term in a minority while the majority elects a new one.
+        "isolate-leader" => match c.leader() {
+            Some(l) => c.isolate(l),
+            None => c.say("no leader to isolate"),
+        },
         "partition" => {
             let groups: Result<Vec<Vec<NodeId>>, String> = args
                 .split(|a| *a == "/")
@@ -452,6 +470,7 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
         match key {
             "pre-vote" => opts.pre_vote = true,
             "check-quorum" => opts.check_quorum = true,
+            "lease-read" => opts.read_only = ReadOnlyOption::LeaseBased,
             "seed" => opts.seed = parse(value)?,
             "max-size" => opts.max_size_per_msg = Some(parse(value)?),
             "max-inflight" => opts.max_inflight_msgs = Some(parse(value)?),
@@ -481,6 +500,11 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
             _ => return Err(format!("add-nodes: unknown option {a}")),
         }
     }
+    // The nodes' configuration is checked here, so that a scenario can show the refusal: first
+    // what every node shares, then each node's own.
+    opts.config(1)
+        .validate()
+        .map_err(|e| format!("add-nodes: {e}"))?;
     for id in 1..=n {
         let mine: Vec<_> = config_options
             .iter()
@@ -550,6 +574,7 @@ fn config_option(config: &mut Config, key: &str, value: &str) -> Result<(), Stri
     match key {
         "pre-vote" => config.pre_vote = true,
         "check-quorum" => config.check_quorum = true,
+        "lease-read" => config.read_only_option = ReadOnlyOption::LeaseBased,
         "max-size" => config.max_size_per_msg = parse(value)?,
         "max-inflight" => config.max_inflight_msgs = parse(value)?,
         "max-inflight-bytes" => config.max_inflight_bytes = parse(value)?,

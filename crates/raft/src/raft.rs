@@ -60,6 +60,12 @@ pub(crate) struct LeaderState {
     /// Read requests waiting for this leader's first commit or for a quorum round
     /// ([`crate::read_only`]).
     pub(crate) read_only: ReadOnly,
+    /// Whether this leader has sent a `TimeoutNow` in its term ([`crate::transfer`]). From then
+    /// on another node may be elected inside its lease (the forced campaign ignores the voters'
+    /// lease), so `LeaseBased` reads take the quorum round of `Safe` ones, for the rest of the
+    /// term, even if the transfer is abandoned: the target may have won without this leader
+    /// hearing of it yet.
+    pub(crate) lease_handed_over: bool,
 }
 
 impl LeaderState {
@@ -496,6 +502,7 @@ impl<S: Storage> Raft<S> {
             uncommitted_size: 0,
             lead_transferee: None,
             read_only: ReadOnly::default(),
+            lease_handed_over: false,
         });
         core.leader = Some(core.id);
         core.reset_timeout();

@@ -229,7 +229,10 @@ impl<S: Storage> RawNode<S> {
     ///
     /// On the leader: `to` being the leader itself abandons a pending transfer (etcd's "already
     /// leader"); repeating the pending transfer changes nothing; another target replaces it.
-    /// A leader that steps down (a higher term, CheckQuorum) drops its transfer with its role.
+    /// A leader that steps down (a higher term, CheckQuorum) drops its transfer with its role,
+    /// and its pending reads into [`Ready::dropped_reads`]. Reads are still taken meanwhile; with
+    /// `ReadOnlyOption::LeaseBased`, once `TimeoutNow` is sent they wait for a quorum round (the
+    /// target's election ignores the lease).
     /// Proposals that followers forward to the leader meanwhile are dropped (and logged), like
     /// any forwarded proposal a leader cannot take: their clients retry after a timeout.
     ///

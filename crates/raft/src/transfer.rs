@@ -22,6 +22,12 @@
 //! optimisation of who leads next, never a condition of safety. Its only safety-relevant part is
 //! the forced campaign, an ordinary election with a new term, so Election Safety holds as ever.
 //!
+//! Reads ([`crate::read_only`]): the forced campaign ignores the voters' lease, which is what
+//! `ReadOnlyOption::LeaseBased` reads stand on. So a leader that has sent `TimeoutNow` answers
+//! reads only after a quorum round for the rest of its term (`LeaderState::lease_handed_over`; a
+//! departure from etcd), and a leader the target deposes drops its pending reads into
+//! `Ready::dropped_reads`, like any leader stepping down.
+//!
 //! The state of a transfer lives in [`LeaderState`], so stepping down (a higher term, a failed
 //! CheckQuorum) ends it with the role. Non-goals: transfer to a learner (there are none yet), and
 //! forwarding a follower's request to the leader (etcd does; here the caller is told whom to ask,
@@ -123,7 +129,7 @@ impl<S: Storage> Core<S> {
     /// leader's to the last index. Called when a transfer starts and whenever the target
     /// acknowledges entries; a duplicate `TimeoutNow` is harmless (the target, once a candidate
     /// in a higher term, ignores it as stale).
-    pub(crate) fn maybe_send_timeout_now(&mut self, leader: &LeaderState, from: NodeId) {
+    pub(crate) fn maybe_send_timeout_now(&mut self, leader: &mut LeaderState, from: NodeId) {
         let Some(t) = leader.lead_transferee.filter(|t| t.to == from) else {
             return;
         };
@@ -137,6 +143,9 @@ impl<S: Storage> Core<S> {
                 to = t.to,
                 "target caught up; sending TimeoutNow"
             );
+            // The target may now win an election inside this leader's lease: lease reads are
+            // no longer safe here (see `LeaderState::lease_handed_over`).
+            leader.lease_handed_over = true;
             self.send(t.to, MessageBody::TimeoutNow);
         }
     }

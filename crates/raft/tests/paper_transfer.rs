@@ -9,12 +9,15 @@
 //!    it and resumes accepting client requests.
 //!
 //! Plus what a forced campaign needs beside the thesis (as etcd does it): the target skips
-//! PreVote, and voters grant its vote requests inside a leader's CheckQuorum lease.
+//! PreVote, and voters grant its vote requests inside a leader's CheckQuorum lease; and what it
+//! means for reads (thesis §6.4): a deposed leader drops its pending reads, and a leader that has
+//! sent `TimeoutNow` no longer answers from its lease.
 
+use bytes::Bytes;
 use raftwood_raft::testkit::{Cluster, ClusterOptions};
 use raftwood_raft::{
-    Config, Error, MemStorage, Message, MessageBody, NodeId, ProposalDropped, RawNode, Role, Term,
-    TransferRejected,
+    Config, Error, MemStorage, Message, MessageBody, NodeId, ProposalDropped, RawNode,
+    ReadOnlyOption, Role, Term, TransferRejected,
 };
 
 /// Election after 10..20 ticks, heartbeat every tick.
@@ -343,4 +346,101 @@ fn transfer_hands_leadership_to_the_target() {
     assert!(c.propose(3, "y".into()));
     assert!(c.stabilize());
     assert_eq!(c.check_safety(), Ok(()));
+}
+
+// --- Transfers and reads (thesis §6.4) ---------------------------------------------------------
+
+/// Handles every Ready like [`drain`]; returns the messages, the reads answered (contexts) and
+/// the reads reported dropped.
+fn drain_reads(n: &mut RawNode<MemStorage>) -> (Vec<Message>, Vec<Bytes>, Vec<Bytes>) {
+    let (mut sent, mut answered, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    while n.has_ready() {
+        let rd = n.ready();
+        if let Some(hs) = rd.hard_state {
+            n.storage_mut().set_hard_state(hs);
+        }
+        n.storage_mut().append(&rd.entries);
+        sent.extend(rd.messages);
+        sent.extend(rd.persisted_messages);
+        answered.extend(rd.read_states.into_iter().map(|s| s.context));
+        dropped.extend(rd.dropped_reads);
+        n.advance();
+    }
+    (sent, answered, dropped)
+}
+
+/// Leader 1 of term 1 with `cfg`, its entry `1@1` committed (acknowledged by node 2), so that it
+/// may answer reads (thesis §6.4, step 1).
+fn committed_leader_with(cfg: Config) -> RawNode<MemStorage> {
+    let mut n = leader_with(cfg);
+    step(&mut n, accepted(2, 1));
+    drain(&mut n);
+    assert_eq!(n.status().hard_state.commit, 1);
+    n
+}
+
+/// A leader deposed by the election it asked for (thesis §3.10, step 3) is a leader stepping
+/// down like any other: the reads still waiting for its quorum round are reported in
+/// `Ready::dropped_reads`, never answered.
+#[test]
+fn leader_deposed_by_its_transfer_drops_its_pending_reads() {
+    let mut n = committed_leader_with(config(1));
+    n.read_index("r".into()).expect("a leader takes reads");
+    n.transfer_leader(2).expect("a voter");
+    let (sent, answered, _) = drain_reads(&mut n);
+    assert_eq!(timeout_nows(&sent), vec![2], "node 2 holds the whole log");
+    assert!(answered.is_empty(), "no quorum has acknowledged the round");
+    let vote = MessageBody::VoteRequest {
+        pre_vote: false,
+        last_index: 1,
+        last_term: 1,
+        leader_transfer: true,
+    };
+    step(&mut n, msg(2, 1, 2, vote));
+    assert_eq!((role(&n), term(&n)), (Role::Follower, 2));
+    let (_, answered, dropped) = drain_reads(&mut n);
+    assert!(answered.is_empty());
+    assert_eq!(dropped, vec![Bytes::from_static(b"r")]);
+}
+
+/// A lease read relies on the voters refusing other candidates within the lease; the target of
+/// a transfer is exempt (its vote requests carry `leader_transfer`). So once a leader has sent
+/// `TimeoutNow`, it no longer answers from its lease: a read waits for a quorum round, as in
+/// `Safe` mode, for the rest of its term, even after the transfer is abandoned (the target may
+/// have won without this leader knowing yet).
+#[test]
+fn leader_that_sent_timeout_now_no_longer_answers_from_its_lease() {
+    let mut cfg = config(1);
+    cfg.check_quorum = true;
+    cfg.read_only_option = ReadOnlyOption::LeaseBased;
+    let mut n = committed_leader_with(cfg);
+    n.read_index("before".into()).expect("a leader takes reads");
+    let (_, answered, _) = drain_reads(&mut n);
+    assert_eq!(
+        answered,
+        vec![Bytes::from_static(b"before")],
+        "from the lease"
+    );
+
+    n.transfer_leader(2).expect("a voter");
+    assert_eq!(timeout_nows(&drain(&mut n)), vec![2]);
+    n.transfer_leader(1).expect("abandoning is always allowed");
+    assert_eq!(n.status().lead_transferee, None);
+    n.read_index("after".into()).expect("a leader takes reads");
+    let (sent, answered, _) = drain_reads(&mut n);
+    assert!(answered.is_empty(), "the lease was handed over");
+    let carried: Vec<_> = sent
+        .iter()
+        .filter(
+            |m| matches!(&m.body, MessageBody::Heartbeat { context: Some(c), .. } if c == "after"),
+        )
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(carried, vec![2, 3], "the read rides on a heartbeat round");
+    let ack = MessageBody::HeartbeatResponse {
+        context: Some("after".into()),
+    };
+    step(&mut n, msg(3, 1, 1, ack));
+    let (_, answered, _) = drain_reads(&mut n);
+    assert_eq!(answered, vec![Bytes::from_static(b"after")]);
 }

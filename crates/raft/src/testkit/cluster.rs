@@ -1,17 +1,18 @@
-//! The simulated cluster: nodes, their disks, and the network between them; faults (cuts,
-//! crashes, restarts) and the checks run as messages are delivered. How a Ready is handled in
-//! steps, and the synced/unsynced disk model under it, is in `ready_steps.rs`.
+//! The simulated cluster: nodes, their disks, and the network between them, and the checks run
+//! as messages are delivered. How a Ready is handled in steps, and the synced/unsynced disk model
+//! under it, is in `ready_steps.rs`; the faults (cuts, partitions, crashes, restarts) are in
+//! `faults.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use super::ready_steps::{Stage, unsynced};
+use super::ready_steps::Stage;
 use super::safety::{self, History, Verdict};
 use crate::{
     Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode,
-    ReadOnlyOption, Role, SoftState, Storage, Term,
+    ReadOnlyOption, Role, SoftState, Term,
 };
 
 /// The most messages the network holds; beyond it the newest are dropped (and the run is failed
@@ -83,7 +84,7 @@ impl ClusterOptions {
 
 /// A node of the simulation: running, or crashed with only its synced disk left (and the index
 /// its state machine had applied, which survives a crash).
-enum Sim {
+pub(super) enum Sim {
     Up(Box<Running>),
     Down { disk: MemStorage, applied: Index },
 }
@@ -153,13 +154,13 @@ pub struct Coverage {
 /// Everything that happens is written to an output buffer ([`Cluster::take_output`]) in the
 /// scenario notation, and recorded in a [`History`] that the safety checks read.
 pub struct Cluster {
-    nodes: BTreeMap<NodeId, Sim>,
+    pub(super) nodes: BTreeMap<NodeId, Sim>,
     configs: BTreeMap<NodeId, Config>,
-    queue: Vec<Message>,
+    pub(super) queue: Vec<Message>,
     /// Directed links that drop everything.
-    cut: BTreeSet<(NodeId, NodeId)>,
+    pub(super) cut: BTreeSet<(NodeId, NodeId)>,
     /// Kinds of message (`MessageBody::name`) the network drops, until `heal`.
-    dropped_kinds: BTreeSet<String>,
+    pub(super) dropped_kinds: BTreeSet<String>,
     out: String,
     /// What the safety checks need to remember.
     pub history: History,
@@ -229,7 +230,7 @@ impl Cluster {
 
     /// Starts node `id` from its disk; with `keep_applied`, its state machine kept what it had
     /// applied (`Config::applied` is set to it), otherwise it starts empty.
-    fn start(&mut self, id: NodeId, keep_applied: bool) {
+    pub(super) fn start(&mut self, id: NodeId, keep_applied: bool) {
         let Some(Sim::Down { disk, applied }) = self.nodes.remove(&id) else {
             return;
         };
@@ -479,12 +480,6 @@ impl Cluster {
         self.enqueue(vec![m]);
     }
 
-    /// Makes the network drop every message of `kind` (a [`MessageBody::name`], such as
-    /// `TimeoutNow`) at delivery, until [`Cluster::heal`].
-    pub fn drop_kind(&mut self, kind: &str) {
-        self.dropped_kinds.insert(kind.to_string());
-    }
-
     /// Puts messages on the network, up to [`MAX_QUEUE`].
     pub(super) fn enqueue(&mut self, msgs: Vec<Message>) {
         let room = MAX_QUEUE.saturating_sub(self.queue.len());
@@ -685,134 +680,6 @@ impl Cluster {
             "did not stabilize in {STABILIZE_ROUNDS} rounds"
         )));
         false
-    }
-
-    // --- Faults ---
-
-    /// Cuts the links between `a` and `b`, both ways.
-    pub fn cut(&mut self, a: NodeId, b: NodeId) {
-        self.cut.insert((a, b));
-        self.cut.insert((b, a));
-    }
-
-    /// Cuts node `id` off from everyone.
-    pub fn isolate(&mut self, id: NodeId) {
-        for other in self.ids() {
-            if other != id {
-                self.cut(id, other);
-            }
-        }
-    }
-
-    /// Splits the cluster into groups that can talk only within themselves. Nodes in no group are
-    /// isolated.
-    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
-        self.cut.clear();
-        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
-        let ids = self.ids();
-        for &a in &ids {
-            for &b in &ids {
-                if a != b && (group_of(a).is_none() || group_of(a) != group_of(b)) {
-                    self.cut.insert((a, b));
-                }
-            }
-        }
-    }
-
-    /// Restores every link, and stops dropping messages by kind.
-    pub fn heal(&mut self) {
-        self.cut.clear();
-        self.dropped_kinds.clear();
-    }
-
-    /// Crashes node `id`: everything it has not synced is lost (the writes of a Ready not yet
-    /// synced, and the outstanding Ready itself); its synced disk remains, and what its state
-    /// machine applied. Messages it already sent stay in the network.
-    pub fn crash(&mut self, id: NodeId) {
-        let Some(Sim::Up(r)) = self.nodes.get(&id) else {
-            return;
-        };
-        let c = &mut self.coverage;
-        match &r.stage {
-            Some(st) if st.written && !st.synced => c.crash_written_unsynced += 1,
-            Some(st) if st.synced && !st.persisted_sent => c.crash_synced_unsent += 1,
-            Some(st) if st.persisted_sent => c.crash_before_advance += 1,
-            _ => {}
-        }
-        let lost = unsynced(&r.node, &r.synced);
-        let Some(Sim::Up(r)) = self.nodes.remove(&id) else {
-            return;
-        };
-        let Running {
-            synced, applied, ..
-        } = *r;
-        self.nodes.insert(
-            id,
-            Sim::Down {
-                disk: synced,
-                applied,
-            },
-        );
-        let last = self.disk(id).and_then(|d| d.last_index().ok()).unwrap_or(0);
-        self.history.crashed(id, last);
-        match lost {
-            Some(lost) => self.say(format!("n{id} crashed, losing unsynced{lost}")),
-            None => self.say(format!("n{id} crashed")),
-        }
-    }
-
-    /// Crashes node `id` in the middle of handling a Ready: the messages that may be sent at once
-    /// have gone out, but nothing was persisted. Rule 2 of the Ready contract says this is safe.
-    pub fn crash_mid_ready(&mut self, id: NodeId) {
-        self.take_ready(id);
-        self.send_messages(id);
-        self.crash(id);
-    }
-
-    /// The leader crashes in the middle of replicating: its second-newest entry has reached
-    /// every follower (unacknowledged, so not committed), its newest only one follower. If a
-    /// follower without the newest entry is elected next, the one that has it holds a stale tail
-    /// past an uncommitted entry that matches the new leader's log: the situation of Figure 2's
-    /// AppendEntries rule 5 (and of Figure 7's followers). Does nothing without a leader.
-    pub fn crash_leader_mid_replication(&mut self) {
-        let Some(l) = self.leader() else {
-            return self.say("no leader");
-        };
-        self.propose(l, Bytes::from_static(b"m"));
-        self.process(l);
-        self.deliver_all();
-        for id in self.ids() {
-            if id != l {
-                self.process(id);
-            }
-        }
-        self.propose(l, Bytes::from_static(b"s"));
-        self.process(l);
-        if let Some(i) = self.queue.iter().position(|m| {
-            m.from == l
-                && matches!(&m.body, MessageBody::Append { entries, .. } if !entries.is_empty())
-        }) {
-            let to = self.queue[i].to;
-            self.deliver_at(i);
-            self.process(to);
-        }
-        self.crash(l);
-    }
-
-    /// Restarts a crashed node from its synced disk. With `keep_applied`, its state machine
-    /// kept what it had applied, and `Config::applied` says so; otherwise it starts empty and
-    /// applies the log again.
-    pub fn restart(&mut self, id: NodeId, keep_applied: bool) {
-        if matches!(self.nodes.get(&id), Some(Sim::Down { .. })) {
-            self.start(id, keep_applied);
-            if keep_applied {
-                self.coverage.restart_with_applied += 1;
-                let applied = self.history.applied_index(id);
-                self.say(format!("n{id} restarted applied={applied}"));
-            } else {
-                self.say(format!("n{id} restarted"));
-            }
-        }
     }
 
     /// Runs every safety check against the current state.

@@ -18,6 +18,7 @@
 //! ```
 
 mod cluster;
+mod faults;
 pub mod notation;
 mod ready_steps;
 pub mod safety;

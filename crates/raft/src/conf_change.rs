@@ -388,12 +388,24 @@ impl<S: Storage> Raft<S> {
 impl<S: Storage> Core<S> {
     /// Makes the leader's progress map track exactly the voters: a new voter is probed from the
     /// end of the log (it may be empty; a rejection walks `next_index` back, as for any
-    /// follower), a removed one is dropped. The quorum may have changed, so commit is rechecked
-    /// (removing a slow voter can commit at once, as in etcd).
+    /// follower), a removed one is dropped, and so is a transfer to it. The quorum may have
+    /// changed, so commit is rechecked (removing a slow voter can commit at once, as in etcd).
     fn track_voters(&mut self, leader: &mut LeaderState) {
         leader
             .progress
             .retain(|id, _| self.voters.binary_search(id).is_ok());
+        // A transfer to a node that is no longer a voter cannot succeed: abandon it, and take
+        // proposals again (etcd does the same).
+        if let Some(t) = &leader.lead_transferee
+            && self.voters.binary_search(&t.to).is_err()
+        {
+            info!(
+                id = self.id,
+                to = t.to,
+                "transfer target removed: transfer abandoned"
+            );
+            leader.lead_transferee = None;
+        }
         let next = self.log.last_index() + 1;
         for &id in &self.voters {
             leader

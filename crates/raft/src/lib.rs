@@ -29,6 +29,7 @@
 //! - [`replication`]: appends, heartbeats, commitment, the follower's consistency check.
 //! - [`conf_change`]: membership changes, one server at a time (thesis §4.1).
 //! - [`progress`]: the leader's view of each follower, with flow control.
+//! - `transfer.rs`: leadership transfer (thesis §3.10): `TimeoutNow` and the forced campaign.
 //! - [`quorum`]: majority arithmetic.
 //! - `log.rs`: the log as one node sees it (stable + unstable).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
@@ -59,8 +60,8 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, leadership transfer, learners and joint consensus
-//! come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
+//! Snapshots and log compaction, learners and joint consensus come in later parts. The seams
+//! are in place: [`Storage::snapshot`], [`EntryKind`], [`ConfChangeStep`] (`#[non_exhaustive]`).
 
 pub mod conf_change;
 pub mod config;
@@ -78,11 +79,12 @@ mod rng;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod transfer;
 pub mod types;
 
 pub use conf_change::{ConfChange, ConfChangeError, ConfChangeStep};
 pub use config::Config;
-pub use error::{Error, ProposalDropped, StorageError};
+pub use error::{Error, ProposalDropped, StorageError, TransferRejected};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
 pub use read_only::{ReadOnlyOption, ReadState};

@@ -12,7 +12,7 @@ use crate::message::Message;
 use crate::raft::{Raft, RoleState};
 use crate::read_only::ReadState;
 use crate::storage::Storage;
-use crate::types::{ConfState, Entry, HardState, Index, NodeId, SoftState, Term};
+use crate::types::{ConfState, Entry, EntryKind, HardState, Index, NodeId, SoftState, Term};
 
 /// What the node needs the application to do, in one batch.
 ///
@@ -90,6 +90,14 @@ pub struct PeerStatus {
     pub next_index: Index,
     /// Whether the leader streams (`true`) or probes (`false`).
     pub replicating: bool,
+    /// Whether the leader is holding appends back from this peer: a probe is outstanding, or the
+    /// inflight window is full (by `max_inflight_msgs` or `max_inflight_bytes`). etcd's
+    /// `Progress.IsPaused()`.
+    pub paused: bool,
+    /// Appends sent and not yet acknowledged (replicate state only; `0` when probing).
+    pub inflight: usize,
+    /// The payload bytes of those appends, as `max_inflight_bytes` counts them.
+    pub inflight_bytes: u64,
 }
 
 /// A snapshot of a node's state for display and tests.
@@ -111,6 +119,9 @@ pub struct Status {
     pub progress: BTreeMap<NodeId, PeerStatus>,
     /// The configuration this node uses now (the last change it applied).
     pub conf_state: ConfState,
+    /// The node a leadership transfer is handing leadership to, while one is pending (on the
+    /// leader only; see [`RawNode::transfer_leader`]). etcd's `LeadTransferee`.
+    pub lead_transferee: Option<NodeId>,
 }
 
 /// The node an application drives: feed it time, messages and proposals; take its [`Ready`]s.
@@ -201,6 +212,39 @@ impl<S: Storage> RawNode<S> {
         r
     }
 
+    /// Proposes several entries at once, in order, as one batch: on the leader they are appended
+    /// together (all of them or, with the error, none), on a follower forwarded in one message.
+    /// Success means accepted for replication, as for [`RawNode::propose`]; the errors are the
+    /// same ([`crate::ProposalDropped`]). An empty batch does nothing. (In etcd, a batch is a
+    /// `MsgProp` with several entries stepped into the node; stepping a
+    /// [`crate::MessageBody::Propose`] from the node to itself does the same here.)
+    ///
+    /// ```
+    /// use raftwood_raft::{Config, Error, MemStorage, ProposalDropped, RawNode};
+    ///
+    /// let mut node = RawNode::new(Config::new(1), MemStorage::new_with_voters(&[1, 2, 3])).unwrap();
+    /// // A follower that knows no leader drops the whole batch, and says so.
+    /// let err = node.propose_batch(vec!["a".into(), "b".into()]).unwrap_err();
+    /// assert_eq!(err, Error::ProposalDropped(ProposalDropped::NoLeader));
+    /// ```
+    pub fn propose_batch(&mut self, data: impl IntoIterator<Item = Bytes>) -> Result<(), Error> {
+        let entries: Vec<Entry> = data
+            .into_iter()
+            .map(|data| Entry {
+                term: 0,
+                index: 0,
+                kind: EntryKind::Normal,
+                data,
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let r = self.raft.propose_entries(entries);
+        self.raft.check_invariants();
+        r
+    }
+
     /// Applies a committed membership change, read from a committed
     /// [`crate::EntryKind::ConfChange`] entry with [`ConfChange::decode`]; call it while
     /// handling the Ready that hands the entry out (rule 4), before [`RawNode::advance`]. The new
@@ -215,6 +259,30 @@ impl<S: Storage> RawNode<S> {
     /// lets such a change into the log in the first place.
     pub fn apply_conf_change(&mut self, cc: &ConfChange) -> Result<ConfState, Error> {
         let r = self.raft.apply_conf_change(cc);
+        self.raft.check_invariants();
+        r
+    }
+
+    /// Hands leadership to `to` (thesis §3.10): the leader stops taking proposals
+    /// ([`crate::ProposalDropped::TransferInProgress`]), brings `to` up to date, then tells it to
+    /// campaign at once (`TimeoutNow`), bypassing PreVote and the CheckQuorum lease. Watch
+    /// `soft_state` for the outcome: `to` leading a later term. If `to` has not taken over after
+    /// an election timeout, the transfer is abandoned and proposals are taken again.
+    ///
+    /// On the leader: `to` being the leader itself abandons a pending transfer (etcd's "already
+    /// leader"); repeating the pending transfer changes nothing; another target replaces it.
+    /// A leader that steps down (a higher term, CheckQuorum) drops its transfer with its role,
+    /// and its pending reads into [`Ready::dropped_reads`]. Reads are still taken meanwhile; with
+    /// `ReadOnlyOption::LeaseBased`, once `TimeoutNow` is sent they wait for a quorum round (the
+    /// target's election ignores the lease).
+    /// Proposals that followers forward to the leader meanwhile are dropped (and logged), like
+    /// any forwarded proposal a leader cannot take: their clients retry after a timeout.
+    ///
+    /// # Errors
+    /// [`crate::TransferRejected::NotLeader`] on any other node (naming the leader it knows, to
+    /// ask instead), [`crate::TransferRejected::UnknownPeer`] if `to` is not a voter.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), Error> {
+        let r = self.raft.transfer_leader(to);
         self.raft.check_invariants();
         r
     }
@@ -244,7 +312,9 @@ impl<S: Storage> RawNode<S> {
     }
 
     /// Hands a message from another node to this one. Messages from the network never cause an
-    /// error the node cannot continue from; the only error is a message addressed elsewhere.
+    /// error the node cannot continue from; the errors are a message addressed elsewhere, and a
+    /// [`crate::MessageBody::Propose`] from this node to itself (etcd's way of proposing a batch,
+    /// see [`RawNode::propose_batch`]), which returns the proposal's error.
     pub fn step(&mut self, m: Message) -> Result<(), Error> {
         let r = self.raft.step(m);
         self.raft.check_invariants();
@@ -284,7 +354,13 @@ impl<S: Storage> RawNode<S> {
         let soft = r.soft_state();
         let hard = r.hard_state();
         let entries = r.core.log.take_unpersisted();
-        let committed_entries = r.core.log.next_committed(u64::MAX);
+        // At most `max_committed_size_per_ready` (at least one entry): the rest stays committed and
+        // unapplied, and comes in the next Readys, since `applied` moves only to what was handed
+        // out (`advance`).
+        let committed_entries = r
+            .core
+            .log
+            .next_committed(r.core.config.max_committed_size_per_ready);
         r.reduce_uncommitted_size(&committed_entries);
         let must_sync = !entries.is_empty()
             || hard.term != self.prev_hard_state.term
@@ -352,10 +428,14 @@ impl<S: Storage> RawNode<S> {
                 .progress
                 .iter()
                 .map(|(&id, pr)| {
+                    let (inflight, inflight_bytes) = pr.inflight();
                     let status = PeerStatus {
                         match_index: pr.match_index(),
                         next_index: pr.next_index(),
                         replicating: pr.is_replicating(),
+                        paused: pr.is_paused(),
+                        inflight,
+                        inflight_bytes,
                     };
                     (id, status)
                 })
@@ -373,6 +453,10 @@ impl<S: Storage> RawNode<S> {
             progress,
             conf_state: ConfState {
                 voters: r.core.voters.clone(),
+            },
+            lead_transferee: match &r.role {
+                RoleState::Leader(l) => l.lead_transferee.map(|t| t.to),
+                _ => None,
             },
         }
     }

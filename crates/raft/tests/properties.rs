@@ -5,7 +5,8 @@
 //! seed) and a list of actions: ticks, proposals, Ready handling (whole, or one step at a time:
 //! `ready`, `send`, `write`, `sync`, `persist`, `send-persisted`, `advance`), delivering,
 //! dropping and duplicating single messages, a leader resending an older part of its log
-//! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
+//! (`resend-append`), leadership transfers (`transfer-leader leader TO`, thesis §3.10: while
+//! one is pending or after it, at most one leader per term must still hold), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
 //! before `advance`) and restarts (also with `Config::applied` set), reads (`read-index`, on
 //! any node), and membership changes one server at a time (`add-voter`: a new, empty node joins
@@ -19,7 +20,8 @@
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
-//! `Config::applied`, a crash at each step boundary, and a read answered and one dropped
+//! `Config::applied`, a crash at each step boundary, a follower campaigning on a leader's
+//! `TimeoutNow` (a leadership transfer carried to its end), and a read answered and one dropped
 //! (`read-index` actions, whose answers are checked against the writes acknowledged before them,
 //! thesis §6.4). Two actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
@@ -153,6 +155,11 @@ enum Action {
     },
     /// `crash-leader-mid-replication`: the setting for a stale tail.
     CrashLeaderMidReplication,
+    /// The current leader hands its leadership to `to` (`transfer-leader leader TO`, thesis
+    /// §3.10); the target may be itself (which abandons a pending transfer), down or cut off.
+    Transfer {
+        to: u8,
+    },
     /// The leader resends an old part of its log (`resend-append`).
     Resend {
         to: u8,
@@ -205,6 +212,12 @@ struct Schedule {
     max_size: Option<u64>,
     /// `max_inflight_msgs`, when not the default.
     max_inflight: Option<usize>,
+    /// `max_inflight_bytes`, when set: a window that fills by bytes before it fills by count.
+    max_inflight_bytes: Option<u64>,
+    /// `max_committed_size_per_ready`, when set: committed entries handed out a few at a time,
+    /// so that crashes and restarts fall between the batches (the apply check then shows that no
+    /// index is skipped or applied twice).
+    max_committed: Option<u64>,
     actions: Vec<Action>,
 }
 
@@ -230,6 +243,12 @@ impl Schedule {
         if let Some(k) = self.max_inflight {
             let _ = write!(add, " max-inflight={k}");
         }
+        if let Some(b) = self.max_inflight_bytes {
+            let _ = write!(add, " max-inflight-bytes={b}");
+        }
+        if let Some(b) = self.max_committed {
+            let _ = write!(add, " max-committed-size={b}");
+        }
         lines.push(add);
         let mut down = std::collections::BTreeSet::new();
         let (mut proposals, mut reads) = (0, 0);
@@ -246,6 +265,7 @@ impl Schedule {
                     ]);
                     format!("advance {id}")
                 }
+                Action::Transfer { to } => format!("transfer-leader leader {}", node(to)),
                 Action::CrashLeaderMidReplication => {
                     // Counts as a crash of an unknown node: only when no node is down.
                     if !down.is_empty() || n < 5 {
@@ -380,14 +400,14 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication, read-index, isolate-leader, add-voter,
-    //  remove-voter]
-    let w: [u32; 23] = match weather {
+    //  interleave, crash-leader-mid-replication, transfer-leader, read-index, isolate-leader,
+    //  add-voter, remove-voter]
+    let w: [u32; 24] = match weather {
         Weather::Calm => [
-            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 4, 2, 2, 2,
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 2, 4, 2, 2, 2,
         ],
         Weather::Stormy => [
-            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 4, 2, 3, 3,
+            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 3, 4, 2, 3, 3,
         ],
     };
     let node = || 0u8..15;
@@ -411,10 +431,11 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
-        w[19] => proptest::option::weighted(0.5, node()).prop_map(|node| Action::ReadIndex { node }),
-        w[20] => Just(Action::IsolateLeader),
-        w[21] => Just(Action::AddVoter),
-        w[22] => any::<u8>().prop_map(Action::RemoveVoter),
+        w[19] => node().prop_map(|to| Action::Transfer { to }),
+        w[20] => proptest::option::weighted(0.5, node()).prop_map(|node| Action::ReadIndex { node }),
+        w[21] => Just(Action::IsolateLeader),
+        w[22] => Just(Action::AddVoter),
+        w[23] => any::<u8>().prop_map(Action::RemoveVoter),
     ]
 }
 
@@ -429,16 +450,23 @@ fn schedule(pre_vote: bool, check_quorum: bool) -> impl Strategy<Value = Schedul
         // An entry costs its data plus 17 bytes: 1 is one entry per append, 40 about two.
         prop_oneof![Just(None), Just(Some(1u64)), Just(Some(40))],
         prop_oneof![Just(None), Just(Some(2usize))],
+        // The byte budget must be at least the message size: 8 payload bytes (two or three
+        // proposals) with a small message cap, none otherwise.
+        any::<bool>(),
+        // 1 byte: one entry per Ready; 60: about three.
+        prop_oneof![2 => Just(None), 1 => Just(Some(1u64)), 1 => Just(Some(60))],
         actions,
     )
         .prop_map(
-            move |(nodes, seed, max_size, max_inflight, actions)| Schedule {
+            move |(nodes, seed, max_size, max_inflight, bytes, max_committed, actions)| Schedule {
                 nodes,
                 pre_vote,
                 check_quorum,
                 seed,
                 max_size,
                 max_inflight,
+                max_inflight_bytes: max_size.filter(|_| bytes).map(|s| s.max(8)),
+                max_committed,
                 actions,
             },
         )
@@ -452,6 +480,9 @@ struct Failure {
     liveness: bool,
     detail: String,
 }
+
+/// The number of hard cases counted ([`Coverage`] fields).
+const CASES: usize = 11;
 
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
@@ -467,9 +498,6 @@ static ALL_REACHED: Reached = Reached {
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 
-/// The number of hard cases counted ([`Coverage`]'s fields).
-const CASES: usize = 10;
-
 /// The number of `#[test]`s calling [`check_schedules`].
 const TESTS: u64 = 4;
 
@@ -482,6 +510,7 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.transfer_campaigns,
             c.reads_answered,
             c.reads_dropped,
             c.conf_changes_applied_by_leader,
@@ -506,6 +535,7 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "campaign on TimeoutNow (leadership transfer)",
             "read answered",
             "read dropped",
             "conf change applied by a leader",

@@ -18,7 +18,9 @@
 //! ```
 
 mod cluster;
+mod faults;
 mod membership;
+pub mod notation;
 mod ready_steps;
 pub mod safety;
 pub mod script;

@@ -446,3 +446,20 @@ fn restart_with_applied_writes_the_raised_commit_index() {
     assert!(rd.committed_entries.is_empty(), "nothing is applied twice");
     n.advance();
 }
+
+/// A leadership transfer (thesis §3.10) to a node that a committed change removes cannot succeed:
+/// the leader abandons it when it applies the change, and takes proposals again (as etcd does).
+#[test]
+fn transfer_to_a_removed_voter_is_abandoned() {
+    let mut n = leader(&[1, 2, 3], &[2]);
+    n.propose_conf_change(ConfChange::remove_node(3)).unwrap();
+    drain(&mut n);
+    n.transfer_leader(3).expect("n3 is still a voter");
+    assert_eq!(n.status().lead_transferee, Some(3));
+    n.step(accepted(2, 1, 2)).unwrap();
+    drain(&mut n);
+    assert_eq!(voters(&n), vec![1, 2]);
+    assert_eq!(n.status().lead_transferee, None);
+    assert_eq!(role(&n), Role::Leader);
+    n.propose("x".into()).expect("proposals are taken again");
+}

@@ -75,7 +75,7 @@ pub mod testkit;
 pub mod types;
 
 pub use config::Config;
-pub use error::{Error, ProposalDropped, StorageError};
+pub use error::{Error, ProposalDropped, StorageError, StorageFailure};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
 pub use storage::{MemStorage, RaftState, Storage};

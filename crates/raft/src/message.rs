@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, Snapshot, Term};
 
 /// A message from one node to another.
 ///
@@ -83,6 +83,15 @@ pub enum MessageBody {
         /// The commit index the follower may adopt.
         commit: Index,
     },
+    /// InstallSnapshot (Raft §7): the leader's snapshot, sent instead of an append when the
+    /// entries the follower needs are compacted. Sent whole, not in chunks as in the paper: the
+    /// data is opaque, and may be a reference the transport resolves to a file it streams. The
+    /// follower answers with [`MessageBody::AppendAccepted`]: its new last index if it installed
+    /// the snapshot, its commit index if the snapshot was not ahead of it.
+    Snapshot {
+        /// The snapshot, with its index, term and configuration.
+        snapshot: Snapshot,
+    },
     /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
     HeartbeatResponse,
     /// Proposals forwarded from a follower to the leader it knows.
@@ -102,6 +111,7 @@ impl MessageBody {
             MessageBody::AppendAccepted { .. } => "AppendAccepted",
             MessageBody::AppendRejected { .. } => "AppendRejected",
             MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::Snapshot { .. } => "Snapshot",
             MessageBody::HeartbeatResponse => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
         }
@@ -169,6 +179,14 @@ impl std::fmt::Display for Message {
                 )
             }
             MessageBody::Heartbeat { commit } => write!(f, " commit={commit}"),
+            MessageBody::Snapshot { snapshot } => {
+                let m = &snapshot.metadata;
+                write!(
+                    f,
+                    " {}@{} voters={:?}",
+                    m.index, m.term, m.conf_state.voters
+                )
+            }
             MessageBody::HeartbeatResponse => Ok(()),
             MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),
         }

@@ -37,11 +37,61 @@ pub struct ClusterOptions {
     pub max_inflight_msgs: Option<usize>,
 }
 
-/// A node of the simulation: running, or crashed with only its synced disk left (and the index
-/// its state machine had applied, which survives a crash).
+/// A node of the simulation: running, or crashed with only its synced disk left (and its state
+/// machine, which survives a crash).
 enum Sim {
     Up(Box<Running>),
-    Down { disk: MemStorage, applied: Index },
+    Down { disk: MemStorage, app: App },
+}
+
+/// A node's application: a state machine that folds every entry it applies into a hash, so that
+/// two state machines at the same index are equal exactly when they applied the same entries. Its
+/// snapshot data is that state ([`App::snapshot_data`]), so installing a snapshot is checked like
+/// applying entries: the state it loads must be the state every node had at that index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct App {
+    /// The last index applied (or loaded from a snapshot).
+    pub applied: Index,
+    /// The state: a hash chained over every entry applied, in order (FNV-1a).
+    pub state: u64,
+}
+
+impl App {
+    /// Applies `entries` in order.
+    fn apply(&mut self, entries: &[Entry]) {
+        for e in entries {
+            let mut h = if self.state == 0 {
+                0xcbf2_9ce4_8422_2325
+            } else {
+                self.state
+            };
+            let bytes = e
+                .index
+                .to_le_bytes()
+                .into_iter()
+                .chain(e.term.to_le_bytes());
+            for b in bytes.chain(e.data.iter().copied()) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            self.state = h;
+            self.applied = e.index;
+        }
+    }
+
+    /// The state as a snapshot's data: applied index, then state, little-endian.
+    pub fn snapshot_data(&self) -> Bytes {
+        let mut v = self.applied.to_le_bytes().to_vec();
+        v.extend_from_slice(&self.state.to_le_bytes());
+        Bytes::from(v)
+    }
+
+    /// The state a snapshot's data holds; `None` if it is not 16 bytes (not written by
+    /// [`App::snapshot_data`]: an empty cluster's initial snapshot, or a corrupt one).
+    pub fn from_snapshot_data(data: &[u8]) -> Option<App> {
+        let applied = u64::from_le_bytes(data.get(..8)?.try_into().ok()?);
+        let state = u64::from_le_bytes(data.get(8..16)?.try_into().ok()?);
+        (data.len() == 16).then_some(App { applied, state })
+    }
 }
 
 /// A running node and its disk.
@@ -57,8 +107,8 @@ struct Running {
     /// The hard state handed out by the last Ready (or read from disk at start), to see what a
     /// new Ready changes.
     last_hs: HardState,
-    /// The last index this node's state machine applied.
-    applied: Index,
+    /// The node's state machine.
+    app: App,
 }
 
 /// An outstanding Ready, taken apart step by step (each part is moved out when its step is done).
@@ -95,6 +145,12 @@ pub struct Coverage {
     pub crash_synced_unsent: u64,
     /// Crashes with a Ready handled but not advanced.
     pub crash_before_advance: u64,
+    /// Snapshots a leader sent (InstallSnapshot, Raft §7).
+    pub snapshots_sent: u64,
+    /// Snapshots lost in transit (dropped, link cut, recipient down), reported failed.
+    pub snapshots_lost: u64,
+    /// Snapshots a follower installed and applied.
+    pub snapshots_installed: u64,
 }
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
@@ -184,20 +240,37 @@ impl Cluster {
                 config.max_inflight_msgs = n;
             }
             c.configs.insert(id, config);
-            c.nodes.insert(id, Sim::Down { disk, applied: 0 });
+            c.nodes.insert(
+                id,
+                Sim::Down {
+                    disk,
+                    app: App::default(),
+                },
+            );
             c.start(id, false);
         }
         c
     }
 
     /// Starts node `id` from its disk; with `keep_applied`, its state machine kept what it had
-    /// applied (`Config::applied` is set to it), otherwise it starts empty.
+    /// applied (`Config::applied` is set to it), otherwise it starts empty. Either way, if the
+    /// disk holds a snapshot past what the state machine has, the application loads it first,
+    /// as a real one does on restart.
     fn start(&mut self, id: NodeId, keep_applied: bool) {
-        let Some(Sim::Down { disk, applied }) = self.nodes.remove(&id) else {
+        let Some(Sim::Down { disk, app }) = self.nodes.remove(&id) else {
             return;
         };
         let mut config = self.configs[&id].clone();
-        let applied = if keep_applied { applied } else { 0 };
+        let mut app = if keep_applied { app } else { App::default() };
+        let snap = disk.snapshot().unwrap_or_default();
+        let loaded = snap.metadata.index > app.applied;
+        if loaded {
+            app = App::from_snapshot_data(&snap.data).unwrap_or(App {
+                applied: snap.metadata.index,
+                state: 0,
+            });
+        }
+        let applied = app.applied;
         config.applied = applied;
         let last_hs = disk.hard_state();
         // The disk was written by this testkit, so it is consistent; failing here is a test bug
@@ -205,6 +278,9 @@ impl Cluster {
         let node =
             RawNode::new(config, disk.clone()).expect("testkit: restart from a consistent disk");
         self.history.restarted(id, applied);
+        if loaded && let Err(v) = self.history.state_at(id, app.applied, app.state) {
+            self.fail(Verdict::Safety(v));
+        }
         self.nodes.insert(
             id,
             Sim::Up(Box::new(Running {
@@ -212,7 +288,7 @@ impl Cluster {
                 synced: disk,
                 stage: None,
                 last_hs,
-                applied,
+                app,
             })),
         );
     }
@@ -419,6 +495,10 @@ impl Cluster {
 
     /// Puts messages on the network, up to [`MAX_QUEUE`].
     fn enqueue(&mut self, msgs: Vec<Message>) {
+        let snapshots = msgs
+            .iter()
+            .filter(|m| matches!(m.body, MessageBody::Snapshot { .. }));
+        self.coverage.snapshots_sent += snapshots.count() as u64;
         let room = MAX_QUEUE.saturating_sub(self.queue.len());
         if msgs.len() > room {
             self.fail(Verdict::Liveness(format!(
@@ -448,6 +528,15 @@ impl Cluster {
         let hs = st.rd.hard_state;
         let prev = r.node.storage().hard_state();
         let mut what = String::new();
+        // Ready rule 1: the snapshot first; the entries continue it. It stays in the Ready, for
+        // the application to load at `advance` (rule 4).
+        if let Some(snap) = &st.rd.snapshot {
+            let m = &snap.metadata;
+            let _ = write!(what, " snapshot={}@{}", m.index, m.term);
+            if let Err(e) = r.node.storage_mut().apply_snapshot(snap.clone()) {
+                let _ = write!(what, " (refused by storage: {e})");
+            }
+        }
         if let Some(hs) = hs {
             r.node.storage_mut().set_hard_state(hs);
             if (hs.term, hs.vote) != (prev.term, prev.vote) {
@@ -530,11 +619,105 @@ impl Cluster {
         let Some(st) = r.stage.take() else { return };
         let committed = st.rd.committed_entries;
         let term = r.node.status().hard_state.term;
-        if let Some(last) = committed.last() {
-            r.applied = last.index;
+        // Ready rule 4: the snapshot is loaded before any entry is applied.
+        if let Some(snap) = st.rd.snapshot {
+            self.install(id, &snap);
         }
         self.apply(id, &committed, term);
         self.on_node(id, |n| n.advance());
+    }
+
+    /// The application of node `id` loads `snap` into its state machine.
+    fn install(&mut self, id: NodeId, snap: &crate::Snapshot) {
+        let index = snap.metadata.index;
+        let loaded = App::from_snapshot_data(&snap.data);
+        let Some(r) = self.running(id) else { return };
+        r.app = loaded.unwrap_or(App {
+            applied: index,
+            state: 0,
+        });
+        let app = r.app;
+        self.coverage.snapshots_installed += 1;
+        self.say(format!(
+            "n{id} apply snapshot={index}@{}",
+            snap.metadata.term
+        ));
+        let check = match loaded {
+            Some(app) if app.applied == index => {
+                self.history.applied_snapshot(id, index, app.state)
+            }
+            _ => Err(format!(
+                "State Machine Safety: n{id} got a snapshot at {index} whose data is not the state at {index} ({app:?})"
+            )),
+        };
+        if let Err(v) = check {
+            self.fail(Verdict::Safety(v));
+        }
+    }
+
+    /// The application of node `id` takes a snapshot of its state machine (at its applied index,
+    /// with the voters from its storage) and compacts its log up to `index` (at most the applied
+    /// index). Snapshot and compaction go to the synced disk at once: a real application writes
+    /// the snapshot file and syncs it before it drops any entry (the snap crate's order), and
+    /// losing a compaction in a crash would only leave more log. Refused while a Ready is
+    /// outstanding, whose writes would interleave.
+    pub fn compact(&mut self, id: NodeId, index: Index) {
+        if self.has_outstanding(id) {
+            return self.say(format!("n{id}: compact refused: a Ready is outstanding"));
+        }
+        let Some(r) = self.running(id) else {
+            return self.say(format!("n{id} is down"));
+        };
+        let app = r.app;
+        let index = index.min(app.applied);
+        let conf_state = r.node.storage().initial_state().map(|s| s.conf_state);
+        let held = r
+            .node
+            .storage()
+            .snapshot()
+            .map(|s| s.metadata.index)
+            .unwrap_or(0);
+        let result = conf_state.and_then(|cs| {
+            if app.applied > held {
+                r.node.storage_mut().create_snapshot(
+                    app.applied,
+                    cs.clone(),
+                    app.snapshot_data(),
+                )?;
+                // The synced disk holds at least every applied entry (entries are always synced).
+                r.synced
+                    .create_snapshot(app.applied, cs, app.snapshot_data())?;
+            }
+            r.node.storage_mut().compact(index)?;
+            r.synced.compact(index)
+        });
+        match result {
+            Ok(()) => self.say(format!("n{id} snapshot={} compacted={index}", app.applied)),
+            Err(e) => self.say(format!("n{id} compact {index}: {e}")),
+        }
+    }
+
+    /// The application of `from` reports the outcome of its snapshot to `to`
+    /// ([`RawNode::report_snapshot`]).
+    pub fn report_snapshot(&mut self, from: NodeId, to: NodeId, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.say(format!("n{from} report-snapshot n{to} {outcome}"));
+        self.on_node(from, |n| n.report_snapshot(to, ok));
+    }
+
+    /// The transport of `from` reports `to` unreachable ([`RawNode::report_unreachable`]).
+    pub fn report_unreachable(&mut self, from: NodeId, to: NodeId) {
+        self.say(format!("n{from} report-unreachable n{to}"));
+        self.on_node(from, |n| n.report_unreachable(to));
+    }
+
+    /// A snapshot message from `m.from` did not arrive: its transport notices (a snapshot is a
+    /// stream with an end, unlike a fire-and-forget message) and the application reports it.
+    fn snapshot_lost(&mut self, m: &Message) {
+        if matches!(m.body, MessageBody::Snapshot { .. }) {
+            self.coverage.snapshots_lost += 1;
+            self.report_snapshot(m.from, m.to, false);
+        }
     }
 
     /// Handles node `id`'s Ready if it has one, as a real node would: every step in order (take
@@ -552,6 +735,9 @@ impl Cluster {
         if committed.is_empty() {
             return;
         }
+        let Some(r) = self.running(id) else { return };
+        r.app.apply(committed);
+        let app = r.app;
         let mut line = format!("n{id} apply");
         for e in committed {
             let _ = write!(line, " {}@{}", e.index, e.term);
@@ -561,6 +747,9 @@ impl Cluster {
         }
         self.say(line);
         if let Err(v) = self.history.applied(id, committed, term) {
+            self.fail(Verdict::Safety(v));
+        }
+        if let Err(v) = self.history.state_at(id, app.applied, app.state) {
             self.fail(Verdict::Safety(v));
         }
     }
@@ -573,19 +762,26 @@ impl Cluster {
         let m = self.queue.remove(i);
         let text = m.to_string();
         if self.cut.contains(&(m.from, m.to)) {
-            return self.say(format!("{text} (dropped: link cut)"));
+            self.say(format!("{text} (dropped: link cut)"));
+            return self.snapshot_lost(&m);
         }
         let Some(before) = self.seen(m.to) else {
-            return self.say(format!("{text} (dropped: n{} down)", m.to));
+            self.say(format!("{text} (dropped: n{} down)", m.to));
+            return self.snapshot_lost(&m);
         };
         let (to, from, term) = (m.to, m.from, m.term);
         let append = self.append_proof(&m, before.commit);
+        let snapshot = matches!(m.body, MessageBody::Snapshot { .. });
         self.say(text);
         let result = self.node_mut(to).map(|n| n.step(m));
         if let Some(Err(e)) = result {
             self.say(format!("  error: {e}"));
         }
         self.observe(to, before);
+        if snapshot {
+            // The stream ended: the sender's transport reports it delivered.
+            self.report_snapshot(from, to, true);
+        }
         // What the append proved, if the follower took it from the leader of its term.
         let Some(now) = self.seen(to) else { return };
         if now.term == term && now.soft.role == Role::Follower && now.soft.leader == Some(from) {
@@ -605,6 +801,11 @@ impl Cluster {
     /// recipient's commit index when the append is older than that. Counts the hard case of an
     /// append whose entries all match with a stale tail beyond them.
     fn append_proof(&mut self, m: &Message, commit: Index) -> Option<Index> {
+        if let MessageBody::Snapshot { snapshot } = &m.body {
+            // A snapshot is the leader's committed prefix: the follower that takes it (or already
+            // holds it) matches the leader up to its index.
+            return Some(snapshot.metadata.index.max(commit));
+        }
         let MessageBody::Append {
             prev_index,
             prev_term,
@@ -615,12 +816,7 @@ impl Cluster {
             return None;
         };
         let n = self.node(m.to)?;
-        let term_at = |i: Index| -> Option<Term> {
-            if i == 0 {
-                return Some(0);
-            }
-            n.entries(i, i + 1).ok()?.first().map(|e| e.term)
-        };
+        let term_at = |i: Index| -> Option<Term> { n.term(i).ok() };
         if term_at(*prev_index) != Some(*prev_term) {
             return None;
         }
@@ -632,10 +828,7 @@ impl Cluster {
         {
             // The tail is stale if the sender's log differs from it there.
             let tail = term_at(last_new + 1);
-            let leader = self
-                .node(m.from)
-                .and_then(|l| l.entries(last_new + 1, last_new + 2).ok())
-                .and_then(|e| e.first().map(|e| e.term));
+            let leader = self.node(m.from).and_then(|l| l.term(last_new + 1).ok());
             self.coverage.matching_append_tail += 1;
             if tail.is_some() && tail != leader {
                 self.coverage.matching_append_stale_tail += 1;
@@ -703,6 +896,7 @@ impl Cluster {
         if i < self.queue.len() {
             let m = self.queue.remove(i);
             self.say(format!("{m} (dropped)"));
+            self.snapshot_lost(&m);
         }
     }
 
@@ -799,16 +993,8 @@ impl Cluster {
         let Some(Sim::Up(r)) = self.nodes.remove(&id) else {
             return;
         };
-        let Running {
-            synced, applied, ..
-        } = *r;
-        self.nodes.insert(
-            id,
-            Sim::Down {
-                disk: synced,
-                applied,
-            },
-        );
+        let Running { synced, app, .. } = *r;
+        self.nodes.insert(id, Sim::Down { disk: synced, app });
         let last = self.disk(id).and_then(|d| d.last_index().ok()).unwrap_or(0);
         self.history.crashed(id, last);
         match lost {
@@ -885,10 +1071,7 @@ impl Cluster {
                 continue;
             };
             let st = n.status();
-            let last_term = n
-                .entries(st.last_index, st.last_index + 1)
-                .ok()
-                .and_then(|e| e.first().map(|e| e.term));
+            let last_term = n.term(st.last_index).ok();
             let _ = write!(
                 s,
                 "n{id}@{} {}",
@@ -946,12 +1129,28 @@ fn unsynced(node: &RawNode<MemStorage>, synced: &MemStorage) -> Option<String> {
         let vote = hs.vote.map_or("none".to_string(), |v| format!("n{v}"));
         let _ = write!(what, " term={} vote={vote}", hs.term);
     }
+    let (snap, synced_snap) = (
+        view.snapshot().unwrap_or_default(),
+        synced.snapshot().unwrap_or_default(),
+    );
+    if snap.metadata.index > synced_snap.metadata.index {
+        let _ = write!(
+            what,
+            " snapshot={}@{}",
+            snap.metadata.index, snap.metadata.term
+        );
+    }
     let all = |s: &MemStorage| {
-        let last = s.last_index().unwrap_or(0);
-        s.entries(1, last + 1, u64::MAX).unwrap_or_default()
+        let (first, last) = (s.first_index().unwrap_or(1), s.last_index().unwrap_or(0));
+        s.entries(first, last + 1, u64::MAX).unwrap_or_default()
     };
     let (v, d) = (all(view), all(synced));
-    let same = v.iter().zip(&d).take_while(|(a, b)| a == b).count();
+    // The two logs may start at different indexes (one compacted further): compare by index.
+    let synced_at = |e: &Entry| {
+        let first = d.first().map_or(0, |f| f.index);
+        e.index.checked_sub(first).and_then(|k| d.get(k as usize))
+    };
+    let same = v.iter().take_while(|e| synced_at(e) == Some(e)).count();
     if same < v.len() {
         let _ = write!(what, " entries={}", entry_list(&v[same..]));
     }

@@ -16,7 +16,9 @@
 //!   (§5.3) — the consistency check in [`replication`].
 //! - **Leader Completeness**: a committed entry is in the log of every later leader (§5.4) — the
 //!   up-to-date vote check and the current-term commit rule.
-//! - **State Machine Safety**: no two nodes apply different entries at one index (§5.4.3).
+//! - **State Machine Safety**: no two nodes apply different entries at one index (§5.4.3); across
+//!   snapshots too (§7): a snapshot holds only applied (committed) state, and a node that installs
+//!   one never applies an index twice or skips one.
 //!
 //! The property tests (`tests/properties.rs`) check every one of them after every step of random
 //! schedules with crashes and partitions.
@@ -29,8 +31,8 @@
 //! - [`replication`]: appends, heartbeats, commitment, the follower's consistency check.
 //! - [`progress`]: the leader's view of each follower, with flow control.
 //! - [`quorum`]: majority arithmetic.
-//! - `log.rs`: the log as one node sees it (stable + unstable).
-//! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
+//! - `log.rs`: the log as one node sees it (stable + unstable, and a snapshot to install).
+//! - [`storage`]: the [`Storage`] trait and [`MemStorage`], with snapshots and compaction (§7).
 //! - [`raw_node`]: [`RawNode`] and the [`Ready`] contract.
 //! - `testkit` (feature `testkit`): a deterministic simulated network and the scenario language.
 //!
@@ -45,18 +47,21 @@
 //!     while node.has_ready() {
 //!         let rd = node.ready();
 //!         send rd.messages                      // may go at once
+//!         persist rd.snapshot                   // first, if any (a leader's, to install)
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
-//!         apply rd.committed_entries
+//!         load rd.snapshot, apply rd.committed_entries
+//!         report rd.storage_failures
 //!         node.advance();
 //!     }
+//!     now and then: storage.create_snapshot(applied, ..); storage.compact(..)
 //! }
 //! ```
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, membership changes, ReadIndex, leadership transfer and learners
-//! come in later parts. The seams are in place: [`Storage::snapshot`], [`EntryKind`].
+//! Membership changes, ReadIndex, leadership transfer and learners come in later parts. The seam
+//! is in place: [`EntryKind`].
 
 pub mod config;
 pub mod election;

@@ -200,8 +200,8 @@ impl Progress {
     }
 
     /// Probes, with the probe counted as outstanding: nothing is sent until the follower is heard
-    /// from again. Used when no append can be built for it (its entries are compacted, or the
-    /// storage failed), so that the leader does not keep trying on every Ready.
+    /// from again. Used when nothing can be sent to it (the storage failed, or the snapshot it
+    /// needs is being prepared), so that the leader does not keep trying on every Ready.
     pub fn pause(&mut self) {
         self.become_probe();
         self.state = ProgressState::Probe { paused: true };

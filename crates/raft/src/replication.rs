@@ -116,8 +116,9 @@ impl<S: Storage> Core<S> {
     ///   can use.
     ///
     /// It reads no entries, so it cannot fail. If the log then cannot supply the append,
-    /// [`Core::send_append`] pauses the follower: `has_ready` may have said yes once for it, and
-    /// says no from then on.
+    /// [`Core::send_append`] sends the snapshot instead (the entries are compacted), which puts
+    /// the follower in the snapshot state, or pauses it (a storage failure): either way
+    /// `has_ready` may have said yes once for it, and says no from then on.
     pub(crate) fn next_append(&self, pr: &Progress) -> Option<NextAppend> {
         if pr.is_paused() {
             return None;

@@ -7,7 +7,12 @@
 //! dropping and duplicating single messages, a leader resending an older part of its log
 //! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
-//! before `advance`) and restarts (also with `Config::applied` set). Each action *is* a line of
+//! before `advance`) and restarts (also with `Config::applied` set), compaction (`compact`: a
+//! node's application snapshots at its applied index and compacts at a random index up to it, so
+//! that lagging followers are caught up by InstallSnapshot, Raft §7), lost snapshots
+//! (`drop-snapshots`, besides every other way a message is lost; the simulated transport reports
+//! each loss with `report_snapshot(to, false)`), stale snapshot reports (`report-snapshot`) and
+//! `report-unreachable`. Each action *is* a line of
 //! the scenario language ([`raftwood_raft::testkit::script`]) and is executed through [`run`],
 //! which runs every check of [`raftwood_raft::testkit::safety`]: the Figure 3 properties after
 //! every command, the Ready rules at every Ready, the commit rules whenever a commit index moves.
@@ -16,7 +21,8 @@
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
-//! `Config::applied`, and a crash at each step boundary. Two actions exist to make the rare ones
+//! `Config::applied`, a crash at each step boundary, and a snapshot sent, lost and installed. Two
+//! actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
 //! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
 //! back-off never sends an append that ends before the point where two logs diverge).
@@ -158,6 +164,26 @@ enum Action {
         node: u8,
         /// Restart with `Config::applied` set (the state machine survived the crash).
         applied: bool,
+    },
+    /// The node's application snapshots at its applied index and compacts its log up to `index`
+    /// (at most the applied index): `compact`.
+    Compact {
+        node: u8,
+        index: u8,
+    },
+    /// The network loses every snapshot in flight: `drop-snapshots`.
+    DropSnapshots,
+    /// `from`'s transport reports `to` unreachable: `report-unreachable`.
+    ReportUnreachable {
+        from: u8,
+        to: u8,
+    },
+    /// A report of a snapshot transfer that did not happen (stale, or early): the transport
+    /// reports every snapshot it carries, and a leader must shrug off any other report.
+    ReportSnapshot {
+        from: u8,
+        to: u8,
+        ok: bool,
     },
 }
 
@@ -304,6 +330,15 @@ impl Schedule {
                         format!("restart {id}")
                     }
                 }
+                Action::Compact { node: k, index } => format!("compact {} {index}", node(k)),
+                Action::DropSnapshots => "drop-snapshots".to_string(),
+                Action::ReportUnreachable { from, to } => {
+                    format!("report-unreachable {} {}", node(from), node(to))
+                }
+                Action::ReportSnapshot { from, to, ok } => {
+                    let outcome = if ok { "ok" } else { "fail" };
+                    format!("report-snapshot {} {} {outcome}", node(from), node(to))
+                }
             };
             lines.push(line);
         }
@@ -340,10 +375,11 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication]
-    let w: [u32; 19] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2],
+    //  interleave, crash-leader-mid-replication, compact, report-unreachable, report-snapshot,
+    //  drop-snapshots]
+    let w: [u32; 23] = match weather {
+        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 3, 1, 1, 2],
+        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 6, 2, 1, 3],
     };
     let node = || 0u8..15;
     prop_oneof![
@@ -366,6 +402,11 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
+        // Compaction points spread over the first few dozen indexes, capped at the applied index.
+        w[19] => (node(), 1u8..48).prop_map(|(node, index)| Action::Compact { node, index }),
+        w[20] => (node(), node()).prop_map(|(from, to)| Action::ReportUnreachable { from, to }),
+        w[21] => (node(), node(), any::<bool>()).prop_map(|(from, to, ok)| Action::ReportSnapshot { from, to, ok }),
+        w[22] => Just(Action::DropSnapshots),
     ]
 }
 
@@ -407,14 +448,14 @@ struct Failure {
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
 struct Reached {
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; 9],
 }
 
 /// The hard cases reached by all four tests, and how many tests have finished: the last of the
 /// four to finish checks that every case was reached by at least one of them (a rare case, such
 /// as the stale tail, may miss one configuration by chance, but not all four).
 static ALL_REACHED: Reached = Reached {
-    counts: [const { AtomicU64::new(0) }; 6],
+    counts: [const { AtomicU64::new(0) }; 9],
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 
@@ -430,19 +471,22 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.snapshots_sent,
+            c.snapshots_lost,
+            c.snapshots_installed,
         ];
         for (n, v) in self.counts.iter().zip(v) {
             n.fetch_add(v, Ordering::Relaxed);
         }
     }
 
-    fn add_report(&self, report: &[(&'static str, u64); 6]) {
+    fn add_report(&self, report: &[(&'static str, u64); 9]) {
         for (n, (_, v)) in self.counts.iter().zip(report) {
             n.fetch_add(*v, Ordering::Relaxed);
         }
     }
 
-    fn report(&self) -> [(&'static str, u64); 6] {
+    fn report(&self) -> [(&'static str, u64); 9] {
         let names = [
             "matching append with a tail",
             "matching append with a stale tail",
@@ -450,8 +494,11 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "snapshot sent",
+            "snapshot lost in transit",
+            "snapshot installed",
         ];
-        let mut r = [("", 0); 6];
+        let mut r = [("", 0); 9];
         for (i, name) in names.into_iter().enumerate() {
             r[i] = (name, self.counts[i].load(Ordering::Relaxed));
         }

@@ -900,6 +900,18 @@ impl Cluster {
         }
     }
 
+    /// Drops every snapshot in the network (each is reported failed by its sender's transport):
+    /// a snapshot is big and slow, the message most likely to be lost to a broken stream.
+    pub fn drop_snapshots(&mut self) {
+        while let Some(i) = self
+            .queue
+            .iter()
+            .position(|m| matches!(m.body, MessageBody::Snapshot { .. }))
+        {
+            self.drop_at(i);
+        }
+    }
+
     /// Duplicates the queued message at `i` (the copy goes to the end of the queue).
     pub fn duplicate_at(&mut self, i: usize) {
         if let Some(m) = self.queue.get(i).cloned() {

@@ -73,6 +73,7 @@
 //! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |
 //! | `resend-append TO BACK [COUNT]` | the current leader sends TO an append of COUNT entries (default 1) after index `last - BACK` of its log, as a leader backing off one index at a time could |
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
+//! | `drop-snapshots` | drops every snapshot in the network (each reported failed by the sender's transport) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
@@ -298,6 +299,8 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         "stabilize" => {
             c.stabilize();
         }
+        // A snapshot is the message most likely to be lost to a broken stream.
+        "drop-snapshots" => c.drop_snapshots(),
         "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
         "isolate" => c.isolate(arg(args, 0)?),
         "partition" => {

@@ -1362,8 +1362,10 @@ fn compacted_disk(voters: &[NodeId], last: u64, snap_at: u64) -> MemStorage {
 /// index on `advance`, and the log continues after it.
 #[test]
 fn follower_installs_snapshot_ahead_of_commit() {
-    let mut n = node_with(config(2), disk(&[1, 2, 3], &[1, 1, 1], 1));
-    step(&mut n, append(1, 2, 1, (3, 1), vec![], 2));
+    // The follower holds entries up to 9 of term 1, of which 3..=9 are not committed and not the
+    // leader's: the snapshot's index 7 has term 2.
+    let mut n = node_with(config(2), disk(&[1, 2, 3], &[1; 9], 1));
+    step(&mut n, append(1, 2, 1, (9, 1), vec![], 2));
     drain(&mut n);
     assert_eq!(n.status().applied, 2);
 
@@ -1709,4 +1711,41 @@ fn progress_of_a_follower_sent_a_snapshot_is_in_the_snapshot_state() {
     p.become_snapshot(4);
     assert_eq!(p.state(), &ProgressState::Snapshot { pending: 4 });
     assert!(p.is_paused());
+}
+
+/// Raft §7 (thesis §5.1: the snapshot holds "the latest configuration as of the last included
+/// index"): a follower installing a snapshot adopts its configuration, since the entries that
+/// changed it are compacted away. Seen from outside: its next campaign asks the snapshot's voters.
+#[test]
+fn follower_adopts_the_configuration_of_an_installed_snapshot() {
+    let mut n = node(2, &[1, 2, 3]);
+    step(
+        &mut n,
+        snapshot_msg(1, 2, 1, snapshot(5, 1, &[1, 2, 3, 4, 5])),
+    );
+    drain(&mut n);
+    n.campaign();
+    let mut asked: Vec<NodeId> = drain(&mut n)
+        .iter()
+        .filter(|m| matches!(m.body, MessageBody::VoteRequest { .. }))
+        .map(|m| m.to)
+        .collect();
+    asked.sort_unstable();
+    assert_eq!(asked, vec![1, 3, 4, 5]);
+    assert_eq!(
+        n.storage().initial_state().map(|s| s.conf_state.voters),
+        Ok(vec![1, 2, 3, 4, 5])
+    );
+}
+
+/// etcd's `restore`: a snapshot whose configuration does not include the receiver is refused
+/// (a node outside the configuration must not adopt it); it is answered like a stale one.
+#[test]
+fn snapshot_without_the_receiver_in_its_configuration_is_refused() {
+    let mut n = node(2, &[1, 2, 3]);
+    step(&mut n, snapshot_msg(1, 2, 1, snapshot(5, 1, &[1, 3])));
+    let rd = n.ready();
+    assert!(rd.snapshot.is_none());
+    assert_eq!(accepted(&rd.persisted_messages), vec![0]);
+    n.advance();
 }

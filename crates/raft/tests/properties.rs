@@ -378,8 +378,12 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
     //  interleave, crash-leader-mid-replication, compact, report-unreachable, report-snapshot,
     //  drop-snapshots]
     let w: [u32; 23] = match weather {
-        Weather::Calm => [6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 3, 1, 1, 2],
-        Weather::Stormy => [4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 6, 2, 1, 3],
+        Weather::Calm => [
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 3, 1, 1, 2,
+        ],
+        Weather::Stormy => [
+            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 6, 2, 1, 3,
+        ],
     };
     let node = || 0u8..15;
     prop_oneof![

@@ -135,9 +135,11 @@ impl SnapshotWriter {
     fn finish(&mut self) -> Result<SnapshotId, Error> {
         let buffered = self.file.take().ok_or_else(|| closed(&self.tmp_path))?;
         let tmp = &self.tmp_path;
-        let mut file = buffered
-            .into_inner()
-            .map_err(|e| Error::io(tmp, "write", e.into_error()))?;
+        let mut file = buffered.into_inner().map_err(|e| {
+            let (error, buffered) = e.into_parts();
+            discard(buffered);
+            Error::io(tmp, "write", error)
+        })?;
 
         let mut header = Header {
             id: self.id,
@@ -197,10 +199,18 @@ impl Write for SnapshotWriter {
 impl Drop for SnapshotWriter {
     /// An uncommitted writer removes its temporary file: an abandoned save leaves nothing.
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if let Some(buffered) = self.file.take() {
+            discard(buffered);
             remove_quietly(&self.fs, &self.tmp_path);
         }
     }
+}
+
+/// Drops a writer without writing what it still buffers. Dropping a `BufWriter` flushes it, which
+/// after a failed write (EIO, ENOSPC) would write the same bytes again into a file that is about
+/// to be removed: pointless at best, and after an EIO another request to a failing disk.
+fn discard(buffered: BufWriter<FsWriter>) {
+    let (_file, _unwritten) = buffered.into_parts();
 }
 
 fn closed(path: &Path) -> Error {

@@ -130,3 +130,21 @@ fn enospc_while_streaming_names_the_temporary_file() {
         other => panic!("expected a write error on the temporary file, got {other:?}"),
     }
 }
+
+/// A failed write is not repeated: the buffered bytes are dropped with the temporary file, not
+/// written again on the way out (dropping a `BufWriter` flushes it). Fails without the fix: the
+/// trace read `write, write, unlink`, the second write a retry of the failed one.
+#[test]
+fn a_failed_write_is_not_retried_before_the_temporary_file_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let store = Store::open_with(dir.path(), recorded(&recorder)).unwrap();
+    recorder.clear();
+    recorder.fail_next(|op| op.kind == OpKind::Write, Fault::Eio);
+    let data = vec![7u8; 1 << 20];
+    assert!(store.save(ID, b"", &data[..]).is_err());
+    assert_eq!(
+        trace(&recorder, dir.path()),
+        [format!("write {NAME}.tmp"), format!("unlink {NAME}.tmp")]
+    );
+}

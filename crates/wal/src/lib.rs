@@ -108,3 +108,8 @@ pub use recovery::RecoveryMode;
 pub use replay::{Entry, Marker, Replay, TornTail};
 pub use thread::{Batch, Ticket, WalThread};
 pub use wal::{ActiveSegment, LOCK_FILE, Options, Wal};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -18,10 +18,11 @@
 //! ```
 
 mod cluster;
+mod ready_steps;
 pub mod safety;
 pub mod script;
 
 pub use cluster::{
-    Cluster, ClusterOptions, Coverage, MAX_OUTPUT, MAX_QUEUE, STABILIZE_ROUNDS, entry_list,
+    App, Cluster, ClusterOptions, Coverage, MAX_OUTPUT, MAX_QUEUE, STABILIZE_ROUNDS, entry_list,
     role_text,
 };

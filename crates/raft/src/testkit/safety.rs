@@ -268,8 +268,12 @@ pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Res
         .collect();
     let need = majority(ids.len());
     if holders.len() < need {
+        let held: Vec<String> = holders.iter().map(|p| format!("n{p}")).collect();
         return Err(format!(
-            "leader commit beyond synced disks: n{id} commits {commit}@{term}, but only {holders:?} have synced it, need {need}"
+            "leader commit beyond synced disks: n{id} commits {commit}@{term}, but only {} of {} synced disks hold it ({}), need {need}",
+            holders.len(),
+            ids.len(),
+            held.join(" ")
         ));
     }
     Ok(())

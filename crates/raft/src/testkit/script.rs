@@ -90,9 +90,10 @@
 //! | `report-unreachable FROM TO` | FROM's transport reports TO unreachable: a follower FROM streams to is probed again |
 //! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation or liveness failure) |
 //!
-//! The `await-*` commands print no messages, only what they lead to: `n2@3 candidate` when a node
-//! stands for election (in term 3), `n2@3 leader` when it wins, and `n1 apply 4@2=v1` when a node
-//! applies entries (at most one line per node and tick), then the outcome.
+//! The `await-*` commands print no messages, only what they lead to, in the notation above: the
+//! role-change line when a node stands for election (`n2@2 follower(n1) ⇨ n2@3 candidate`) or
+//! wins (`n2@3 candidate ⇨ n2@3 leader`), and `n1 apply 4@2=v1` when a node applies entries (at
+//! most one line per node and tick), then the outcome.
 //!
 //! ## `add-nodes` options
 //! | option | effect |
@@ -111,7 +112,7 @@
 //! is committed. `add-nodes 3 leader=1` is the usual start: n1 leads term 1, and every node has
 //! applied its empty entry `1@1`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -524,9 +525,10 @@ fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
 }
 
 /// Stabilizes, then ticks every node and stabilizes again until `done` holds or `max` ticks have
-/// passed. The messages are not printed, only what they lead to, tick by tick: a line when a node
-/// stands for election (`n2@3 candidate`), when it wins (`n2@3 leader`), and when it applies
-/// entries (`n1 apply 4@2=v1`, at most one line per node and tick). The caller prints the outcome.
+/// passed. The messages are not printed, only what they lead to, tick by tick: the role-change
+/// line when a node stands for election (`n2@2 follower(n1) ⇨ n2@3 candidate`) or wins
+/// (`n2@3 candidate ⇨ n2@3 leader`), and a line when it applies entries (`n1 apply 4@2=v1`, at
+/// most one line per node and tick). The caller prints the outcome.
 /// Returns the ticks it took.
 fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) -> u64 {
     let mut seen = Seen::new(c);
@@ -548,11 +550,8 @@ fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool
     ticks
 }
 
-/// What `await_ticks` has printed so far: who leads in which term, and how far each node applied.
+/// What `await_ticks` has printed so far: how far each node applied, and the lines.
 struct Seen {
-    /// The nodes that voted for themselves, with the term: their candidacies.
-    campaigns: BTreeSet<(NodeId, Term)>,
-    leaders: BTreeSet<(NodeId, Term)>,
     applied: BTreeMap<NodeId, Index>,
     /// The lines so far.
     out: String,
@@ -561,8 +560,6 @@ struct Seen {
 impl Seen {
     fn new(c: &Cluster) -> Seen {
         Seen {
-            campaigns: campaigns(c),
-            leaders: leaders(c),
             applied: c
                 .ids()
                 .into_iter()
@@ -572,25 +569,18 @@ impl Seen {
         }
     }
 
-    /// Replaces the output since the last call (every message and Ready) with one line per new
-    /// leader and per node that applied entries. Safety violations and liveness failures are kept.
+    /// Replaces the output since the last call (every message and Ready) with what it led to:
+    /// the cluster's own role-change lines for each candidacy and each win
+    /// (`n2@2 follower(n1) ⇨ n2@3 candidate`, `n2@3 candidate ⇨ n2@3 leader`), in the order they
+    /// happened, and one line per node that applied entries. Safety violations and liveness
+    /// failures are kept.
     fn print_news(&mut self, c: &mut Cluster) {
         let out = &mut self.out;
         for l in c.take_output().lines() {
-            if l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE") {
+            let election =
+                l.contains(" ⇨ ") && (l.ends_with(" candidate") || l.ends_with(" leader"));
+            if election || l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE") {
                 let _ = writeln!(out, "{l}");
-            }
-        }
-        // A candidate votes for itself, so a self-vote in a new term is a candidacy, even one
-        // that failed within the tick.
-        for (id, term) in campaigns(c) {
-            if self.campaigns.insert((id, term)) {
-                let _ = writeln!(out, "n{id}@{term} candidate");
-            }
-        }
-        for (id, term) in leaders(c) {
-            if self.leaders.insert((id, term)) {
-                let _ = writeln!(out, "n{id}@{term} leader");
             }
         }
         for id in c.ids() {
@@ -612,24 +602,6 @@ impl Seen {
             }
         }
     }
-}
-
-/// The running nodes that voted for themselves, with the term of that vote.
-fn campaigns(c: &Cluster) -> BTreeSet<(NodeId, Term)> {
-    c.up_nodes()
-        .map(|n| n.status())
-        .filter(|s| s.hard_state.vote == Some(s.id))
-        .map(|s| (s.id, s.hard_state.term))
-        .collect()
-}
-
-/// The running leaders, with their terms.
-fn leaders(c: &Cluster) -> BTreeSet<(NodeId, Term)> {
-    c.up_nodes()
-        .map(|n| n.status())
-        .filter(|s| s.soft_state.role == crate::Role::Leader)
-        .map(|s| (s.id, s.hard_state.term))
-        .collect()
 }
 
 /// Ticks a leader must keep every node's allegiance for `await-stable-leader`: twice the

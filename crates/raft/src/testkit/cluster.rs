@@ -1,12 +1,14 @@
 //! The simulated cluster: nodes, their disks, and the network between them; faults (cuts,
 //! crashes, restarts) and the checks run as messages are delivered. How a Ready is handled in
-//! steps, and the synced/unsynced disk model under it, is in `ready_steps.rs`.
+//! steps, and the synced/unsynced disk model under it, is in `ready_steps.rs`; the application
+//! (its state machine, snapshots, compaction, snapshot reports) in `app.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use bytes::Bytes;
 
+use super::app::App;
 use super::ready_steps::{Stage, unsynced};
 use super::safety::{self, History, Verdict};
 use crate::{
@@ -45,56 +47,6 @@ pub struct ClusterOptions {
 enum Sim {
     Up(Box<Running>),
     Down { disk: MemStorage, app: App },
-}
-
-/// A node's application: a state machine that folds every entry it applies into a hash, so that
-/// two state machines at the same index are equal exactly when they applied the same entries. Its
-/// snapshot data is that state ([`App::snapshot_data`]), so installing a snapshot is checked like
-/// applying entries: the state it loads must be the state every node had at that index.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct App {
-    /// The last index applied (or loaded from a snapshot).
-    pub applied: Index,
-    /// The state: a hash chained over every entry applied, in order (FNV-1a).
-    pub state: u64,
-}
-
-impl App {
-    /// Applies `entries` in order.
-    pub(super) fn apply(&mut self, entries: &[Entry]) {
-        for e in entries {
-            let mut h = if self.state == 0 {
-                0xcbf2_9ce4_8422_2325
-            } else {
-                self.state
-            };
-            let bytes = e
-                .index
-                .to_le_bytes()
-                .into_iter()
-                .chain(e.term.to_le_bytes());
-            for b in bytes.chain(e.data.iter().copied()) {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
-            self.state = h;
-            self.applied = e.index;
-        }
-    }
-
-    /// The state as a snapshot's data: applied index, then state, little-endian.
-    pub fn snapshot_data(&self) -> Bytes {
-        let mut v = self.applied.to_le_bytes().to_vec();
-        v.extend_from_slice(&self.state.to_le_bytes());
-        Bytes::from(v)
-    }
-
-    /// The state a snapshot's data holds; `None` if it is not 16 bytes (not written by
-    /// [`App::snapshot_data`]: an empty cluster's initial snapshot, or a corrupt one).
-    pub fn from_snapshot_data(data: &[u8]) -> Option<App> {
-        let applied = u64::from_le_bytes(data.get(..8)?.try_into().ok()?);
-        let state = u64::from_le_bytes(data.get(8..16)?.try_into().ok()?);
-        (data.len() == 16).then_some(App { applied, state })
-    }
 }
 
 /// A running node and its disk.
@@ -468,99 +420,6 @@ impl Cluster {
             )));
         }
         self.queue.extend(msgs.into_iter().take(room));
-    }
-
-    /// The application of node `id` loads `snap` into its state machine.
-    pub(super) fn install(&mut self, id: NodeId, snap: &crate::Snapshot) {
-        let index = snap.metadata.index;
-        let loaded = App::from_snapshot_data(&snap.data);
-        let Some(r) = self.running(id) else { return };
-        r.app = loaded.unwrap_or(App {
-            applied: index,
-            state: 0,
-        });
-        let app = r.app;
-        self.coverage.snapshots_installed += 1;
-        self.say(format!(
-            "n{id} apply snapshot={index}@{}",
-            snap.metadata.term
-        ));
-        let check = match loaded {
-            Some(app) if app.applied == index => {
-                self.history.applied_snapshot(id, index, app.state)
-            }
-            _ => Err(format!(
-                "State Machine Safety: n{id} got a snapshot at {index} whose data is not the state at {index} ({app:?})"
-            )),
-        };
-        if let Err(v) = check {
-            self.fail(Verdict::Safety(v));
-        }
-    }
-
-    /// The application of node `id` takes a snapshot of its state machine (at its applied index,
-    /// with the voters from its storage) and compacts its log up to `index` (at most the applied
-    /// index). Snapshot and compaction go to the synced disk at once: a real application writes
-    /// the snapshot file and syncs it before it drops any entry (the snap crate's order), and
-    /// losing a compaction in a crash would only leave more log. Refused while a Ready is
-    /// outstanding, whose writes would interleave.
-    pub fn compact(&mut self, id: NodeId, index: Index) {
-        if self.has_outstanding(id) {
-            return self.say(format!("n{id}: compact refused: a Ready is outstanding"));
-        }
-        let Some(r) = self.running(id) else {
-            return self.say(format!("n{id} is down"));
-        };
-        let app = r.app;
-        let index = index.min(app.applied);
-        let conf_state = r.node.storage().initial_state().map(|s| s.conf_state);
-        let held = r
-            .node
-            .storage()
-            .snapshot()
-            .map(|s| s.metadata.index)
-            .unwrap_or(0);
-        let result = conf_state.and_then(|cs| {
-            if app.applied > held {
-                r.node.storage_mut().create_snapshot(
-                    app.applied,
-                    cs.clone(),
-                    app.snapshot_data(),
-                )?;
-                // The synced disk holds at least every applied entry (entries are always synced).
-                r.synced
-                    .create_snapshot(app.applied, cs, app.snapshot_data())?;
-            }
-            r.node.storage_mut().compact(index)?;
-            r.synced.compact(index)
-        });
-        match result {
-            Ok(()) => self.say(format!("n{id} snapshot={} compacted={index}", app.applied)),
-            Err(e) => self.say(format!("n{id} compact {index}: {e}")),
-        }
-    }
-
-    /// The application of `from` reports the outcome of its snapshot to `to`
-    /// ([`RawNode::report_snapshot`]).
-    pub fn report_snapshot(&mut self, from: NodeId, to: NodeId, ok: bool) {
-        let outcome = if ok { "ok" } else { "failed" };
-        self.say(format!("n{from} report-snapshot n{to} {outcome}"));
-        self.on_node(from, |n| n.report_snapshot(to, ok));
-    }
-
-    /// The transport of `from` reports `to` unreachable ([`RawNode::report_unreachable`]).
-    pub fn report_unreachable(&mut self, from: NodeId, to: NodeId) {
-        self.say(format!("n{from} report-unreachable n{to}"));
-        self.on_node(from, |n| n.report_unreachable(to));
-    }
-
-    /// A snapshot message from `m.from` did not arrive: its transport notices (a snapshot is a
-    /// stream with an end, unlike a fire-and-forget message) and the application reports it.
-    fn snapshot_lost(&mut self, m: &Message) {
-        if matches!(m.body, MessageBody::Snapshot { .. }) {
-            self.coverage.snapshots_lost += 1;
-            self.report_snapshot(m.from, m.to, false);
-        }
     }
 
     /// Delivers the queued message at `i` (if any), unless its link is cut or its recipient down.

@@ -17,12 +17,14 @@
 //! assert!(c.check_safety().is_ok());
 //! ```
 
+mod app;
 mod cluster;
 mod ready_steps;
 pub mod safety;
 pub mod script;
 
+pub use app::App;
 pub use cluster::{
-    App, Cluster, ClusterOptions, Coverage, MAX_OUTPUT, MAX_QUEUE, STABILIZE_ROUNDS, entry_list,
+    Cluster, ClusterOptions, Coverage, MAX_OUTPUT, MAX_QUEUE, STABILIZE_ROUNDS, entry_list,
     role_text,
 };

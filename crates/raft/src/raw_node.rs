@@ -262,12 +262,13 @@ impl<S: Storage> RawNode<S> {
         rd
     }
 
-    /// Acknowledges the outstanding Ready (rule 5 of the [`Ready`] contract): its `entries` and
-    /// `hard_state` are durable (rule 1), its messages sent (rules 2 and 3), its
-    /// `committed_entries` applied (rule 4). The node then counts its own copy of those entries
-    /// towards a quorum, marks them applied, and delivers any message it sent itself (a
-    /// candidate's own vote, which counts only once durable). Without an outstanding Ready it
-    /// does nothing.
+    /// Acknowledges the outstanding Ready (rule 5 of the [`Ready`] contract): its `snapshot`,
+    /// `entries` and `hard_state` are durable (rule 1), its messages sent (rules 2 and 3), its
+    /// `snapshot` loaded and `committed_entries` applied (rule 4). The node then drops the
+    /// snapshot from its unstable log and moves its applied index to the snapshot's, counts its
+    /// own copy of the entries towards a quorum, marks them applied, and delivers any message it
+    /// sent itself (a candidate's own vote, which counts only once durable). Without an
+    /// outstanding Ready it does nothing.
     pub fn advance(&mut self) {
         let Some(done) = self.outstanding.take() else {
             return;

@@ -15,7 +15,8 @@
 //! | No node applies an index twice or skips one, across snapshots and restarts (a snapshot moves it forward, never back) | at every apply and every snapshot loaded |
 //! | Durability: an applied entry is on a majority of synced disks | after every command |
 //! | Acknowledgements wait for the disk: `AppendAccepted`, `AppendRejected`, `VoteResponse` only in `persisted_messages` | at every Ready |
-//! | `must_sync` when a Ready changes term or vote, or has entries | at every Ready |
+//! | `must_sync` when a Ready changes term or vote, or has a snapshot or entries | at every Ready |
+//! | A Ready with a snapshot hands out no committed entries (Ready rule 4) | at every Ready |
 //! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves |
 //! | A follower commits only what its leader's appends proved it holds (Figure 2, AppendEntries rule 5) | when a follower's commit moves |
 
@@ -230,18 +231,30 @@ pub(crate) fn check_ready(id: NodeId, rd: &Ready, last: HardState) -> Result<(),
             "acknowledgement sent before persisting: n{id}'s Ready has `{m}` in messages, not persisted_messages"
         ));
     }
-    // Rule 1: a new term, vote or entries must be durable before anything depends on them.
+    // Rule 1: a new term, vote, snapshot or entries must be durable before anything depends on
+    // them (a snapshot is acknowledged like entries).
     let changes_vote = rd
         .hard_state
         .is_some_and(|hs| (hs.term, hs.vote) != (last.term, last.vote));
-    if !rd.must_sync && (changes_vote || !rd.entries.is_empty()) {
+    let what = if changes_vote {
+        Some("term or vote")
+    } else if rd.snapshot.is_some() {
+        Some("the snapshot")
+    } else if !rd.entries.is_empty() {
+        Some("entries")
+    } else {
+        None
+    };
+    if let (false, Some(what)) = (rd.must_sync, what) {
         return Err(format!(
-            "must_sync false: n{id}'s Ready changes {} but does not ask for a sync",
-            if changes_vote {
-                "term or vote"
-            } else {
-                "entries"
-            }
+            "must_sync false: n{id}'s Ready changes {what} but does not ask for a sync"
+        ));
+    }
+    // Rule 4: a Ready that installs a snapshot applies nothing else; the entries it holds must
+    // not be handed out too, and the ones after it wait for it to be loaded.
+    if rd.snapshot.is_some() && !rd.committed_entries.is_empty() {
+        return Err(format!(
+            "committed entries beside a snapshot: n{id}'s Ready hands out both"
         ));
     }
     Ok(())

@@ -67,7 +67,12 @@ fn node(id: NodeId, voters: &[NodeId]) -> RawNode<MemStorage> {
 /// the messages sent.
 fn drain(n: &mut RawNode<MemStorage>) -> Vec<Message> {
     let mut sent = Vec::new();
-    while n.has_ready() {
+    // A node that keeps having a Ready without anything changing is livelocked: fail, not hang.
+    for round in 0.. {
+        if !n.has_ready() {
+            break;
+        }
+        assert!(round < 1000, "livelock: a Ready after 1000 Readys");
         let rd = n.ready();
         // Ready rule 1: the snapshot first, then the hard state and the entries.
         if let Some(snap) = rd.snapshot {
@@ -1413,6 +1418,15 @@ fn stale_snapshot_is_answered_with_commit() {
     assert_eq!(accepted(&rd.persisted_messages), vec![5]);
     n.advance();
     assert_eq!(log_of(&n).len(), 5, "the log is untouched");
+
+    // The same for a follower that has compacted past the snapshot: its log cannot even be
+    // compared with it, and the snapshot is still old news.
+    let mut n = node_with(config(2), compacted_disk(&[1, 2, 3], 5, 4));
+    step(&mut n, snapshot_msg(1, 2, 1, snapshot(3, 1, &[1, 2, 3])));
+    let rd = n.ready();
+    assert!(rd.snapshot.is_none());
+    assert_eq!(accepted(&rd.persisted_messages), vec![5]);
+    n.advance();
 }
 
 /// Raft §7: "If instead the follower receives a snapshot that describes a prefix of its log, then

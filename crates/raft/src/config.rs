@@ -2,6 +2,7 @@
 //! extensions (PreVote, CheckQuorum).
 
 use crate::error::Error;
+use crate::read_only::ReadOnlyOption;
 use crate::types::{Index, NodeId};
 
 /// The configuration of one Raft node. Build it with [`Config::new`] and adjust fields.
@@ -39,6 +40,9 @@ pub struct Config {
     /// A leader steps down when it has not heard from a quorum for an election timeout, and a
     /// follower that has heard from a leader within the timeout ignores vote requests (thesis §6.2).
     pub check_quorum: bool,
+    /// How a leader confirms its leadership before answering a read ([`crate::RawNode::read_index`]):
+    /// a quorum round (the default), or its lease, which requires `check_quorum`.
+    pub read_only_option: ReadOnlyOption,
     /// The last index the application has already applied (when restarting); committed entries
     /// after it will be handed out again.
     pub applied: Index,
@@ -61,6 +65,7 @@ impl Config {
             max_uncommitted_entries_size: 0,
             pre_vote: false,
             check_quorum: false,
+            read_only_option: ReadOnlyOption::Safe,
             applied: 0,
             seed: id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }
@@ -76,6 +81,10 @@ impl Config {
             "election_tick must be greater than heartbeat_tick"
         } else if self.max_inflight_msgs == 0 {
             "max_inflight_msgs must be greater than 0"
+        } else if self.read_only_option == ReadOnlyOption::LeaseBased && !self.check_quorum {
+            // Without CheckQuorum a leader cut off in a minority never steps down and followers
+            // grant votes at any time, so a lease would mean nothing (thesis §6.4.1).
+            "read_only_option LeaseBased requires check_quorum"
         } else {
             return Ok(());
         };

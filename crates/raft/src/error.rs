@@ -34,6 +34,10 @@ pub enum Error {
         /// The last index the storage holds.
         last: Index,
     },
+    /// [`crate::RawNode::read_index`] was called on a node that knows no leader (an election is
+    /// in progress): nobody can answer the read; retry later or elsewhere.
+    #[error("read index dropped: no leader is known")]
+    ReadIndexNoLeader,
     /// A message was given to a node it is not addressed to.
     #[error("message for node {to} stepped into node {node}")]
     WrongRecipient {

@@ -34,6 +34,7 @@
 //! - `log.rs`: the log as one node sees it (stable + unstable, and a snapshot to install).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`], with snapshots and compaction (§7).
 //! - [`raw_node`]: [`RawNode`] and the [`Ready`] contract.
+//! - [`read_only`]: linearizable reads without the log (ReadIndex and lease reads, thesis §6.4).
 //! - `testkit` (feature `testkit`): a deterministic simulated network and the scenario language.
 //!
 //! ## Driving a node
@@ -44,6 +45,7 @@
 //!     on timer:    node.tick()
 //!     on message:  node.step(m)
 //!     on request:  node.propose(data)
+//!     on read:     node.read_index(ctx)
 //!     while node.has_ready() {
 //!         let rd = node.ready();
 //!         send rd.messages                      // may go at once
@@ -51,6 +53,7 @@
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
 //!         load rd.snapshot, apply rd.committed_entries
+//!         serve rd.read_states                  // each once applied up to its index
 //!         report rd.storage_failures
 //!         node.advance();
 //!     }
@@ -60,8 +63,8 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Membership changes, ReadIndex, leadership transfer and learners come in later parts. The seam
-//! is in place: [`EntryKind`].
+//! Membership changes, leadership transfer and learners come in later parts. The seam is in
+//! place: [`EntryKind`].
 
 pub mod config;
 pub mod election;
@@ -72,6 +75,7 @@ pub mod progress;
 pub mod quorum;
 mod raft;
 pub mod raw_node;
+pub mod read_only;
 pub mod replication;
 mod rng;
 pub mod storage;
@@ -83,6 +87,7 @@ pub use config::Config;
 pub use error::{Error, ProposalDropped, StorageError, StorageFailure};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
+pub use read_only::{ReadOnlyOption, ReadState};
 pub use storage::{MemStorage, RaftState, Storage};
 pub use types::{
     ConfState, Entry, EntryKind, HardState, Index, NodeId, Role, Snapshot, SnapshotMetadata,

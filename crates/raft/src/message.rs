@@ -5,6 +5,7 @@
 //! response contains term T > currentTerm: set currentTerm = T, convert to follower") apply to
 //! all of them before anything else.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Entry, Index, NodeId, Snapshot, Term};
@@ -13,7 +14,7 @@ use crate::types::{Entry, Index, NodeId, Snapshot, Term};
 ///
 /// ```
 /// use raftwood_raft::{Message, MessageBody};
-/// let m = Message { from: 1, to: 2, term: 3, body: MessageBody::Heartbeat { commit: 4 } };
+/// let m = Message { from: 1, to: 2, term: 3, body: MessageBody::Heartbeat { commit: 4, context: None } };
 /// assert_eq!(m.to, 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +83,10 @@ pub enum MessageBody {
     Heartbeat {
         /// The commit index the follower may adopt.
         commit: Index,
+        /// The context of the newest read request waiting for a quorum round
+        /// ([`crate::read_only`]), echoed back in the response; `None` when no read is waiting.
+        #[serde(default)]
+        context: Option<Bytes>,
     },
     /// InstallSnapshot (Raft §7): the leader's snapshot, sent instead of an append when the
     /// entries the follower needs are compacted. Sent whole, not in chunks as in the paper: the
@@ -93,11 +98,29 @@ pub enum MessageBody {
         snapshot: Snapshot,
     },
     /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
-    HeartbeatResponse,
+    HeartbeatResponse {
+        /// The heartbeat's read context, echoed: this node acknowledges the sender as its leader
+        /// after the read was requested (thesis §6.4).
+        #[serde(default)]
+        context: Option<Bytes>,
+    },
     /// Proposals forwarded from a follower to the leader it knows.
     Propose {
         /// The proposed entries; their term and index are assigned by the leader.
         entries: Vec<Entry>,
+    },
+    /// A follower asks its leader for a read index on behalf of its application (thesis §6.4).
+    ReadIndex {
+        /// The application's context for the read, returned with the answer.
+        context: Bytes,
+    },
+    /// The leader's answer to a [`MessageBody::ReadIndex`]: the read may be served once the
+    /// follower has applied up to `index`.
+    ReadIndexResponse {
+        /// The read index.
+        index: Index,
+        /// The context of the request it answers.
+        context: Bytes,
     },
 }
 
@@ -112,8 +135,10 @@ impl MessageBody {
             MessageBody::AppendRejected { .. } => "AppendRejected",
             MessageBody::Heartbeat { .. } => "Heartbeat",
             MessageBody::Snapshot { .. } => "Snapshot",
-            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
+            MessageBody::ReadIndex { .. } => "ReadIndex",
+            MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
         }
     }
 }
@@ -178,7 +203,10 @@ impl std::fmt::Display for Message {
                     " rejected={rejected_index} hint={hint_index}@{hint_term}"
                 )
             }
-            MessageBody::Heartbeat { commit } => write!(f, " commit={commit}"),
+            MessageBody::Heartbeat { commit, context } => {
+                write!(f, " commit={commit}")?;
+                write_context(f, context.as_ref())
+            }
             MessageBody::Snapshot { snapshot } => {
                 let m = &snapshot.metadata;
                 write!(
@@ -187,8 +215,21 @@ impl std::fmt::Display for Message {
                     m.index, m.term, m.conf_state.voters
                 )
             }
-            MessageBody::HeartbeatResponse => Ok(()),
+            MessageBody::HeartbeatResponse { context } => write_context(f, context.as_ref()),
             MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),
+            MessageBody::ReadIndex { context } => write_context(f, Some(context)),
+            MessageBody::ReadIndexResponse { index, context } => {
+                write!(f, " index={index}")?;
+                write_context(f, Some(context))
+            }
         }
+    }
+}
+
+/// Writes a read context as ` ctx=…` (lossy UTF-8), or nothing for `None`.
+fn write_context(f: &mut std::fmt::Formatter<'_>, context: Option<&Bytes>) -> std::fmt::Result {
+    match context {
+        Some(c) => write!(f, " ctx={}", String::from_utf8_lossy(c)),
+        None => Ok(()),
     }
 }

@@ -22,6 +22,7 @@ use crate::error::{Error, ProposalDropped, StorageFailure};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
+use crate::read_only::{ReadOnly, Reads};
 use crate::rng::Rng;
 use crate::storage::Storage;
 use crate::types::{Entry, EntryKind, HardState, NodeId, Role, SoftState, Term};
@@ -52,6 +53,9 @@ pub(crate) struct LeaderState {
     pub(crate) heartbeat_elapsed: usize,
     /// Bytes of entries appended in this term and not yet committed.
     pub(crate) uncommitted_size: u64,
+    /// Read requests waiting for this leader's first commit or for a quorum round
+    /// ([`crate::read_only`]).
+    pub(crate) read_only: ReadOnly,
 }
 
 impl LeaderState {
@@ -126,6 +130,8 @@ pub(crate) struct Core<S: Storage> {
     pub(crate) msgs_after_persist: Vec<Message>,
     /// Storage failures met while building messages, for the next Ready.
     pub(crate) storage_failures: Vec<StorageFailure>,
+    /// Read answers and dropped reads for the next Ready, and reads forwarded to the leader.
+    pub(crate) reads: Reads,
     pub(crate) config: Config,
 }
 
@@ -173,6 +179,7 @@ impl<S: Storage> Raft<S> {
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
             storage_failures: Vec::new(),
+            reads: Reads::default(),
             config,
         };
         core.reset_timeout();
@@ -307,7 +314,7 @@ impl<S: Storage> Raft<S> {
                 Append { .. } | Heartbeat { .. } | Snapshot { .. }
                     if core.config.check_quorum || core.config.pre_vote =>
                 {
-                    self.core.send(m.from, HeartbeatResponse);
+                    self.core.send(m.from, HeartbeatResponse { context: None });
                 }
                 // Tell a pre-candidate its probe is stale, so that it learns our term.
                 VoteRequest { pre_vote: true, .. } => {
@@ -399,8 +406,8 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn on_persisted(&mut self) {
         if let RoleState::Leader(leader) = &mut self.role {
             let (id, persisted) = (self.core.id, self.core.log.persisted_index());
-            if leader.own_progress(id).maybe_update(persisted) {
-                self.core.maybe_commit(leader);
+            if leader.own_progress(id).maybe_update(persisted) && self.core.maybe_commit(leader) {
+                self.core.release_waiting_reads(leader);
             }
         }
     }
@@ -418,6 +425,8 @@ impl<S: Storage> Raft<S> {
             "invariant violated: term {term} < current {}",
             core.term
         );
+        self.drop_reads(term, leader);
+        let core = &mut self.core;
         if term != core.term {
             core.term = term;
             core.vote = None;
@@ -432,6 +441,7 @@ impl<S: Storage> Raft<S> {
 
     /// Starts a PreVote probe: no new term, no vote cast, nobody disrupted (thesis §9.6).
     pub(crate) fn become_pre_candidate(&mut self) {
+        self.drop_reads(self.core.term, None);
         self.role = RoleState::PreCandidate {
             votes: BTreeMap::new(),
         };
@@ -443,6 +453,7 @@ impl<S: Storage> Raft<S> {
 
     /// Starts an election: a new term, voting for itself (Raft §5.2).
     pub(crate) fn become_candidate(&mut self) {
+        self.drop_reads(self.core.term + 1, None);
         self.role = RoleState::Candidate {
             votes: BTreeMap::new(),
         };
@@ -458,6 +469,7 @@ impl<S: Storage> Raft<S> {
     /// appends an empty entry of its own term so that it can commit — it may only count replicas
     /// of entries from its own term (Raft §5.4.2, and §8 for the empty entry).
     pub(crate) fn become_leader(&mut self) {
+        self.drop_reads(self.core.term, Some(self.core.id));
         let core = &mut self.core;
         let next = core.log.last_index() + 1;
         let progress = core
@@ -477,6 +489,7 @@ impl<S: Storage> Raft<S> {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_size: 0,
+            read_only: ReadOnly::default(),
         });
         core.leader = Some(core.id);
         core.reset_timeout();
@@ -507,6 +520,7 @@ impl<S: Storage> Raft<S> {
             "invariant violated: commit {committed} > last index {last}"
         );
         if let RoleState::Leader(l) = &self.role {
+            l.read_only.check_invariants();
             assert!(
                 l.progress.contains_key(&self.core.id),
                 "invariant violated: leader {} has no progress of its own",

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, StorageFailure};
 use crate::message::Message;
 use crate::raft::{Raft, RoleState};
+use crate::read_only::ReadState;
 use crate::storage::Storage;
 use crate::types::{Entry, HardState, Index, NodeId, Snapshot, SoftState, Term};
 
@@ -38,7 +39,10 @@ use crate::types::{Entry, HardState, Index, NodeId, Snapshot, SoftState, Term};
 ///    before it is in the local log would leave the state machine ahead of the log after a crash.
 ///    A Ready with a snapshot has no `committed_entries` (the entries up to the snapshot are in
 ///    it; the ones after it come once it is applied), and [`RawNode::advance`] moves the applied
-///    index to the snapshot's: no committed entry is handed out twice or skipped (Raft §7).
+///    index to the snapshot's: no committed entry is handed out twice or skipped (Raft §7). Serve each of
+///    `read_states` only once the state machine has applied up to its `index` (possibly with this
+///    Ready's `committed_entries`). *Why*: the read index is the point at which the state machine
+///    reflects every write acknowledged before the read.
 /// 5. **Call [`RawNode::advance`] once, when all of the above is done**, before the next
 ///    [`RawNode::ready`]. *Why*: `advance` tells the node that `entries` are durable (a leader may
 ///    now count itself) and `committed_entries` applied; calling `ready` again first would hand
@@ -73,6 +77,13 @@ pub struct Ready {
     /// heartbeat response, then the read is tried again. The application decides what a failing
     /// storage means (retry, alert, stop); the node never hides one.
     pub storage_failures: Vec<StorageFailure>,
+    /// Answers to [`RawNode::read_index`]: each read may be served once the application has
+    /// applied up to its `index` (this Ready's `committed_entries` count), not before.
+    pub read_states: Vec<ReadState>,
+    /// The contexts of reads requested with [`RawNode::read_index`] that will never be answered:
+    /// the leader holding them stepped down, or the leader they were forwarded to was replaced.
+    /// Retry them.
+    pub dropped_reads: Vec<Bytes>,
 }
 
 /// What the outstanding Ready handed out, to be acknowledged by `advance`.
@@ -184,6 +195,30 @@ impl<S: Storage> RawNode<S> {
         r
     }
 
+    /// Asks for a linearizable read without writing to the log (ReadIndex, thesis §6.4; see
+    /// [`crate::read_only`]). `context` identifies the read and must be unique: a request id
+    /// that is never reused (a counter, say). A context already pending is answered once, and
+    /// a reused one could be confirmed by a late acknowledgement of the earlier round, sent
+    /// before this request arrived (etcd's contexts carry the same rule).
+    ///
+    /// The answer comes in a later [`Ready::read_states`], as a [`ReadState`] with this
+    /// context: serve the read once the application has applied up to its `index`. On a
+    /// follower the request is forwarded to the leader, which answers it.
+    ///
+    /// How a read that cannot be served is reported:
+    /// - no leader is known (an election is in progress): [`Error::ReadIndexNoLeader`], at once;
+    /// - the leader holding it steps down, or the leader it was forwarded to is replaced (a new
+    ///   term, or this node stops following it): its context appears in [`Ready::dropped_reads`];
+    /// - the request or its answer is lost in the network while the leader stays: nothing is
+    ///   reported, as in etcd; the application times the read out and retries. (A follower keeps
+    ///   the context of such a read until its leader or term changes, and reports it dropped
+    ///   then.)
+    pub fn read_index(&mut self, context: Bytes) -> Result<(), Error> {
+        let r = self.raft.read_index(context);
+        self.raft.check_invariants();
+        r
+    }
+
     /// Hands a message from another node to this one. Messages from the network never cause an
     /// error the node cannot continue from; the only error is a message addressed elsewhere.
     pub fn step(&mut self, m: Message) -> Result<(), Error> {
@@ -207,6 +242,9 @@ impl<S: Storage> RawNode<S> {
             || !r.core.msgs.is_empty()
             || !r.core.msgs_after_persist.is_empty()
             || r.has_pending_appends()
+            || r.has_unsent_reads()
+            || !r.core.reads.read_states.is_empty()
+            || !r.core.reads.dropped.is_empty()
     }
 
     /// Takes everything there is to do. See [`Ready`] for the order to do it in.
@@ -219,6 +257,7 @@ impl<S: Storage> RawNode<S> {
             "ready called again before advance (Ready rule 5)"
         );
         self.raft.flush_appends();
+        self.raft.flush_read_index();
         let r = &mut self.raft;
         let soft = r.soft_state();
         let hard = r.hard_state();
@@ -240,6 +279,8 @@ impl<S: Storage> RawNode<S> {
             entries,
             committed_entries,
             storage_failures: std::mem::take(&mut r.core.storage_failures),
+            read_states: std::mem::take(&mut r.core.reads.read_states),
+            dropped_reads: std::mem::take(&mut r.core.reads.dropped),
         };
         let id = r.core.id;
         let to_self = if rd.persisted_messages.iter().any(|m| m.to == id) {

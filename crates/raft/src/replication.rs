@@ -68,12 +68,17 @@ impl<S: Storage> Core<S> {
         false
     }
 
-    fn broadcast_heartbeat(&mut self, leader: &LeaderState) {
+    /// Every follower gets a heartbeat carrying the newest pending read's context, if any: its
+    /// answers make the quorum round of [`crate::read_only`], and because every heartbeat carries
+    /// the context, a round whose messages were lost is retried by the next one.
+    pub(crate) fn broadcast_heartbeat(&mut self, leader: &LeaderState) {
         let (id, committed) = (self.id, self.log.committed());
+        let context = leader.read_only.last_pending_context();
         for (&to, pr) in leader.progress.iter().filter(|&(&to, _)| to != id) {
             // A follower may only adopt a commit index up to where its log is known to match ours.
             let commit = pr.match_index().min(committed);
-            self.send(to, MessageBody::Heartbeat { commit });
+            let context = context.clone();
+            self.send(to, MessageBody::Heartbeat { commit, context });
         }
     }
 
@@ -276,14 +281,15 @@ impl<S: Storage> Core<S> {
             m.body,
             MessageBody::AppendAccepted { .. }
                 | MessageBody::AppendRejected { .. }
-                | MessageBody::HeartbeatResponse
+                | MessageBody::HeartbeatResponse { .. }
         ) {
             pr.set_recent_active();
         }
         match m.body {
             MessageBody::AppendAccepted { match_index } => {
-                if self.handle_append_accepted(m.from, pr, match_index) {
-                    self.maybe_commit(leader);
+                if self.handle_append_accepted(m.from, pr, match_index) && self.maybe_commit(leader)
+                {
+                    self.release_waiting_reads(leader);
                 }
             }
             MessageBody::AppendRejected {
@@ -291,7 +297,13 @@ impl<S: Storage> Core<S> {
                 hint_index,
                 hint_term,
             } => self.handle_append_rejected(m.from, pr, rejected_index, hint_index, hint_term),
-            MessageBody::HeartbeatResponse => self.handle_heartbeat_response(m.from, pr),
+            MessageBody::HeartbeatResponse { context } => {
+                self.handle_heartbeat_response(m.from, pr);
+                if let Some(context) = context {
+                    self.read_index_ack(leader, m.from, &context);
+                }
+            }
+            MessageBody::ReadIndex { context } => self.handle_read_index(leader, m.from, context),
             _ => debug!(
                 id = self.id,
                 from = m.from,
@@ -407,13 +419,16 @@ impl<S: Storage> Core<S> {
             // log holds (at most our match index), so nothing in it needs checking against our
             // log, and it costs the leader no log read per beat. Finding where the logs agree is
             // the work of the appends that a heartbeat response releases.
-            MessageBody::Heartbeat { commit } => {
+            MessageBody::Heartbeat { commit, context } => {
                 self.election_elapsed = 0;
                 self.leader = Some(m.from);
                 // Capped at our last index: the leader sends at most our match index, so only a
                 // corrupt message could exceed it, and it must not make us commit what we lack.
                 self.log.commit_to(commit.min(self.log.last_index()));
-                self.send(m.from, MessageBody::HeartbeatResponse);
+                self.send(m.from, MessageBody::HeartbeatResponse { context });
+            }
+            MessageBody::ReadIndexResponse { index, context } => {
+                self.handle_read_index_response(m.from, index, context);
             }
             _ => debug!(
                 id = self.id,

@@ -214,7 +214,10 @@ fn a_new_term_or_vote_alone_must_be_synced() {
         from: 1,
         to: 3,
         term: 2,
-        body: MessageBody::Heartbeat { commit: 1 },
+        body: MessageBody::Heartbeat {
+            commit: 1,
+            context: None,
+        },
     };
     n.step(m).expect("addressed to n3");
     let rd = handle(&mut n);

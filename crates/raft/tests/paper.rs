@@ -9,12 +9,14 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use raftwood_raft::progress::ProgressState;
 use raftwood_raft::testkit::{Cluster, ClusterOptions};
 use raftwood_raft::{
     ConfState, Config, Entry, Error, HardState, MemStorage, Message, MessageBody, NodeId,
-    ProposalDropped, RaftState, RawNode, Role, Snapshot, SnapshotMetadata, Storage, StorageError,
-    StorageFailure, Term,
+    ProposalDropped, RaftState, RawNode, ReadOnlyOption, ReadState, Role, Snapshot,
+    SnapshotMetadata, Storage, StorageError, StorageFailure, Term,
 };
 
 // --- Helpers -----------------------------------------------------------------------------------
@@ -251,7 +253,10 @@ fn candidate_steps_down_on_higher_term() {
 fn leader_steps_down_on_higher_term() {
     let mut n = leader(&[1, 2, 3]);
 
-    step(&mut n, msg(2, 1, 4, MessageBody::HeartbeatResponse));
+    step(
+        &mut n,
+        msg(2, 1, 4, MessageBody::HeartbeatResponse { context: None }),
+    );
 
     assert_eq!((role(&n), term(&n)), (Role::Follower, 4));
     assert_eq!(leader_of(&n), None);
@@ -838,7 +843,10 @@ fn check_quorum_leader_steps_down() {
     for _ in 0..20 {
         silent.tick();
         heard.tick();
-        step(&mut heard, msg(2, 1, 1, MessageBody::HeartbeatResponse));
+        step(
+            &mut heard,
+            msg(2, 1, 1, MessageBody::HeartbeatResponse { context: None }),
+        );
         drain(&mut silent);
         drain(&mut heard);
     }
@@ -875,6 +883,283 @@ fn prevote_does_not_bump_term() {
         HardState::default(),
         "nothing to persist"
     );
+}
+
+// --- Linearizable reads (thesis §6.4) ----------------------------------------------------------
+
+/// What a node's Readys handed out about reads: the answers and the dropped contexts, and every
+/// message sent.
+#[derive(Default)]
+struct Reads {
+    states: Vec<ReadState>,
+    dropped: Vec<Bytes>,
+    sent: Vec<Message>,
+}
+
+/// Handles every Ready like [`drain`], keeping what concerns reads.
+fn drain_reads(n: &mut RawNode<MemStorage>) -> Reads {
+    let mut r = Reads::default();
+    while n.has_ready() {
+        let rd = n.ready();
+        if let Some(hs) = rd.hard_state {
+            n.storage_mut().set_hard_state(hs);
+        }
+        n.storage_mut().append(&rd.entries);
+        r.sent.extend(rd.messages);
+        r.sent.extend(rd.persisted_messages);
+        r.states.extend(rd.read_states);
+        r.dropped.extend(rd.dropped_reads);
+        n.advance();
+    }
+    r
+}
+
+/// The read contexts carried by the heartbeats among `msgs`, as (to, context).
+fn heartbeat_contexts(msgs: &[Message]) -> Vec<(NodeId, Option<Bytes>)> {
+    msgs.iter()
+        .filter_map(|m| match &m.body {
+            MessageBody::Heartbeat { context, .. } => Some((m.to, context.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn heartbeat_response(from: NodeId, term: Term, context: &'static str) -> Message {
+    let context = Some(Bytes::from_static(context.as_bytes()));
+    msg(from, 1, term, MessageBody::HeartbeatResponse { context })
+}
+
+fn read_state(index: u64, context: &'static str) -> ReadState {
+    ReadState {
+        index,
+        context: Bytes::from_static(context.as_bytes()),
+    }
+}
+
+/// Node 1 leading `voters` in term 1, with its empty entry 1@1 committed (acknowledged by all).
+fn committed_leader_with(cfg: Config, voters: &[NodeId]) -> RawNode<MemStorage> {
+    let mut n = leader_with(cfg, MemStorage::new_with_voters(voters), voters);
+    for &v in voters.iter().filter(|&&v| v != 1) {
+        let body = MessageBody::AppendAccepted { match_index: 1 };
+        step(&mut n, msg(v, 1, 1, body));
+    }
+    drain(&mut n);
+    assert_eq!(n.status().hard_state.commit, 1);
+    n
+}
+
+/// Thesis §6.4, step 2: "the leader needs to make sure it hasn't been superseded by a newer
+/// leader": it answers only once a quorum acknowledged a heartbeat sent after the request, which
+/// carries the request's context. Two requests before the round share it.
+#[test]
+fn read_index_waits_for_a_quorum_heartbeat() {
+    let mut n = committed_leader_with(config(1), &[1, 2, 3, 4, 5]);
+    n.read_index("a".into()).expect("a leader takes reads");
+    n.read_index("b".into()).expect("a leader takes reads");
+
+    let r = drain_reads(&mut n);
+    assert!(r.states.is_empty(), "no answer before the round");
+    let b = Some(Bytes::from_static(b"b"));
+    assert_eq!(
+        heartbeat_contexts(&r.sent),
+        vec![(2, b.clone()), (3, b.clone()), (4, b.clone()), (5, b)],
+        "one round, carrying the newest context"
+    );
+
+    // The leader and n2 are two of five: no quorum yet. A stale context counts for nothing.
+    step(&mut n, heartbeat_response(2, 1, "b"));
+    step(&mut n, heartbeat_response(3, 1, "z"));
+    assert!(drain_reads(&mut n).states.is_empty());
+
+    step(&mut n, heartbeat_response(3, 1, "b"));
+    let r = drain_reads(&mut n);
+    assert_eq!(r.states, vec![read_state(1, "a"), read_state(1, "b")]);
+
+    // A late acknowledgement of an answered round answers nothing again.
+    step(&mut n, heartbeat_response(4, 1, "b"));
+    assert!(drain_reads(&mut n).states.is_empty());
+}
+
+/// Thesis §6.4, step 1: "if the leader has not yet marked an entry from its current term
+/// committed, it waits until it has done so", because until then its commit index may be behind
+/// entries its predecessors committed.
+#[test]
+fn read_index_waits_for_current_term_commit() {
+    // n1 holds 1@1, committed by an earlier leader; it leads term 2 and appends 2@2.
+    let mut s = disk(&[1, 2, 3], &[1], 1);
+    s.set_hard_state(HardState {
+        term: 1,
+        vote: None,
+        commit: 0,
+    });
+    let mut n = leader_with(config(1), s, &[1, 2, 3]);
+    assert_eq!(term(&n), 2);
+    n.read_index("a".into()).expect("a leader takes reads");
+    let r = drain_reads(&mut n);
+    assert!(r.states.is_empty());
+    assert!(
+        heartbeat_contexts(&r.sent).iter().all(|(_, c)| c.is_none()),
+        "no round before the first commit of the term"
+    );
+
+    step(
+        &mut n,
+        msg(2, 1, 2, MessageBody::AppendAccepted { match_index: 2 }),
+    );
+    let r = drain_reads(&mut n);
+    let a = Some(Bytes::from_static(b"a"));
+    assert_eq!(heartbeat_contexts(&r.sent), vec![(2, a.clone()), (3, a)]);
+    step(&mut n, heartbeat_response(3, 2, "a"));
+    assert_eq!(drain_reads(&mut n).states, vec![read_state(2, "a")]);
+}
+
+/// Thesis §6.4: a single-server cluster is its own quorum; the read is answered without any
+/// message, once its entry of the term is committed.
+#[test]
+fn single_node_read_index_is_answered_at_once() {
+    let mut n = node(1, &[1]);
+    n.campaign();
+    drain(&mut n);
+    assert_eq!(role(&n), Role::Leader);
+    n.read_index("a".into()).expect("a leader takes reads");
+    let r = drain_reads(&mut n);
+    assert_eq!(r.states, vec![read_state(1, "a")]);
+    assert!(r.sent.is_empty());
+}
+
+/// Thesis §6.4.1: a lease read skips the heartbeat round, which is safe only while no other
+/// leader can exist, what CheckQuorum provides; the configuration is refused without it.
+#[test]
+fn lease_read_requires_check_quorum() {
+    let mut cfg = config(1);
+    cfg.read_only_option = ReadOnlyOption::LeaseBased;
+    assert_eq!(
+        cfg.validate(),
+        Err(Error::Config(
+            "read_only_option LeaseBased requires check_quorum"
+        ))
+    );
+    assert!(RawNode::new(cfg.clone(), MemStorage::new_with_voters(&[1, 2, 3])).is_err());
+
+    cfg.check_quorum = true;
+    let mut n = committed_leader_with(cfg, &[1, 2, 3]);
+    n.read_index("a".into()).expect("a leader takes reads");
+    let r = drain_reads(&mut n);
+    assert_eq!(
+        r.states,
+        vec![read_state(1, "a")],
+        "answered from the lease"
+    );
+    assert!(heartbeat_contexts(&r.sent).is_empty(), "no round");
+}
+
+/// Thesis §6.4: "followers could also help with serving read-only queries": a follower asks the
+/// leader for the read index and serves the read once it has applied that far.
+#[test]
+fn follower_read_index_is_forwarded() {
+    let mut n = node(2, &[1, 2, 3]);
+    step(&mut n, append(1, 2, 1, (0, 0), vec![entry(1, 1)], 1));
+    drain(&mut n);
+    n.read_index("a".into())
+        .expect("a follower that knows its leader takes reads");
+    let r = drain_reads(&mut n);
+    let asked: Vec<_> = r
+        .sent
+        .iter()
+        .filter(|m| matches!(m.body, MessageBody::ReadIndex { .. }))
+        .map(|m| (m.to, m.body.clone()))
+        .collect();
+    assert_eq!(
+        asked,
+        vec![(
+            1,
+            MessageBody::ReadIndex {
+                context: "a".into()
+            }
+        )]
+    );
+
+    // An answer to a read not asked for is ignored; the real one becomes a ReadState.
+    let answer = |context: &'static str| MessageBody::ReadIndexResponse {
+        index: 1,
+        context: context.into(),
+    };
+    step(&mut n, msg(1, 2, 1, answer("z")));
+    step(&mut n, msg(1, 2, 1, answer("a")));
+    step(&mut n, msg(1, 2, 1, answer("a")));
+    assert_eq!(drain_reads(&mut n).states, vec![read_state(1, "a")]);
+}
+
+/// A leader answers a follower's forwarded read with a ReadIndexResponse once its round is done.
+#[test]
+fn leader_answers_a_forwarded_read_after_its_round() {
+    let mut n = committed_leader_with(config(1), &[1, 2, 3]);
+    step(
+        &mut n,
+        msg(
+            3,
+            1,
+            1,
+            MessageBody::ReadIndex {
+                context: "a".into(),
+            },
+        ),
+    );
+    let r = drain_reads(&mut n);
+    assert!(
+        r.sent
+            .iter()
+            .all(|m| !matches!(m.body, MessageBody::ReadIndexResponse { .. }))
+    );
+    step(&mut n, heartbeat_response(2, 1, "a"));
+    let r = drain_reads(&mut n);
+    assert!(r.states.is_empty(), "the read is n3's, not n1's");
+    let answers: Vec<_> = r
+        .sent
+        .iter()
+        .filter(|m| matches!(m.body, MessageBody::ReadIndexResponse { .. }))
+        .map(|m| (m.to, m.body.clone()))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(
+            3,
+            MessageBody::ReadIndexResponse {
+                index: 1,
+                context: "a".into()
+            }
+        )]
+    );
+}
+
+/// A read that cannot be served is not lost silently: without a leader, `read_index` refuses
+/// it; a leader that steps down reports its pending reads in `Ready::dropped_reads`; a follower
+/// reports the reads it forwarded when its leader's term ends.
+#[test]
+fn unservable_reads_are_reported() {
+    let mut n = node(1, &[1, 2, 3]);
+    assert_eq!(n.read_index("a".into()), Err(Error::ReadIndexNoLeader));
+
+    let mut n = committed_leader_with(config(1), &[1, 2, 3]);
+    n.read_index("b".into()).expect("a leader takes reads");
+    drain_reads(&mut n);
+    step(
+        &mut n,
+        msg(2, 1, 2, MessageBody::HeartbeatResponse { context: None }),
+    );
+    assert_eq!(role(&n), Role::Follower);
+    let r = drain_reads(&mut n);
+    assert_eq!(r.dropped, vec![Bytes::from_static(b"b")]);
+    assert!(r.states.is_empty());
+
+    let mut f = node(2, &[1, 2, 3]);
+    step(&mut f, append(1, 2, 1, (0, 0), vec![entry(1, 1)], 1));
+    f.read_index("c".into())
+        .expect("a follower that knows its leader takes reads");
+    drain_reads(&mut f);
+    step(&mut f, append(3, 2, 2, (1, 1), vec![], 1));
+    assert_eq!(leader_of(&f), Some(3));
+    assert_eq!(drain_reads(&mut f).dropped, vec![Bytes::from_static(b"c")]);
 }
 
 // --- Robustness --------------------------------------------------------------------------------
@@ -956,8 +1241,21 @@ fn messages_from_network_never_panic() {
             },
             AppendAccepted { match_index: MAX },
             AppendAccepted { match_index: 0 },
-            Heartbeat { commit: MAX },
-            HeartbeatResponse,
+            Heartbeat {
+                commit: MAX,
+                context: Some(Bytes::from_static(b"x")),
+            },
+            HeartbeatResponse { context: None },
+            HeartbeatResponse {
+                context: Some(Bytes::from_static(b"x")),
+            },
+            ReadIndex {
+                context: Bytes::new(),
+            },
+            ReadIndexResponse {
+                index: MAX,
+                context: Bytes::from_static(b"x"),
+            },
             Propose { entries: vec![] },
             Propose {
                 entries: vec![entry(MAX, MAX)],
@@ -1025,7 +1323,10 @@ fn messages_from_network_never_panic() {
     }
     // A message addressed to someone else is an error for the caller, not a panic.
     let mut n = node(1, &[1, 2, 3]);
-    assert!(n.step(msg(2, 7, 1, HeartbeatResponse)).is_err());
+    assert!(
+        n.step(msg(2, 7, 1, HeartbeatResponse { context: None }))
+            .is_err()
+    );
 }
 
 /// Drives a node for a while after garbage: ticks through elections or heartbeats, proposals, and
@@ -1260,9 +1561,10 @@ fn silent_follower_receives_at_most_the_inflight_window() {
             match m.body {
                 MessageBody::Append { entries, .. } if entries.is_empty() => empty += 1,
                 MessageBody::Append { .. } => with_entries += 1,
-                MessageBody::Heartbeat { .. } => {
-                    step(&mut n, msg(2, 1, t, MessageBody::HeartbeatResponse))
-                }
+                MessageBody::Heartbeat { .. } => step(
+                    &mut n,
+                    msg(2, 1, t, MessageBody::HeartbeatResponse { context: None }),
+                ),
                 _ => {}
             }
         }
@@ -1486,7 +1788,10 @@ fn leader_sends_snapshot_when_entries_compacted() {
     assert!(l.status().progress[&2].next_index == 5);
 
     // In the snapshot state, a heartbeat response releases nothing.
-    step(&mut l, msg(2, 1, t, MessageBody::HeartbeatResponse));
+    step(
+        &mut l,
+        msg(2, 1, t, MessageBody::HeartbeatResponse { context: None }),
+    );
     assert!(
         drain(&mut l)
             .iter()
@@ -1537,7 +1842,10 @@ fn report_snapshot_failure_falls_back_to_probe() {
         !drain(&mut l).iter().any(is_snap),
         "paused until heard from"
     );
-    step(&mut l, msg(2, 1, t, MessageBody::HeartbeatResponse));
+    step(
+        &mut l,
+        msg(2, 1, t, MessageBody::HeartbeatResponse { context: None }),
+    );
     assert_eq!(
         drain(&mut l).iter().filter(|m| is_snap(m)).count(),
         1,
@@ -1679,7 +1987,10 @@ fn snapshot_temporarily_unavailable_skips_follower_until_heartbeat_response() {
     );
     assert_eq!(next_for_2(&mut l).0, vec![], "no retry loop");
     l.storage_mut().error = None;
-    step_any(&mut l, msg(2, 1, 2, MessageBody::HeartbeatResponse));
+    step_any(
+        &mut l,
+        msg(2, 1, 2, MessageBody::HeartbeatResponse { context: None }),
+    );
     let (sent, _) = next_for_2(&mut l);
     assert!(
         matches!(
@@ -1713,7 +2024,10 @@ fn storage_error_reaches_the_application() {
         !l.has_ready(),
         "nothing retried until the follower is heard from"
     );
-    step_any(&mut l, msg(2, 1, 2, MessageBody::HeartbeatResponse));
+    step_any(
+        &mut l,
+        msg(2, 1, 2, MessageBody::HeartbeatResponse { context: None }),
+    );
     assert_eq!(next_for_2(&mut l).1, vec![StorageFailure { to: 2, error }]);
 }
 

@@ -7,22 +7,23 @@
 //! dropping and duplicating single messages, a leader resending an older part of its log
 //! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
-//! before `advance`) and restarts (also with `Config::applied` set), compaction (`compact`: a
-//! node's application snapshots at its applied index and compacts at a random index up to it, so
-//! that lagging followers are caught up by InstallSnapshot, Raft §7), lost snapshots
-//! (`drop-snapshots`, besides every other way a message is lost; the simulated transport reports
-//! each loss with `report_snapshot(to, false)`), stale snapshot reports (`report-snapshot`) and
-//! `report-unreachable`. Each action *is* a line of
-//! the scenario language ([`raftwood_raft::testkit::script`]) and is executed through [`run`],
-//! which runs every check of [`raftwood_raft::testkit::safety`]: the Figure 3 properties after
-//! every command, the Ready rules at every Ready, the commit rules whenever a commit index moves.
-//! A command reports what it found as typed [`Verdict`]s; any verdict fails the case at once.
+//! before `advance`) and restarts (also with `Config::applied` set), reads (`read-index`, on any
+//! node), compaction (`compact`: a node's application snapshots at its applied index and compacts
+//! at a random index up to it, so that lagging followers are caught up by InstallSnapshot, Raft
+//! §7), lost snapshots (`drop-snapshots`, besides every other way a message is lost; the simulated
+//! transport reports each loss with `report_snapshot(to, false)`), stale snapshot reports
+//! (`report-snapshot`) and `report-unreachable`. Each action *is* a line of the scenario language
+//! ([`raftwood_raft::testkit::script`]) and is executed through [`run`], which runs every check of
+//! [`raftwood_raft::testkit::safety`]: the Figure 3 properties after every command, the Ready rules
+//! at every Ready, the commit rules whenever a commit index moves. A command reports what it found
+//! as typed [`Verdict`]s; any verdict fails the case at once.
 //!
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
-//! `Config::applied`, a crash at each step boundary, and a snapshot sent, lost and installed. Two
-//! actions exist to make the rare ones
+//! `Config::applied`, a crash at each step boundary, a read answered and one dropped (`read-index`
+//! actions, whose answers are checked against the writes acknowledged before them, thesis §6.4),
+//! and a snapshot sent, lost and installed. Two actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
 //! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
 //! back-off never sends an append that ends before the point where two logs diverge).
@@ -185,6 +186,17 @@ enum Action {
         to: u8,
         ok: bool,
     },
+    /// The node's application asks for a linearizable read (`read-index`), with a context unique
+    /// in the schedule; the safety checks compare its answer with the writes acknowledged before.
+    /// `None`: every node asks, so that a stale leader cut off in a minority (the case the
+    /// quorum round exists for) is asked as often as the current one.
+    ReadIndex {
+        node: Option<u8>,
+    },
+    /// `isolate-leader`: the current leader is cut off, and leads on, stale, in a minority of one
+    /// (without CheckQuorum) while the others elect a new leader: what ReadIndex's quorum round
+    /// guards against.
+    IsolateLeader,
 }
 
 /// The step commands of [`Action::ReadyStep`].
@@ -237,7 +249,7 @@ impl Schedule {
         }
         lines.push(add);
         let mut down = std::collections::BTreeSet::new();
-        let mut proposals = 0;
+        let (mut proposals, mut reads) = (0, 0);
         for a in &self.actions {
             let line = match *a {
                 Action::Interleave { node: k } => {
@@ -284,6 +296,18 @@ impl Schedule {
                     format!("propose {} v{proposals}", node(k))
                 }
                 Action::Campaign { node: k } => format!("campaign {}", node(k)),
+                Action::ReadIndex { node: Some(k) } => {
+                    reads += 1;
+                    format!("read-index {} r{reads}", node(k))
+                }
+                Action::ReadIndex { node: None } => {
+                    for id in 1..n {
+                        reads += 1;
+                        lines.push(format!("read-index {id} r{reads}"));
+                    }
+                    reads += 1;
+                    format!("read-index {n} r{reads}")
+                }
                 Action::Process { node: None } => "process".to_string(),
                 Action::Process { node: Some(k) } => format!("process {}", node(k)),
                 Action::Deliver => "deliver".to_string(),
@@ -305,6 +329,7 @@ impl Schedule {
                     format!("partition {}", parts.join(" / "))
                 }
                 Action::Heal => "heal".to_string(),
+                Action::IsolateLeader => "isolate-leader".to_string(),
                 Action::Crash { node: k, mid_ready } => {
                     let id = node(k);
                     if down.contains(&id) || down.len() as u64 >= (n - 1) / 2 {
@@ -364,7 +389,11 @@ impl Schedule {
 /// check in `maybe_commit`, a failure needs three leaders to have written the same index and one
 /// message lost at one precise moment (Figure 8); `PROPTEST_CASES=10000` found it (in 84 s in a
 /// release build), the default does not. The interleaving is also written out, in
-/// `testdata/regression_figure8_old_term_entry_not_committed_by_counting.txt`.
+/// `testdata/regression_figure8_old_term_entry_not_committed_by_counting.txt`. Without the
+/// ReadIndex quorum round (a leader answering a Safe read at once), both configurations without
+/// CheckQuorum fail within the default cases, on a schedule of `isolate-leader`, an election on
+/// the majority side, and `read-index` on every node; before `isolate-leader` and the read on
+/// every node existed, it took 600 cases.
 #[derive(Clone, Copy, Debug)]
 enum Weather {
     Calm,
@@ -375,14 +404,14 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication, compact, report-unreachable, report-snapshot,
-    //  drop-snapshots]
-    let w: [u32; 23] = match weather {
+    //  interleave, crash-leader-mid-replication, read-index, isolate-leader, compact,
+    //  report-unreachable, report-snapshot, drop-snapshots]
+    let w: [u32; 25] = match weather {
         Weather::Calm => [
-            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 3, 1, 1, 2,
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 4, 2, 3, 1, 1, 2,
         ],
         Weather::Stormy => [
-            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 6, 2, 1, 3,
+            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 4, 2, 6, 2, 1, 3,
         ],
     };
     let node = || 0u8..15;
@@ -406,11 +435,13 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
+        w[19] => proptest::option::weighted(0.5, node()).prop_map(|node| Action::ReadIndex { node }),
+        w[20] => Just(Action::IsolateLeader),
         // Compaction points spread over the first few dozen indexes, capped at the applied index.
-        w[19] => (node(), 1u8..48).prop_map(|(node, index)| Action::Compact { node, index }),
-        w[20] => (node(), node()).prop_map(|(from, to)| Action::ReportUnreachable { from, to }),
-        w[21] => (node(), node(), any::<bool>()).prop_map(|(from, to, ok)| Action::ReportSnapshot { from, to, ok }),
-        w[22] => Just(Action::DropSnapshots),
+        w[21] => (node(), 1u8..48).prop_map(|(node, index)| Action::Compact { node, index }),
+        w[22] => (node(), node()).prop_map(|(from, to)| Action::ReportUnreachable { from, to }),
+        w[23] => (node(), node(), any::<bool>()).prop_map(|(from, to, ok)| Action::ReportSnapshot { from, to, ok }),
+        w[24] => Just(Action::DropSnapshots),
     ]
 }
 
@@ -452,14 +483,14 @@ struct Failure {
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
 struct Reached {
-    counts: [AtomicU64; 9],
+    counts: [AtomicU64; 11],
 }
 
 /// The hard cases reached by all four tests, and how many tests have finished: the last of the
 /// four to finish checks that every case was reached by at least one of them (a rare case, such
 /// as the stale tail, may miss one configuration by chance, but not all four).
 static ALL_REACHED: Reached = Reached {
-    counts: [const { AtomicU64::new(0) }; 9],
+    counts: [const { AtomicU64::new(0) }; 11],
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 
@@ -475,6 +506,8 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.reads_answered,
+            c.reads_dropped,
             c.snapshots_sent,
             c.snapshots_lost,
             c.snapshots_installed,
@@ -484,13 +517,13 @@ impl Reached {
         }
     }
 
-    fn add_report(&self, report: &[(&'static str, u64); 9]) {
+    fn add_report(&self, report: &[(&'static str, u64); 11]) {
         for (n, (_, v)) in self.counts.iter().zip(report) {
             n.fetch_add(*v, Ordering::Relaxed);
         }
     }
 
-    fn report(&self) -> [(&'static str, u64); 9] {
+    fn report(&self) -> [(&'static str, u64); 11] {
         let names = [
             "matching append with a tail",
             "matching append with a stale tail",
@@ -498,11 +531,13 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "read answered",
+            "read dropped",
             "snapshot sent",
             "snapshot lost in transit",
             "snapshot installed",
         ];
-        let mut r = [("", 0); 9];
+        let mut r = [("", 0); 11];
         for (i, name) in names.into_iter().enumerate() {
             r[i] = (name, self.counts[i].load(Ordering::Relaxed));
         }

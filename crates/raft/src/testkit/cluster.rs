@@ -12,8 +12,8 @@ use super::app::App;
 use super::ready_steps::{Stage, unsynced};
 use super::safety::{self, History, Verdict};
 use crate::{
-    Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode, Role,
-    SoftState, Storage, Term,
+    Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode,
+    ReadOnlyOption, Role, SoftState, Storage, Term,
 };
 
 /// The most messages the network holds; beyond it the newest are dropped (and the run is failed
@@ -40,6 +40,9 @@ pub struct ClusterOptions {
     pub max_size_per_msg: Option<u64>,
     /// Overrides `Config::max_inflight_msgs`.
     pub max_inflight_msgs: Option<usize>,
+    /// How leaders confirm their leadership before answering a read (`Config::read_only_option`;
+    /// `LeaseBased` needs `check_quorum`).
+    pub read_only: ReadOnlyOption,
 }
 
 /// A node of the simulation: running, or crashed with only its synced disk left (and its state
@@ -97,6 +100,10 @@ pub struct Coverage {
     pub snapshots_lost: u64,
     /// Snapshots a follower installed and applied.
     pub snapshots_installed: u64,
+    /// Reads answered (`ReadState`s handed out), each checked against the acknowledged writes.
+    pub reads_answered: u64,
+    /// Reads reported dropped (`Ready::dropped_reads`).
+    pub reads_dropped: u64,
 }
 
 /// A deterministic in-memory cluster. Messages wait in one queue until delivered, dropped,
@@ -178,6 +185,7 @@ impl Cluster {
             config.election_tick = 10;
             config.pre_vote = opts.pre_vote;
             config.check_quorum = opts.check_quorum;
+            config.read_only_option = opts.read_only;
             config.seed = config.seed.wrapping_add(opts.seed);
             if let Some(size) = opts.max_size_per_msg {
                 config.max_size_per_msg = size;
@@ -401,6 +409,24 @@ impl Cluster {
             }
             Some(Err(e)) => {
                 self.say(format!("n{id} propose: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
+    /// Node `id`'s application asks for a linearizable read identified by `context`, writing a
+    /// refusal to the output. The writes acknowledged so far are remembered, for the check that
+    /// the answer covers them (`History::read_requested`). Returns whether the node took it.
+    pub fn read_index(&mut self, id: NodeId, context: Bytes) -> bool {
+        self.history.read_requested(&context);
+        match self.on_node(id, |n| n.read_index(context)) {
+            None => {
+                self.say(format!("n{id} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{id} read-index: {e}"));
                 false
             }
             Some(Ok(())) => true,

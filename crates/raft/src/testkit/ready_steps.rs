@@ -47,6 +47,8 @@ impl Cluster {
             r.last_hs = hs;
         }
         let check = safety::check_ready(id, &rd, last_hs);
+        let read_states = rd.read_states.clone();
+        let dropped = rd.dropped_reads.len() as u64;
         r.stage = Some(Stage {
             rd,
             sent: false,
@@ -54,7 +56,9 @@ impl Cluster {
             synced: false,
             persisted_sent: false,
         });
-        if let Err(v) = check {
+        self.coverage.reads_answered += read_states.len() as u64;
+        self.coverage.reads_dropped += dropped;
+        if let Err(v) = check.and_then(|()| self.history.check_read_states(id, &read_states)) {
             self.fail(Verdict::Safety(v));
         }
         true
@@ -174,12 +178,22 @@ impl Cluster {
         let Some(r) = self.running(id) else { return };
         let Some(st) = r.stage.take() else { return };
         let committed = st.rd.committed_entries;
+        let (read_states, dropped) = (st.rd.read_states, st.rd.dropped_reads);
         let term = r.node.status().hard_state.term;
         // Ready rule 4: the snapshot is loaded before any entry is applied.
         if let Some(snap) = st.rd.snapshot {
             self.install(id, &snap);
         }
         self.apply(id, &committed, term);
+        // Printed after the apply: a read is served once its index is applied, not before.
+        for rs in read_states {
+            let ctx = String::from_utf8_lossy(&rs.context);
+            self.say(format!("n{id} read ctx={ctx} index={}", rs.index));
+        }
+        for ctx in dropped {
+            let ctx = String::from_utf8_lossy(&ctx);
+            self.say(format!("n{id} read dropped ctx={ctx}"));
+        }
         self.on_node(id, |n| n.advance());
     }
 

@@ -19,12 +19,15 @@
 //! | A Ready with a snapshot hands out no committed entries (Ready rule 4) | at every Ready |
 //! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves |
 //! | A follower commits only what its leader's appends proved it holds (Figure 2, AppendEntries rule 5) | when a follower's commit moves |
+//! | Linearizable reads: a `ReadState`'s index covers every write acknowledged (applied anywhere) before the read was requested (thesis §6.4) | at every Ready |
 
 use std::collections::BTreeMap;
 
 use super::Cluster;
 use crate::quorum::majority;
-use crate::{Entry, HardState, Index, MessageBody, NodeId, Ready, Role, Term};
+use bytes::Bytes;
+
+use crate::{Entry, HardState, Index, MessageBody, NodeId, ReadState, Ready, Role, Term};
 
 /// A failure found by a command: a broken safety rule, or a cluster that did not make progress
 /// when it should have. The property tests act on these, not on the output text.
@@ -66,6 +69,9 @@ pub struct History {
     proven: BTreeMap<NodeId, (Term, Index)>,
     /// The state machine's state at an index, as first seen by a node (which one, for messages).
     states: BTreeMap<Index, (u64, NodeId)>,
+    /// For each read requested, by context: the highest index applied anywhere when it was
+    /// requested (every write acknowledged by then is at or below it).
+    reads: BTreeMap<Bytes, Index>,
 }
 
 impl History {
@@ -130,6 +136,30 @@ impl History {
             if seen != id {
                 return Err(format!(
                     "Election Safety: n{id} and n{seen} both leader in term {term}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A read identified by `context` is requested now: remember the highest index any node has
+    /// reported committed (applied), which its answer must cover.
+    pub(crate) fn read_requested(&mut self, context: &Bytes) {
+        let acked = self.committed.keys().next_back().copied().unwrap_or(0);
+        self.reads.entry(context.clone()).or_insert(acked);
+    }
+
+    /// Linearizable reads (thesis §6.4): a read's index is at least the commit index of every
+    /// write acknowledged (reported in `committed_entries` anywhere) before the read was
+    /// requested; otherwise serving it at that index could miss the write.
+    pub(crate) fn check_read_states(&self, id: NodeId, states: &[ReadState]) -> Result<(), String> {
+        for rs in states {
+            let acked = self.reads.get(&rs.context).copied().unwrap_or(0);
+            if rs.index < acked {
+                return Err(format!(
+                    "Linearizable read: n{id} answers read {} at index {}, but index {acked} was acknowledged before it was requested",
+                    String::from_utf8_lossy(&rs.context),
+                    rs.index
                 ));
             }
         }

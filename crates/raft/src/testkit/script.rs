@@ -37,6 +37,9 @@
 //! | `n1 write …` / `n1 sync` | the same in two steps (`write`, then `sync`) |
 //! | `n1 crashed, losing unsynced entries=[2@1]` | a crash, with what it lost |
 //! | `n1 apply 1@1 2@1=x` | entries applied, with their data if any |
+//! | `n1 read ctx=r1 index=3` | a `ReadState` handed out: read r1 may be served once n1 has applied index 3 |
+//! | `n1 read dropped ctx=r1` | read r1 will never be answered (`Ready::dropped_reads`) |
+//! | `ctx=r1` on a `Heartbeat` or `HeartbeatResponse` | the read context riding on the heartbeat round |
 //! | `progress={2:1→2}` | a leader's view of peer 2: match index 1 → next index 2 |
 //! | `n1@2 → n3 Snapshot 5@1 voters=[1, 2, 3]` | InstallSnapshot: the leader's snapshot, ending at entry 5 of term 1, with its configuration |
 //! | `n3 persist snapshot=5@1 …` / `n3 apply snapshot=5@1` | a Ready's snapshot persisted (before its entries), then loaded into the state machine (before its committed entries) |
@@ -64,6 +67,7 @@
 //! | `campaign ID` | node ID starts an election now |
 //! | `propose ID DATA` | node ID proposes DATA |
 //! | `propose-leader DATA` | the current leader proposes DATA |
+//! | `read-index ID CTX` | node ID's application asks for a linearizable read identified by CTX (unique per read); answered later as `nID read ctx=CTX index=I` |
 //! | `tick ID [COUNT]` | ticks node ID, COUNT times (default 1) |
 //! | `tick-all [COUNT]` | ticks every running node, COUNT times |
 //! | `tick-stabilize [COUNT]` | COUNT times: ticks every running node once, then stabilizes |
@@ -76,6 +80,7 @@
 //! | `drop-snapshots` | drops every snapshot in the network (each reported failed by the sender's transport) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
+//! | `isolate-leader` | isolates the current leader (the node `status` would show leading the highest term) |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
 //! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
@@ -99,6 +104,7 @@
 //! | option | effect |
 //! | --- | --- |
 //! | `pre-vote`, `check-quorum` | turn PreVote, CheckQuorum on |
+//! | `lease-read` | leaders answer reads from their lease (`ReadOnlyOption::LeaseBased`; refused without `check-quorum`) |
 //! | `seed=S` | varies the election timeouts |
 //! | `max-size=B`, `max-inflight=K` | override `max_size_per_msg` and `max_inflight_msgs` |
 //! | `nID=T,T,...` | node ID starts with this log, given by the terms of its entries 1, 2, ... (`n3=1,1,2` is `1@1 2@1 3@2`); nodes not named start empty |
@@ -118,7 +124,7 @@ use std::path::Path;
 
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
-use crate::{Entry, HardState, Index, MemStorage, NodeId, Term};
+use crate::{Config, Entry, HardState, Index, MemStorage, NodeId, ReadOnlyOption, Term};
 
 /// What a command did: its output, and the failures it found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -218,6 +224,12 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
                 args.get(1).copied().unwrap_or("").to_owned().into(),
             );
         }
+        // The application of node ID asks for a linearizable read; the answer shows up as
+        // `nID read ctx=CTX index=I` when a later Ready hands it out.
+        "read-index" => {
+            let ctx = args.get(1).copied().unwrap_or("").to_owned();
+            c.read_index(arg(args, 0)?, ctx.into());
+        }
         "propose-leader" => match c.leader() {
             Some(l) => {
                 if !c.propose(l, args.first().copied().unwrap_or("").to_owned().into()) {
@@ -304,6 +316,12 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         "drop-snapshots" => c.drop_snapshots(),
         "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
         "isolate" => c.isolate(arg(args, 0)?),
+        // Cuts off whoever leads now: the way a random schedule makes a stale leader, which
+        // keeps leading its old term in a minority while the majority elects a new one.
+        "isolate-leader" => match c.leader() {
+            Some(l) => c.isolate(l),
+            None => c.say("no leader to isolate"),
+        },
         "partition" => {
             let groups: Result<Vec<Vec<NodeId>>, String> = args
                 .split(|a| *a == "/")
@@ -443,6 +461,7 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
         match key {
             "pre-vote" => opts.pre_vote = true,
             "check-quorum" => opts.check_quorum = true,
+            "lease-read" => opts.read_only = ReadOnlyOption::LeaseBased,
             "seed" => opts.seed = parse(value)?,
             "max-size" => opts.max_size_per_msg = Some(parse(value)?),
             "max-inflight" => opts.max_inflight_msgs = Some(parse(value)?),
@@ -469,6 +488,11 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
             _ => return Err(format!("add-nodes: unknown option {a}")),
         }
     }
+    // The nodes' configuration is checked here, so that a scenario can show the refusal.
+    let mut probe = Config::new(1);
+    probe.check_quorum = opts.check_quorum;
+    probe.read_only_option = opts.read_only;
+    probe.validate().map_err(|e| format!("add-nodes: {e}"))?;
     let mut c = if logs.is_empty() && term == 0 && commit == 0 {
         Cluster::new(n, opts)
     } else {

@@ -1907,6 +1907,8 @@ fn restart_from_a_disk_holding_a_snapshot() {
 struct SnapshotFails {
     inner: MemStorage,
     error: Option<StorageError>,
+    /// Answered instead of the storage's own snapshot.
+    stale: Option<Snapshot>,
 }
 
 impl Storage for SnapshotFails {
@@ -1926,9 +1928,10 @@ impl Storage for SnapshotFails {
         self.inner.last_index()
     }
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        match &self.error {
-            Some(e) => Err(e.clone()),
-            None => self.inner.snapshot(),
+        match (&self.error, &self.stale) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(s)) => Ok(s.clone()),
+            (None, None) => self.inner.snapshot(),
         }
     }
 }
@@ -1938,6 +1941,7 @@ fn leader_needing_snapshot(error: Option<StorageError>) -> RawNode<SnapshotFails
     let storage = SnapshotFails {
         inner: compacted_disk(&[1, 2], 5, 4),
         error,
+        stale: None,
     };
     let mut l = RawNode::new(config(1), storage).expect("valid");
     l.campaign();
@@ -1961,6 +1965,21 @@ fn leader_needing_snapshot(error: Option<StorageError>) -> RawNode<SnapshotFails
         ),
     );
     l
+}
+
+/// A storage that compacted past its snapshot (`MemStorage` refuses to; another storage might):
+/// the snapshot ends before the log starts, so it cannot catch a follower up. The leader reports
+/// it instead of sending a snapshot that would bring the follower back to the same place.
+#[test]
+fn snapshot_ending_before_the_first_index_is_reported() {
+    let mut l = leader_needing_snapshot(None);
+    let mut old = snapshot(2, 1, &[1, 2]);
+    old.data = "older".into();
+    l.storage_mut().stale = Some(old);
+    let (sent, failures) = next_for_2(&mut l);
+    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].to, 2);
 }
 
 /// What `l`'s next Ready sends node 2, and the storage failures it reports.

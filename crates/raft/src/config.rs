@@ -31,6 +31,26 @@ pub struct Config {
     /// How many appends may be in flight to one follower in the replicate state before the leader
     /// waits for acknowledgements.
     pub max_inflight_msgs: usize,
+    /// The largest total payload size (entry data, as etcd counts it) of the appends in flight to
+    /// one follower in the replicate state, beside the count `max_inflight_msgs`; `0` means no
+    /// byte limit. The window is full when either limit is reached, so a follower on a slow link
+    /// holds at most this much of the leader's memory in unacknowledged appends whatever the entry
+    /// sizes. Must be at least `max_size_per_msg` when set, so that one full append fits. etcd's
+    /// `MaxInflightBytes`.
+    pub max_inflight_bytes: u64,
+    /// The largest total size (see [`crate::Entry::size`]) of the committed entries handed out in
+    /// one [`crate::Ready`]; at least one entry is always handed out, and the rest follow in the
+    /// next Readys, in order, none skipped or repeated. `u64::MAX` means unlimited. A node that
+    /// restarts with a long committed log (or a follower catching up) would otherwise hand the
+    /// application all of it in one batch, all held in memory at once. etcd's
+    /// `MaxCommittedSizePerReady`.
+    pub max_committed_size_per_ready: u64,
+    /// A follower does not forward proposals to its leader; `propose` fails with
+    /// [`crate::ProposalDropped::ForwardingDisabled`] naming the leader, and forwarded proposals
+    /// are never sent. For applications that route requests to the leader themselves, and would
+    /// rather not have a proposal travel (and possibly vanish) through a follower. etcd's
+    /// `DisableProposalForwarding`.
+    pub disable_proposal_forwarding: bool,
     /// The largest total payload size of entries a leader holds uncommitted before it drops new
     /// proposals; `0` means unlimited. Protects a leader that cannot reach a quorum from growing without end.
     pub max_uncommitted_entries_size: u64,
@@ -53,8 +73,9 @@ pub struct Config {
 
 impl Config {
     /// A configuration with etcd's customary values: election after 10 ticks, heartbeat every tick
-    /// (raftexample's ratio), 1 MiB messages, 256 appends in flight, no PreVote, no CheckQuorum,
-    /// and a seed derived from the id.
+    /// (raftexample's ratio), 1 MiB messages, 256 appends in flight (no byte limit), no cap on the
+    /// committed entries per Ready, proposals forwarded, no PreVote, no CheckQuorum, and a seed
+    /// derived from the id.
     pub fn new(id: NodeId) -> Config {
         Config {
             id,
@@ -62,6 +83,9 @@ impl Config {
             heartbeat_tick: 1,
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
+            max_inflight_bytes: 0,
+            max_committed_size_per_ready: u64::MAX,
+            disable_proposal_forwarding: false,
             max_uncommitted_entries_size: 0,
             pre_vote: false,
             check_quorum: false,
@@ -81,6 +105,10 @@ impl Config {
             "election_tick must be greater than heartbeat_tick"
         } else if self.max_inflight_msgs == 0 {
             "max_inflight_msgs must be greater than 0"
+        } else if self.max_inflight_bytes != 0 && self.max_inflight_bytes < self.max_size_per_msg {
+            "max_inflight_bytes must be 0 (no limit) or at least max_size_per_msg"
+        } else if self.max_committed_size_per_ready == 0 {
+            "max_committed_size_per_ready must be greater than 0 (u64::MAX for no limit)"
         } else if self.read_only_option == ReadOnlyOption::LeaseBased && !self.check_quorum {
             // Without CheckQuorum a leader cut off in a minority never steps down and followers
             // grant votes at any time, so a lease would mean nothing (thesis §6.4.1).

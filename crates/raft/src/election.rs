@@ -51,6 +51,13 @@ impl<S: Storage> Raft<S> {
 
     /// Asks every voter for its vote: for real (Raft §5.2), or as a PreVote probe for the next term.
     pub(crate) fn campaign(&mut self, pre_vote: bool) {
+        self.campaign_with(pre_vote, false);
+    }
+
+    /// [`Raft::campaign`], and with `leader_transfer` the election a leader asked for by
+    /// `TimeoutNow` (thesis §3.10, [`crate::transfer`]): its vote requests say so, which lets
+    /// voters grant them inside a leader's lease.
+    pub(crate) fn campaign_with(&mut self, pre_vote: bool, leader_transfer: bool) {
         let term = if pre_vote {
             self.become_pre_candidate();
             self.core.term + 1
@@ -85,6 +92,7 @@ impl<S: Storage> Raft<S> {
                 pre_vote,
                 last_index,
                 last_term,
+                leader_transfer,
             };
             core.msgs.push(Message {
                 from: id,

@@ -34,6 +34,9 @@ pub enum Error {
         /// The last index the storage holds.
         last: Index,
     },
+    /// A leadership transfer was not started; see [`crate::RawNode::transfer_leader`].
+    #[error("leadership transfer refused: {0}")]
+    TransferRejected(#[from] TransferRejected),
     /// [`crate::RawNode::read_index`] was called on a node that knows no leader (an election is
     /// in progress): nobody can answer the read; retry later or elsewhere.
     #[error("read index dropped: no leader is known")]
@@ -62,6 +65,41 @@ pub enum ProposalDropped {
         /// The configured limit.
         limit: u64,
     },
+    /// The leader is handing its leadership to `to` (thesis §3.10) and takes no proposals until
+    /// the transfer succeeds (then the new leader takes them) or is abandoned after an election
+    /// timeout. Entries appended now would keep the target behind, and could not commit under
+    /// this leader anyway if the transfer succeeds.
+    #[error("leadership transfer to node {to} in progress")]
+    TransferInProgress {
+        /// The node leadership is being transferred to.
+        to: NodeId,
+    },
+    /// This follower knows the leader but `Config::disable_proposal_forwarding` is set, so it
+    /// does not forward the proposal: the application sends it to the leader itself.
+    #[error("forwarding to leader {leader} is disabled")]
+    ForwardingDisabled {
+        /// The leader the proposal could be sent to.
+        leader: NodeId,
+    },
+}
+
+/// Why [`crate::RawNode::transfer_leader`] did not start a transfer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum TransferRejected {
+    /// Only the leader can hand its leadership over. Departure from etcd, which forwards the
+    /// request to the leader: the caller learns at once that it asked the wrong node, and whom to
+    /// ask instead.
+    #[error("not the leader ({})", match leader {
+        Some(l) => format!("the leader is node {l}"),
+        None => "no leader is known".to_string(),
+    })]
+    NotLeader {
+        /// The leader this node knows of, if any.
+        leader: Option<crate::types::NodeId>,
+    },
+    /// The target is not a voter of this cluster, so it could not win an election.
+    #[error("node {0} is not a voter")]
+    UnknownPeer(crate::types::NodeId),
 }
 
 /// Errors a [`crate::Storage`] reports.

@@ -30,6 +30,7 @@
 //! - [`election`]: timeouts, votes, PreVote, CheckQuorum.
 //! - [`replication`]: appends, heartbeats, commitment, the follower's consistency check.
 //! - [`progress`]: the leader's view of each follower, with flow control.
+//! - `transfer.rs`: leadership transfer (thesis §3.10): `TimeoutNow` and the forced campaign.
 //! - [`quorum`]: majority arithmetic.
 //! - `log.rs`: the log as one node sees it (stable + unstable, and a snapshot to install).
 //! - [`storage`]: the [`Storage`] trait and [`MemStorage`], with snapshots and compaction (§7).
@@ -63,8 +64,7 @@
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Membership changes, leadership transfer and learners come in later parts. The seam is in
-//! place: [`EntryKind`].
+//! Membership changes and learners come in later parts. The seam is in place: [`EntryKind`].
 
 pub mod config;
 pub mod election;
@@ -81,10 +81,11 @@ mod rng;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod transfer;
 pub mod types;
 
 pub use config::Config;
-pub use error::{Error, ProposalDropped, StorageError, StorageFailure};
+pub use error::{Error, ProposalDropped, StorageError, StorageFailure, TransferRejected};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
 pub use read_only::{ReadOnlyOption, ReadState};

@@ -42,6 +42,11 @@ pub enum MessageBody {
         last_index: Index,
         /// The term of the candidate's last log entry.
         last_term: Term,
+        /// The candidate campaigns because the leader told it to ([`MessageBody::TimeoutNow`],
+        /// a leadership transfer, thesis §3.10): voters grant it even while they are in a
+        /// leader's lease (CheckQuorum), since that leader asked for the election. etcd marks
+        /// such a request with the context `CampaignTransfer`.
+        leader_transfer: bool,
     },
     /// The answer to a [`MessageBody::VoteRequest`].
     VoteResponse {
@@ -104,11 +109,20 @@ pub enum MessageBody {
         #[serde(default)]
         context: Option<Bytes>,
     },
-    /// Proposals forwarded from a follower to the leader it knows.
+    /// Proposals forwarded from a follower to the leader it knows. A leader that cannot take them
+    /// drops them and logs why: the follower has moved on, and its client learns by a timeout, as
+    /// in etcd. Stepped into a node by its own application (`from` is the node itself, etcd's way
+    /// of proposing a batch), the proposal's error is returned by `step`; prefer
+    /// [`crate::RawNode::propose_batch`].
     Propose {
         /// The proposed entries; their term and index are assigned by the leader.
         entries: Vec<Entry>,
     },
+    /// Leadership transfer (thesis §3.10): the leader tells a follower whose log it has brought
+    /// up to date to start an election at once, without waiting for its timeout and without a
+    /// PreVote probe. Its vote requests carry `leader_transfer`, so voters do not refuse them for
+    /// the lease of the leader that asked for the election. etcd's `MsgTimeoutNow`.
+    TimeoutNow,
     /// A follower asks its leader for a read index on behalf of its application (thesis §6.4).
     ReadIndex {
         /// The application's context for the read, returned with the answer.
@@ -137,6 +151,7 @@ impl MessageBody {
             MessageBody::Snapshot { .. } => "Snapshot",
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
+            MessageBody::TimeoutNow => "TimeoutNow",
             MessageBody::ReadIndex { .. } => "ReadIndex",
             MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
         }
@@ -167,9 +182,13 @@ impl std::fmt::Display for Message {
                 pre_vote,
                 last_index,
                 last_term,
+                leader_transfer,
             } => {
                 if *pre_vote {
                     f.write_str(" pre_vote")?;
+                }
+                if *leader_transfer {
+                    f.write_str(" transfer")?;
                 }
                 write!(f, " last={last_index}@{last_term}")
             }
@@ -217,6 +236,7 @@ impl std::fmt::Display for Message {
             }
             MessageBody::HeartbeatResponse { context } => write_context(f, context.as_ref()),
             MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),
+            MessageBody::TimeoutNow => Ok(()),
             MessageBody::ReadIndex { context } => write_context(f, Some(context)),
             MessageBody::ReadIndexResponse { index, context } => {
                 write!(f, " index={index}")?;

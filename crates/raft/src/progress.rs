@@ -67,6 +67,8 @@ pub struct Progress {
     sent_commit: Index,
     /// The size of the inflight window in the replicate state (`Config::max_inflight_msgs`).
     max_inflight: usize,
+    /// The byte budget of that window (`Config::max_inflight_bytes`; `0`: none).
+    max_inflight_bytes: u64,
 }
 
 /// The flow-control state of a [`Progress`] (see the diagram in the [module docs](self)).
@@ -100,7 +102,15 @@ impl Progress {
             recent_active: false,
             sent_commit: 0,
             max_inflight,
+            max_inflight_bytes: 0,
         }
+    }
+
+    /// The same progress with a byte budget for its inflight window (`Config::max_inflight_bytes`;
+    /// `0`: none), beside the count of appends.
+    pub fn with_max_inflight_bytes(mut self, max_bytes: u64) -> Progress {
+        self.max_inflight_bytes = max_bytes;
+        self
     }
 
     /// The highest index known to be replicated on the follower (Figure 2, `matchIndex`).
@@ -124,7 +134,8 @@ impl Progress {
     }
 
     /// Whether the leader must wait before sending this follower another append: a probe is
-    /// outstanding, the inflight window is full, or a snapshot is in flight.
+    /// outstanding, the inflight window is full (by count or by bytes), or a snapshot is in
+    /// flight.
     pub fn is_paused(&self) -> bool {
         match &self.state {
             ProgressState::Probe { paused } => *paused,
@@ -194,7 +205,7 @@ impl Progress {
     /// Switches to streaming from just after the match index, with an empty window.
     pub fn become_replicate(&mut self) {
         self.state = ProgressState::Replicate {
-            inflights: Inflights::new(self.max_inflight),
+            inflights: Inflights::new(self.max_inflight).with_max_bytes(self.max_inflight_bytes),
         };
         self.next_index = self.match_index + 1;
     }
@@ -217,8 +228,25 @@ impl Progress {
         }
     }
 
-    /// Records that an append ending at `last` was sent, carrying the commit index `committed`.
-    pub fn sent_append(&mut self, last: Index, carried_entries: bool, committed: Index) {
+    /// The appends in flight in the replicate state, as (count, payload bytes); `(0, 0)` when
+    /// probing or sending a snapshot.
+    pub fn inflight(&self) -> (usize, u64) {
+        match &self.state {
+            ProgressState::Probe { .. } | ProgressState::Snapshot { .. } => (0, 0),
+            ProgressState::Replicate { inflights } => (inflights.len(), inflights.bytes()),
+        }
+    }
+
+    /// Records that an append ending at `last` was sent, carrying the commit index `committed`
+    /// and, if `carried_entries`, entries of `bytes` payload bytes in all (what the inflight byte
+    /// budget counts).
+    pub fn sent_append(
+        &mut self,
+        last: Index,
+        carried_entries: bool,
+        bytes: u64,
+        committed: Index,
+    ) {
         match &mut self.state {
             ProgressState::Probe { paused } => *paused = true,
             ProgressState::Snapshot { .. } => {
@@ -232,7 +260,7 @@ impl Progress {
                     !inflights.is_full(),
                     "invariant violated: append sent with a full inflight window"
                 );
-                inflights.add(last);
+                inflights.add(last, bytes);
                 self.next_index = last + 1;
             }
             // An empty append puts nothing in flight: it may go even with a full window.
@@ -328,11 +356,17 @@ impl Progress {
     }
 }
 
-/// A bounded queue of the last indexes of appends in flight to one follower.
+/// A bounded queue of the appends in flight to one follower: the last index of each, with its
+/// payload bytes. Bounded by a count, and optionally by the bytes in all (etcd's `inflights`).
+///
+/// Invariant: `bytes` is the sum of the bytes in `queue`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inflights {
     capacity: usize,
-    queue: VecDeque<Index>,
+    /// The byte budget; `0`: none.
+    max_bytes: u64,
+    bytes: u64,
+    queue: VecDeque<(Index, u64)>,
 }
 
 impl Inflights {
@@ -340,13 +374,28 @@ impl Inflights {
     pub fn new(capacity: usize) -> Inflights {
         Inflights {
             capacity,
+            max_bytes: 0,
+            bytes: 0,
             queue: VecDeque::new(),
         }
     }
 
-    /// Whether the window is full.
+    /// The same window, also full once `max_bytes` payload bytes are in flight (`0`: no limit).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Inflights {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Whether the window is full: `capacity` appends, or `max_bytes` bytes, in flight. The byte
+    /// budget may be overshot by the last append added (as in etcd): an append is never split to
+    /// fit, and one larger than the budget must still be able to go.
     pub fn is_full(&self) -> bool {
-        self.queue.len() >= self.capacity
+        self.queue.len() >= self.capacity || (self.max_bytes > 0 && self.bytes >= self.max_bytes)
+    }
+
+    /// The payload bytes in flight.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// How many appends are in flight.
@@ -359,14 +408,17 @@ impl Inflights {
         self.queue.is_empty()
     }
 
-    fn add(&mut self, last: Index) {
-        self.queue.push_back(last);
+    fn add(&mut self, last: Index, bytes: u64) {
+        self.queue.push_back((last, bytes));
+        self.bytes += bytes;
     }
 
     /// Frees every append whose last index is at most `index` (acknowledged).
     fn free_to(&mut self, index: Index) {
-        while self.queue.front().is_some_and(|&i| i <= index) {
+        while let Some(&(last, bytes)) = self.queue.front().filter(|&&(i, _)| i <= index) {
+            debug_assert!(last <= index);
             self.queue.pop_front();
+            self.bytes -= bytes;
         }
     }
 }
@@ -413,7 +465,7 @@ mod tests {
     fn probe_pauses_after_one_append_until_answer() {
         let mut p = Progress::new(5, 4);
         assert!(!p.is_paused());
-        p.sent_append(6, true, 0);
+        p.sent_append(6, true, 0, 0);
         assert!(p.is_paused());
         assert!(p.maybe_update(6));
         assert!(!p.is_paused());
@@ -424,8 +476,8 @@ mod tests {
     fn replicate_window_fills_and_frees() {
         let mut p = Progress::new(1, 2);
         p.become_replicate();
-        p.sent_append(3, true, 0);
-        p.sent_append(5, true, 0);
+        p.sent_append(3, true, 0, 0);
+        p.sent_append(5, true, 0, 0);
         assert!(p.is_paused());
         assert_eq!(p.next_index(), 6);
         assert!(p.append_accepted(3));
@@ -436,20 +488,39 @@ mod tests {
     fn heartbeat_response_frees_no_slot() {
         let mut p = Progress::new(1, 1);
         p.become_replicate();
-        p.sent_append(3, true, 0);
+        p.sent_append(3, true, 0, 0);
         assert!(p.is_paused());
         p.heartbeat_answered();
         assert!(p.is_paused(), "the window is still full");
-        p.sent_append(3, false, 0);
+        p.sent_append(3, false, 0, 0);
         assert!(p.is_paused(), "an empty append adds nothing in flight");
         assert!(p.append_accepted(3));
         assert!(!p.is_paused());
     }
 
+    /// `Config::max_inflight_bytes`: the window fills by bytes before it fills by count, and
+    /// acknowledgements free the bytes.
+    #[test]
+    fn replicate_window_fills_by_bytes() {
+        let mut p = Progress::new(1, 100).with_max_inflight_bytes(1000);
+        p.become_replicate();
+        p.sent_append(1, true, 600, 0);
+        assert!(!p.is_paused(), "600 of 1000 bytes in flight");
+        p.sent_append(2, true, 600, 0);
+        assert!(
+            p.is_paused(),
+            "1200 bytes: the last append may overshoot, then the window is full"
+        );
+        assert_eq!(p.inflight(), (2, 1200));
+        assert!(p.append_accepted(1));
+        assert!(!p.is_paused());
+        assert_eq!(p.inflight(), (1, 600));
+    }
+
     #[test]
     fn stale_rejections_are_ignored() {
         let mut p = Progress::new(10, 4);
-        p.sent_append(9, false, 0);
+        p.sent_append(9, false, 0, 0);
         assert!(
             !p.maybe_decrease_to(5, 3),
             "probe answered for another prev index"

@@ -25,6 +25,7 @@ use crate::progress::Progress;
 use crate::read_only::{ReadOnly, Reads};
 use crate::rng::Rng;
 use crate::storage::Storage;
+use crate::transfer::LeadTransfer;
 use crate::types::{Entry, EntryKind, HardState, NodeId, Role, SoftState, Term};
 
 /// The state only one role has. Keeping it in the variant means it cannot outlive the role: a
@@ -53,9 +54,18 @@ pub(crate) struct LeaderState {
     pub(crate) heartbeat_elapsed: usize,
     /// Bytes of entries appended in this term and not yet committed.
     pub(crate) uncommitted_size: u64,
+    /// The leadership transfer in progress, if any (thesis §3.10, [`crate::transfer`]): while it
+    /// is set, proposals are refused.
+    pub(crate) lead_transferee: Option<LeadTransfer>,
     /// Read requests waiting for this leader's first commit or for a quorum round
     /// ([`crate::read_only`]).
     pub(crate) read_only: ReadOnly,
+    /// Whether this leader has sent a `TimeoutNow` in its term ([`crate::transfer`]). From then
+    /// on another node may be elected inside its lease (the forced campaign ignores the voters'
+    /// lease), so `LeaseBased` reads take the quorum round of `Safe` ones, for the rest of the
+    /// term, even if the transfer is abandoned: the target may have won without this leader
+    /// hearing of it yet.
+    pub(crate) lease_handed_over: bool,
 }
 
 impl LeaderState {
@@ -237,6 +247,11 @@ impl<S: Storage> Raft<S> {
             });
         }
         if let MessageBody::Propose { entries } = m.body {
+            // A proposal stepped into the node by its own application (etcd's local `MsgProp`):
+            // the caller is here to be told if it is dropped.
+            if m.from == self.core.id {
+                return self.propose_entries(entries);
+            }
             // A forwarded proposal is not an RPC: terms do not apply. A failure here is not the
             // sender's error to handle (it has moved on), so it is only logged.
             if let Err(e) = self.propose_entries(entries) {
@@ -255,10 +270,15 @@ impl<S: Storage> Raft<S> {
             pre_vote,
             last_index,
             last_term,
+            ..
         } = m.body
         {
             self.core
                 .handle_vote_request(m.from, m.term, pre_vote, last_index, last_term);
+            return Ok(());
+        }
+        if let MessageBody::TimeoutNow = m.body {
+            self.handle_timeout_now(m.from);
             return Ok(());
         }
         match &mut self.role {
@@ -275,9 +295,18 @@ impl<S: Storage> Raft<S> {
         use MessageBody::*;
         let core = &self.core;
         if m.term > core.term {
-            if matches!(m.body, VoteRequest { .. }) && core.in_lease() {
+            let forced = matches!(
+                m.body,
+                VoteRequest {
+                    leader_transfer: true,
+                    ..
+                }
+            );
+            if matches!(m.body, VoteRequest { .. }) && core.in_lease() && !forced {
                 // CheckQuorum (thesis §4.2.3): a node that heard from a live leader within the
                 // minimum election timeout ignores a disruptive candidate, even of a higher term.
+                // Not a candidate the leader itself asked to campaign (`leader_transfer`, thesis
+                // §3.10): that election is the leader's wish, not a disruption.
                 debug!(
                     id = core.id,
                     from = m.from,
@@ -353,6 +382,9 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn propose_entries(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
         match (&mut self.role, self.core.leader) {
             (RoleState::Leader(leader), _) => self.core.leader_append(leader, entries),
+            (RoleState::Follower, Some(leader)) if self.core.config.disable_proposal_forwarding => {
+                Err(ProposalDropped::ForwardingDisabled { leader }.into())
+            }
             (RoleState::Follower, Some(to)) => {
                 self.core.send(to, MessageBody::Propose { entries });
                 Ok(())
@@ -476,7 +508,8 @@ impl<S: Storage> Raft<S> {
             .voters
             .iter()
             .map(|&id| {
-                let mut pr = Progress::new(next, core.config.max_inflight_msgs);
+                let mut pr = Progress::new(next, core.config.max_inflight_msgs)
+                    .with_max_inflight_bytes(core.config.max_inflight_bytes);
                 if id == core.id {
                     // The leader's own log matches itself up to what is durable.
                     pr.maybe_update(core.log.persisted_index());
@@ -489,7 +522,9 @@ impl<S: Storage> Raft<S> {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_size: 0,
+            lead_transferee: None,
             read_only: ReadOnly::default(),
+            lease_handed_over: false,
         });
         core.leader = Some(core.id);
         core.reset_timeout();
@@ -526,6 +561,20 @@ impl<S: Storage> Raft<S> {
                 "invariant violated: leader {} has no progress of its own",
                 self.core.id
             );
+            if let Some(t) = &l.lead_transferee {
+                assert!(
+                    t.to != self.core.id && l.progress.contains_key(&t.to),
+                    "invariant violated: leader {} transfers to {}, not another voter",
+                    self.core.id,
+                    t.to
+                );
+                assert!(
+                    t.elapsed < self.core.config.election_tick,
+                    "invariant violated: transfer to {} pending for {} ticks",
+                    t.to,
+                    t.elapsed
+                );
+            }
             for (id, pr) in &l.progress {
                 assert!(
                     pr.match_index() < pr.next_index(),

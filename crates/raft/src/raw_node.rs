@@ -11,7 +11,7 @@ use crate::message::Message;
 use crate::raft::{Raft, RoleState};
 use crate::read_only::ReadState;
 use crate::storage::Storage;
-use crate::types::{Entry, HardState, Index, NodeId, Snapshot, SoftState, Term};
+use crate::types::{Entry, EntryKind, HardState, Index, NodeId, Snapshot, SoftState, Term};
 
 /// What the node needs the application to do, in one batch.
 ///
@@ -107,6 +107,14 @@ pub struct PeerStatus {
     pub next_index: Index,
     /// Whether the leader streams (`true`) or probes (`false`).
     pub replicating: bool,
+    /// Whether the leader is holding appends back from this peer: a probe is outstanding, or the
+    /// inflight window is full (by `max_inflight_msgs` or `max_inflight_bytes`). etcd's
+    /// `Progress.IsPaused()`.
+    pub paused: bool,
+    /// Appends sent and not yet acknowledged (replicate state only; `0` when probing).
+    pub inflight: usize,
+    /// The payload bytes of those appends, as `max_inflight_bytes` counts them.
+    pub inflight_bytes: u64,
 }
 
 /// A snapshot of a node's state for display and tests.
@@ -126,6 +134,9 @@ pub struct Status {
     pub persisted_index: Index,
     /// Each peer's progress, when this node is leader; empty otherwise.
     pub progress: BTreeMap<NodeId, PeerStatus>,
+    /// The node a leadership transfer is handing leadership to, while one is pending (on the
+    /// leader only; see [`RawNode::transfer_leader`]). etcd's `LeadTransferee`.
+    pub lead_transferee: Option<NodeId>,
 }
 
 /// The node an application drives: feed it time, messages and proposals; take its [`Ready`]s.
@@ -195,6 +206,63 @@ impl<S: Storage> RawNode<S> {
         r
     }
 
+    /// Proposes several entries at once, in order, as one batch: on the leader they are appended
+    /// together (all of them or, with the error, none), on a follower forwarded in one message.
+    /// Success means accepted for replication, as for [`RawNode::propose`]; the errors are the
+    /// same ([`crate::ProposalDropped`]). An empty batch does nothing. (In etcd, a batch is a
+    /// `MsgProp` with several entries stepped into the node; stepping a
+    /// [`crate::MessageBody::Propose`] from the node to itself does the same here.)
+    ///
+    /// ```
+    /// use raftwood_raft::{Config, Error, MemStorage, ProposalDropped, RawNode};
+    ///
+    /// let mut node = RawNode::new(Config::new(1), MemStorage::new_with_voters(&[1, 2, 3])).unwrap();
+    /// // A follower that knows no leader drops the whole batch, and says so.
+    /// let err = node.propose_batch(vec!["a".into(), "b".into()]).unwrap_err();
+    /// assert_eq!(err, Error::ProposalDropped(ProposalDropped::NoLeader));
+    /// ```
+    pub fn propose_batch(&mut self, data: impl IntoIterator<Item = Bytes>) -> Result<(), Error> {
+        let entries: Vec<Entry> = data
+            .into_iter()
+            .map(|data| Entry {
+                term: 0,
+                index: 0,
+                kind: EntryKind::Normal,
+                data,
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let r = self.raft.propose_entries(entries);
+        self.raft.check_invariants();
+        r
+    }
+
+    /// Hands leadership to `to` (thesis §3.10): the leader stops taking proposals
+    /// ([`crate::ProposalDropped::TransferInProgress`]), brings `to` up to date, then tells it to
+    /// campaign at once (`TimeoutNow`), bypassing PreVote and the CheckQuorum lease. Watch
+    /// `soft_state` for the outcome: `to` leading a later term. If `to` has not taken over after
+    /// an election timeout, the transfer is abandoned and proposals are taken again.
+    ///
+    /// On the leader: `to` being the leader itself abandons a pending transfer (etcd's "already
+    /// leader"); repeating the pending transfer changes nothing; another target replaces it.
+    /// A leader that steps down (a higher term, CheckQuorum) drops its transfer with its role,
+    /// and its pending reads into [`Ready::dropped_reads`]. Reads are still taken meanwhile; with
+    /// `ReadOnlyOption::LeaseBased`, once `TimeoutNow` is sent they wait for a quorum round (the
+    /// target's election ignores the lease).
+    /// Proposals that followers forward to the leader meanwhile are dropped (and logged), like
+    /// any forwarded proposal a leader cannot take: their clients retry after a timeout.
+    ///
+    /// # Errors
+    /// [`crate::TransferRejected::NotLeader`] on any other node (naming the leader it knows, to
+    /// ask instead), [`crate::TransferRejected::UnknownPeer`] if `to` is not a voter.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), Error> {
+        let r = self.raft.transfer_leader(to);
+        self.raft.check_invariants();
+        r
+    }
+
     /// Asks for a linearizable read without writing to the log (ReadIndex, thesis §6.4; see
     /// [`crate::read_only`]). `context` identifies the read and must be unique: a request id
     /// that is never reused (a counter, say). A context already pending is answered once, and
@@ -220,7 +288,9 @@ impl<S: Storage> RawNode<S> {
     }
 
     /// Hands a message from another node to this one. Messages from the network never cause an
-    /// error the node cannot continue from; the only error is a message addressed elsewhere.
+    /// error the node cannot continue from; the errors are a message addressed elsewhere, and a
+    /// [`crate::MessageBody::Propose`] from this node to itself (etcd's way of proposing a batch,
+    /// see [`RawNode::propose_batch`]), which returns the proposal's error.
     pub fn step(&mut self, m: Message) -> Result<(), Error> {
         let r = self.raft.step(m);
         self.raft.check_invariants();
@@ -263,7 +333,13 @@ impl<S: Storage> RawNode<S> {
         let hard = r.hard_state();
         let snapshot = r.core.log.take_unpersisted_snapshot();
         let entries = r.core.log.take_unpersisted();
-        let committed_entries = r.core.log.next_committed(u64::MAX);
+        // At most `max_committed_size_per_ready` (at least one entry): the rest stays committed and
+        // unapplied, and comes in the next Readys, since `applied` moves only to what was handed
+        // out (`advance`).
+        let committed_entries = r
+            .core
+            .log
+            .next_committed(r.core.config.max_committed_size_per_ready);
         r.reduce_uncommitted_size(&committed_entries);
         let must_sync = !entries.is_empty()
             || snapshot.is_some()
@@ -363,10 +439,14 @@ impl<S: Storage> RawNode<S> {
                 .progress
                 .iter()
                 .map(|(&id, pr)| {
+                    let (inflight, inflight_bytes) = pr.inflight();
                     let status = PeerStatus {
                         match_index: pr.match_index(),
                         next_index: pr.next_index(),
                         replicating: pr.is_replicating(),
+                        paused: pr.is_paused(),
+                        inflight,
+                        inflight_bytes,
                     };
                     (id, status)
                 })
@@ -382,6 +462,10 @@ impl<S: Storage> RawNode<S> {
             last_index: log.last_index(),
             persisted_index: log.persisted_index(),
             progress,
+            lead_transferee: match &r.role {
+                RoleState::Leader(l) => l.lead_transferee.map(|t| t.to),
+                _ => None,
+            },
         }
     }
 

@@ -58,8 +58,10 @@ pub enum ReadOnlyOption {
     /// a long garbage collection, say) may believe itself leader after the others have elected
     /// a new one, and return a stale read. Like etcd's, this lease is not measured from when a
     /// heartbeat was sent but follows CheckQuorum, which steps a cut-off leader down up to two
-    /// election timeouts after it lost its quorum; and a leadership transfer's forced campaign
-    /// ignores the followers' lease. Use it only where that window is acceptable.
+    /// election timeouts after it lost its quorum. A leadership transfer's forced campaign
+    /// ignores the followers' lease, so a leader that has sent `TimeoutNow` answers its reads
+    /// after a quorum round, as in `Safe`, for the rest of its term (a departure from etcd,
+    /// which keeps answering from the lease). Use it only where that window is acceptable.
     LeaseBased,
 }
 
@@ -297,8 +299,12 @@ impl<S: Storage> Core<S> {
         }
         let index = self.log.committed();
         match self.config.read_only_option {
-            ReadOnlyOption::LeaseBased => self.respond_to_read(request, index),
-            ReadOnlyOption::Safe => {
+            // A leader that has sent `TimeoutNow` has handed its lease over (thesis §3.10: the
+            // target's election ignores the voters' lease), so it confirms by a round instead.
+            ReadOnlyOption::LeaseBased if !leader.lease_handed_over => {
+                self.respond_to_read(request, index)
+            }
+            ReadOnlyOption::LeaseBased | ReadOnlyOption::Safe => {
                 let context = request.context.clone();
                 leader.read_only.add_request(index, request);
                 self.read_index_ack(leader, self.id, &context);

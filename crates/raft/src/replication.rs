@@ -48,6 +48,7 @@ impl<S: Storage> Core<S> {
     /// leader must step down (which changes the role, so the caller does it) and sends nothing.
     #[must_use = "a leader that lost its quorum must step down"]
     pub(crate) fn tick_heartbeat(&mut self, leader: &mut LeaderState) -> bool {
+        self.tick_transfer(leader);
         self.election_elapsed += 1;
         if self.election_elapsed >= self.config.election_tick {
             self.election_elapsed = 0;
@@ -88,6 +89,9 @@ impl<S: Storage> Core<S> {
         leader: &mut LeaderState,
         entries: Vec<Entry>,
     ) -> Result<(), Error> {
+        if let Some(t) = leader.lead_transferee {
+            return Err(ProposalDropped::TransferInProgress { to: t.to }.into());
+        }
         let limit = self.config.max_uncommitted_entries_size;
         let size: u64 = entries.iter().map(|e| e.data.len() as u64).sum();
         let uncommitted = leader.uncommitted_size;
@@ -194,7 +198,8 @@ impl<S: Storage> Core<S> {
             }
         };
         let (last_sent, committed) = (prev_index + entries.len() as u64, self.log.committed());
-        pr.sent_append(last_sent, !entries.is_empty(), committed);
+        let bytes = entries.iter().map(|e| e.data.len() as u64).sum();
+        pr.sent_append(last_sent, !entries.is_empty(), bytes, committed);
         let body = MessageBody::Append {
             prev_index,
             prev_term,
@@ -291,6 +296,9 @@ impl<S: Storage> Core<S> {
                 {
                     self.release_waiting_reads(leader);
                 }
+                // Every acknowledgement, not only news: a target that re-acknowledges the last
+                // index may not have received the `TimeoutNow` sent before (as in etcd).
+                self.maybe_send_timeout_now(leader, m.from);
             }
             MessageBody::AppendRejected {
                 rejected_index,

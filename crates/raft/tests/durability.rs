@@ -127,6 +127,7 @@ fn vote_answers_wait_for_the_vote_to_be_durable() {
                     pre_vote,
                     last_index: 1,
                     last_term: 1,
+                    leader_transfer: false,
                 },
             };
             n.step(m).expect("addressed to n3");
@@ -233,6 +234,7 @@ fn a_new_term_or_vote_alone_must_be_synced() {
             pre_vote: false,
             last_index: 1,
             last_term: 1,
+            leader_transfer: false,
         },
     };
     n.step(m).expect("addressed to n3");

@@ -107,6 +107,7 @@ fn vote_request(from: NodeId, to: NodeId, term: Term, last_index: u64, last_term
         pre_vote: false,
         last_index,
         last_term,
+        leader_transfer: false,
     };
     msg(from, to, term, body)
 }
@@ -1177,12 +1178,21 @@ fn messages_from_network_never_panic() {
                 pre_vote: false,
                 last_index: MAX,
                 last_term: MAX,
+                leader_transfer: false,
             },
             VoteRequest {
                 pre_vote: true,
                 last_index: 0,
                 last_term: 0,
+                leader_transfer: false,
             },
+            VoteRequest {
+                pre_vote: false,
+                last_index: MAX,
+                last_term: MAX,
+                leader_transfer: true,
+            },
+            TimeoutNow,
             VoteResponse {
                 pre_vote: false,
                 granted: true,
@@ -1332,8 +1342,12 @@ fn messages_from_network_never_panic() {
 /// Drives a node for a while after garbage: ticks through elections or heartbeats, proposals, and
 /// readys, checking that its state still makes sense.
 fn exercise(n: &mut RawNode<MemStorage>) {
-    for _ in 0..45 {
+    for i in 0..45 {
         n.tick();
+        if i % 15 == 0 {
+            // A transfer that may start, be refused, or be abandoned mid-way.
+            let _ = n.transfer_leader(2);
+        }
         let _ = n.propose("after".into());
         drain(n);
         let s = n.status();

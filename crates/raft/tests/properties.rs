@@ -5,7 +5,8 @@
 //! seed) and a list of actions: ticks, proposals, Ready handling (whole, or one step at a time:
 //! `ready`, `send`, `write`, `sync`, `persist`, `send-persisted`, `advance`), delivering,
 //! dropping and duplicating single messages, a leader resending an older part of its log
-//! (`resend-append`), partitions, heals, crashes (also in the middle of a Ready, and at each
+//! (`resend-append`), leadership transfers (`transfer-leader leader TO`, thesis §3.10: while
+//! one is pending or after it, at most one leader per term must still hold), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
 //! before `advance`) and restarts (also with `Config::applied` set), reads (`read-index`, on any
 //! node), compaction (`compact`: a node's application snapshots at its applied index and compacts
@@ -21,9 +22,10 @@
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
-//! `Config::applied`, a crash at each step boundary, a read answered and one dropped (`read-index`
-//! actions, whose answers are checked against the writes acknowledged before them, thesis §6.4),
-//! and a snapshot sent, lost and installed. Two actions exist to make the rare ones
+//! `Config::applied`, a crash at each step boundary, a follower campaigning on a leader's
+//! `TimeoutNow` (a leadership transfer carried to its end), a read answered and one dropped
+//! (`read-index` actions, whose answers are checked against the writes acknowledged before them,
+//! thesis §6.4), and a snapshot sent, lost and installed. Two actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
 //! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
 //! back-off never sends an append that ends before the point where two logs diverge).
@@ -155,6 +157,11 @@ enum Action {
     },
     /// `crash-leader-mid-replication`: the setting for a stale tail.
     CrashLeaderMidReplication,
+    /// The current leader hands its leadership to `to` (`transfer-leader leader TO`, thesis
+    /// §3.10); the target may be itself (which abandons a pending transfer), down or cut off.
+    Transfer {
+        to: u8,
+    },
     /// The leader resends an old part of its log (`resend-append`).
     Resend {
         to: u8,
@@ -222,6 +229,12 @@ struct Schedule {
     max_size: Option<u64>,
     /// `max_inflight_msgs`, when not the default.
     max_inflight: Option<usize>,
+    /// `max_inflight_bytes`, when set: a window that fills by bytes before it fills by count.
+    max_inflight_bytes: Option<u64>,
+    /// `max_committed_size_per_ready`, when set: committed entries handed out a few at a time,
+    /// so that crashes and restarts fall between the batches (the apply check then shows that no
+    /// index is skipped or applied twice).
+    max_committed: Option<u64>,
     actions: Vec<Action>,
 }
 
@@ -247,6 +260,12 @@ impl Schedule {
         if let Some(k) = self.max_inflight {
             let _ = write!(add, " max-inflight={k}");
         }
+        if let Some(b) = self.max_inflight_bytes {
+            let _ = write!(add, " max-inflight-bytes={b}");
+        }
+        if let Some(b) = self.max_committed {
+            let _ = write!(add, " max-committed-size={b}");
+        }
         lines.push(add);
         let mut down = std::collections::BTreeSet::new();
         let (mut proposals, mut reads) = (0, 0);
@@ -263,6 +282,7 @@ impl Schedule {
                     ]);
                     format!("advance {id}")
                 }
+                Action::Transfer { to } => format!("transfer-leader leader {}", node(to)),
                 Action::CrashLeaderMidReplication => {
                     // Counts as a crash of an unknown node: only when no node is down.
                     if !down.is_empty() || n < 5 {
@@ -404,14 +424,14 @@ enum Weather {
 fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
-    //  interleave, crash-leader-mid-replication, read-index, isolate-leader, compact,
-    //  report-unreachable, report-snapshot, drop-snapshots]
-    let w: [u32; 25] = match weather {
+    //  interleave, crash-leader-mid-replication, transfer-leader, read-index, isolate-leader,
+    //  compact, report-unreachable, report-snapshot, drop-snapshots]
+    let w: [u32; 26] = match weather {
         Weather::Calm => [
-            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 4, 2, 3, 1, 1, 2,
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 2, 4, 2, 3, 1, 1, 2,
         ],
         Weather::Stormy => [
-            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 4, 2, 6, 2, 1, 3,
+            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 3, 4, 2, 6, 2, 1, 3,
         ],
     };
     let node = || 0u8..15;
@@ -435,13 +455,14 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
         w[18] => Just(Action::CrashLeaderMidReplication),
-        w[19] => proptest::option::weighted(0.5, node()).prop_map(|node| Action::ReadIndex { node }),
-        w[20] => Just(Action::IsolateLeader),
+        w[19] => node().prop_map(|to| Action::Transfer { to }),
+        w[20] => proptest::option::weighted(0.5, node()).prop_map(|node| Action::ReadIndex { node }),
+        w[21] => Just(Action::IsolateLeader),
         // Compaction points spread over the first few dozen indexes, capped at the applied index.
-        w[21] => (node(), 1u8..48).prop_map(|(node, index)| Action::Compact { node, index }),
-        w[22] => (node(), node()).prop_map(|(from, to)| Action::ReportUnreachable { from, to }),
-        w[23] => (node(), node(), any::<bool>()).prop_map(|(from, to, ok)| Action::ReportSnapshot { from, to, ok }),
-        w[24] => Just(Action::DropSnapshots),
+        w[22] => (node(), 1u8..48).prop_map(|(node, index)| Action::Compact { node, index }),
+        w[23] => (node(), node()).prop_map(|(from, to)| Action::ReportUnreachable { from, to }),
+        w[24] => (node(), node(), any::<bool>()).prop_map(|(from, to, ok)| Action::ReportSnapshot { from, to, ok }),
+        w[25] => Just(Action::DropSnapshots),
     ]
 }
 
@@ -456,16 +477,23 @@ fn schedule(pre_vote: bool, check_quorum: bool) -> impl Strategy<Value = Schedul
         // An entry costs its data plus 17 bytes: 1 is one entry per append, 40 about two.
         prop_oneof![Just(None), Just(Some(1u64)), Just(Some(40))],
         prop_oneof![Just(None), Just(Some(2usize))],
+        // The byte budget must be at least the message size: 8 payload bytes (two or three
+        // proposals) with a small message cap, none otherwise.
+        any::<bool>(),
+        // 1 byte: one entry per Ready; 60: about three.
+        prop_oneof![2 => Just(None), 1 => Just(Some(1u64)), 1 => Just(Some(60))],
         actions,
     )
         .prop_map(
-            move |(nodes, seed, max_size, max_inflight, actions)| Schedule {
+            move |(nodes, seed, max_size, max_inflight, bytes, max_committed, actions)| Schedule {
                 nodes,
                 pre_vote,
                 check_quorum,
                 seed,
                 max_size,
                 max_inflight,
+                max_inflight_bytes: max_size.filter(|_| bytes).map(|s| s.max(8)),
+                max_committed,
                 actions,
             },
         )
@@ -480,17 +508,20 @@ struct Failure {
     detail: String,
 }
 
+/// The number of hard cases counted ([`Coverage`] fields).
+const CASES: usize = 12;
+
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
 struct Reached {
-    counts: [AtomicU64; 11],
+    counts: [AtomicU64; CASES],
 }
 
 /// The hard cases reached by all four tests, and how many tests have finished: the last of the
 /// four to finish checks that every case was reached by at least one of them (a rare case, such
 /// as the stale tail, may miss one configuration by chance, but not all four).
 static ALL_REACHED: Reached = Reached {
-    counts: [const { AtomicU64::new(0) }; 11],
+    counts: [const { AtomicU64::new(0) }; CASES],
 };
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 
@@ -506,6 +537,7 @@ impl Reached {
             c.crash_written_unsynced,
             c.crash_synced_unsent,
             c.crash_before_advance,
+            c.transfer_campaigns,
             c.reads_answered,
             c.reads_dropped,
             c.snapshots_sent,
@@ -517,13 +549,13 @@ impl Reached {
         }
     }
 
-    fn add_report(&self, report: &[(&'static str, u64); 11]) {
+    fn add_report(&self, report: &[(&'static str, u64); CASES]) {
         for (n, (_, v)) in self.counts.iter().zip(report) {
             n.fetch_add(*v, Ordering::Relaxed);
         }
     }
 
-    fn report(&self) -> [(&'static str, u64); 11] {
+    fn report(&self) -> [(&'static str, u64); CASES] {
         let names = [
             "matching append with a tail",
             "matching append with a stale tail",
@@ -531,13 +563,14 @@ impl Reached {
             "crash written but not synced",
             "crash synced, persisted_messages unsent",
             "crash before advance",
+            "campaign on TimeoutNow (leadership transfer)",
             "read answered",
             "read dropped",
             "snapshot sent",
             "snapshot lost in transit",
             "snapshot installed",
         ];
-        let mut r = [("", 0); 11];
+        let mut r = [("", 0); CASES];
         for (i, name) in names.into_iter().enumerate() {
             r[i] = (name, self.counts[i].load(Ordering::Relaxed));
         }

@@ -1,7 +1,8 @@
-//! The simulated cluster: nodes, their disks, and the network between them; faults (cuts,
-//! crashes, restarts) and the checks run as messages are delivered. How a Ready is handled in
-//! steps, and the synced/unsynced disk model under it, is in `ready_steps.rs`; the application
-//! (its state machine, snapshots, compaction, snapshot reports) in `app.rs`.
+//! The simulated cluster: nodes, their disks, and the network between them, and the checks run
+//! as messages are delivered. How a Ready is handled in steps, and the synced/unsynced disk model
+//! under it, is in `ready_steps.rs`; the faults (cuts, partitions, crashes, restarts) are in
+//! `faults.rs`; the application (its state machine, snapshots, compaction, snapshot reports) in
+//! `app.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,7 +10,7 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::app::App;
-use super::ready_steps::{Stage, unsynced};
+use super::ready_steps::Stage;
 use super::safety::{self, History, Verdict};
 use crate::{
     Config, Entry, HardState, Index, MemStorage, Message, MessageBody, NodeId, RawNode,
@@ -27,7 +28,7 @@ pub const MAX_OUTPUT: usize = 1 << 20;
 pub const STABILIZE_ROUNDS: usize = 2_000;
 
 /// How the cluster's nodes are configured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterOptions {
     /// Turn on PreVote on every node.
     pub pre_vote: bool,
@@ -43,11 +44,49 @@ pub struct ClusterOptions {
     /// How leaders confirm their leadership before answering a read (`Config::read_only_option`;
     /// `LeaseBased` needs `check_quorum`).
     pub read_only: ReadOnlyOption,
+    /// Nodes with a configuration of their own, used instead of [`ClusterOptions::config`] (its
+    /// `id` must be the node's). Start from `config(id)` and change what differs:
+    ///
+    /// ```
+    /// use raftwood_raft::testkit::{Cluster, ClusterOptions};
+    ///
+    /// let mut opts = ClusterOptions::default();
+    /// let mut c3 = opts.config(3);
+    /// c3.disable_proposal_forwarding = true;
+    /// opts.node_configs.insert(3, c3);
+    /// let mut c = Cluster::new(3, opts);
+    /// c.campaign(1);
+    /// c.stabilize();
+    /// assert!(c.propose(2, "forwarded".into()));
+    /// assert!(!c.propose(3, "refused".into()));
+    /// ```
+    pub node_configs: BTreeMap<NodeId, Config>,
+}
+
+impl ClusterOptions {
+    /// The configuration these options give node `id`, unless [`ClusterOptions::node_configs`]
+    /// has one for it: election after 10..20 ticks, a heartbeat every tick, and the overrides.
+    pub fn config(&self, id: NodeId) -> Config {
+        let mut config = Config::new(id);
+        config.heartbeat_tick = 1;
+        config.election_tick = 10;
+        config.pre_vote = self.pre_vote;
+        config.check_quorum = self.check_quorum;
+        config.read_only_option = self.read_only;
+        config.seed = config.seed.wrapping_add(self.seed);
+        if let Some(size) = self.max_size_per_msg {
+            config.max_size_per_msg = size;
+        }
+        if let Some(n) = self.max_inflight_msgs {
+            config.max_inflight_msgs = n;
+        }
+        config
+    }
 }
 
 /// A node of the simulation: running, or crashed with only its synced disk left (and its state
 /// machine, which survives a crash).
-enum Sim {
+pub(super) enum Sim {
     Up(Box<Running>),
     Down { disk: MemStorage, app: App },
 }
@@ -94,6 +133,9 @@ pub struct Coverage {
     pub crash_synced_unsent: u64,
     /// Crashes with a Ready handled but not advanced.
     pub crash_before_advance: u64,
+    /// Followers that started an election on a leader's `TimeoutNow` (a leadership transfer
+    /// reaching its last step).
+    pub transfer_campaigns: u64,
     /// Snapshots a leader sent (InstallSnapshot, Raft §7).
     pub snapshots_sent: u64,
     /// Snapshots lost in transit (dropped, link cut, recipient down), reported failed.
@@ -120,11 +162,13 @@ pub struct Coverage {
 /// Everything that happens is written to an output buffer ([`Cluster::take_output`]) in the
 /// scenario notation, and recorded in a [`History`] that the safety checks read.
 pub struct Cluster {
-    nodes: BTreeMap<NodeId, Sim>,
+    pub(super) nodes: BTreeMap<NodeId, Sim>,
     configs: BTreeMap<NodeId, Config>,
-    queue: Vec<Message>,
+    pub(super) queue: Vec<Message>,
     /// Directed links that drop everything.
-    cut: BTreeSet<(NodeId, NodeId)>,
+    pub(super) cut: BTreeSet<(NodeId, NodeId)>,
+    /// Kinds of message (`MessageBody::name`) the network drops, until `heal`.
+    pub(super) dropped_kinds: BTreeSet<String>,
     out: String,
     /// What the safety checks need to remember.
     pub history: History,
@@ -174,25 +218,17 @@ impl Cluster {
             configs: BTreeMap::new(),
             queue: Vec::new(),
             cut: BTreeSet::new(),
+            dropped_kinds: BTreeSet::new(),
             out: String::new(),
             history: History::default(),
             verdicts: Vec::new(),
             coverage: Coverage::default(),
         };
         for (id, disk) in disks {
-            let mut config = Config::new(id);
-            config.heartbeat_tick = 1;
-            config.election_tick = 10;
-            config.pre_vote = opts.pre_vote;
-            config.check_quorum = opts.check_quorum;
-            config.read_only_option = opts.read_only;
-            config.seed = config.seed.wrapping_add(opts.seed);
-            if let Some(size) = opts.max_size_per_msg {
-                config.max_size_per_msg = size;
-            }
-            if let Some(n) = opts.max_inflight_msgs {
-                config.max_inflight_msgs = n;
-            }
+            let config = match opts.node_configs.get(&id) {
+                Some(own) => own.clone(),
+                None => opts.config(id),
+            };
             c.configs.insert(id, config);
             c.nodes.insert(
                 id,
@@ -210,7 +246,7 @@ impl Cluster {
     /// applied (`Config::applied` is set to it), otherwise it starts empty. Either way, if the
     /// disk holds a snapshot past what the state machine has, the application loads it first,
     /// as a real one does on restart.
-    fn start(&mut self, id: NodeId, keep_applied: bool) {
+    pub(super) fn start(&mut self, id: NodeId, keep_applied: bool) {
         let Some(Sim::Down { disk, app }) = self.nodes.remove(&id) else {
             return;
         };
@@ -415,6 +451,22 @@ impl Cluster {
         }
     }
 
+    /// Proposes `data` on node `id` as one batch ([`RawNode::propose_batch`]), writing any error
+    /// to the output. Returns whether the node accepted it.
+    pub fn propose_batch(&mut self, id: NodeId, data: Vec<Bytes>) -> bool {
+        match self.on_node(id, |n| n.propose_batch(data)) {
+            None => {
+                self.say(format!("n{id} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{id} propose-batch: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
     /// Node `id`'s application asks for a linearizable read identified by `context`, writing a
     /// refusal to the output. The writes acknowledged so far are remembered, for the check that
     /// the answer covers them (`History::read_requested`). Returns whether the node took it.
@@ -431,6 +483,29 @@ impl Cluster {
             }
             Some(Ok(())) => true,
         }
+    }
+
+    /// Asks node `from` to hand its leadership to `to` ([`RawNode::transfer_leader`]), writing a
+    /// refusal to the output. Returns whether a transfer was started (or was already pending).
+    pub fn transfer_leader(&mut self, from: NodeId, to: NodeId) -> bool {
+        match self.on_node(from, |n| n.transfer_leader(to)) {
+            None => {
+                self.say(format!("n{from} is down"));
+                false
+            }
+            Some(Err(e)) => {
+                self.say(format!("n{from} transfer-leader: {e}"));
+                false
+            }
+            Some(Ok(())) => true,
+        }
+    }
+
+    /// Puts a crafted message on the network, at the end of the queue, as if its sender had sent
+    /// it: a test of what a node does with a message the protocol would not produce at that
+    /// moment (a forged, replayed or misrouted one). It is delivered like any other.
+    pub fn inject(&mut self, m: Message) {
+        self.enqueue(vec![m]);
     }
 
     /// Puts messages on the network, up to [`MAX_QUEUE`].
@@ -459,6 +534,10 @@ impl Cluster {
             self.say(format!("{text} (dropped: link cut)"));
             return self.snapshot_lost(&m);
         }
+        if self.dropped_kinds.contains(m.body.name()) {
+            self.say(format!("{text} (dropped: kind {})", m.body.name()));
+            return self.snapshot_lost(&m);
+        }
         let Some(before) = self.seen(m.to) else {
             self.say(format!("{text} (dropped: n{} down)", m.to));
             return self.snapshot_lost(&m);
@@ -466,6 +545,7 @@ impl Cluster {
         let (to, from, term) = (m.to, m.from, m.term);
         let append = self.append_proof(&m, before.commit);
         let snapshot = matches!(m.body, MessageBody::Snapshot { .. });
+        let is_timeout_now = m.body == MessageBody::TimeoutNow;
         self.say(text);
         let result = self.node_mut(to).map(|n| n.step(m));
         if let Some(Err(e)) = result {
@@ -475,6 +555,14 @@ impl Cluster {
         if snapshot {
             // The stream ended: the sender's transport reports it delivered.
             self.report_snapshot(from, to, true);
+        }
+        if is_timeout_now
+            && before.soft.role == Role::Follower
+            && self
+                .seen(to)
+                .is_some_and(|s| s.soft.role == Role::Candidate)
+        {
+            self.coverage.transfer_campaigns += 1;
         }
         // What the append proved, if the follower took it from the leader of its term.
         let Some(now) = self.seen(to) else { return };
@@ -644,125 +732,6 @@ impl Cluster {
         false
     }
 
-    // --- Faults ---
-
-    /// Cuts the links between `a` and `b`, both ways.
-    pub fn cut(&mut self, a: NodeId, b: NodeId) {
-        self.cut.insert((a, b));
-        self.cut.insert((b, a));
-    }
-
-    /// Cuts node `id` off from everyone.
-    pub fn isolate(&mut self, id: NodeId) {
-        for other in self.ids() {
-            if other != id {
-                self.cut(id, other);
-            }
-        }
-    }
-
-    /// Splits the cluster into groups that can talk only within themselves. Nodes in no group are
-    /// isolated.
-    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
-        self.heal();
-        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
-        let ids = self.ids();
-        for &a in &ids {
-            for &b in &ids {
-                if a != b && (group_of(a).is_none() || group_of(a) != group_of(b)) {
-                    self.cut.insert((a, b));
-                }
-            }
-        }
-    }
-
-    /// Restores every link.
-    pub fn heal(&mut self) {
-        self.cut.clear();
-    }
-
-    /// Crashes node `id`: everything it has not synced is lost (the writes of a Ready not yet
-    /// synced, and the outstanding Ready itself); its synced disk remains, and what its state
-    /// machine applied. Messages it already sent stay in the network.
-    pub fn crash(&mut self, id: NodeId) {
-        let Some(Sim::Up(r)) = self.nodes.get(&id) else {
-            return;
-        };
-        let c = &mut self.coverage;
-        match &r.stage {
-            Some(st) if st.written && !st.synced => c.crash_written_unsynced += 1,
-            Some(st) if st.synced && !st.persisted_sent => c.crash_synced_unsent += 1,
-            Some(st) if st.persisted_sent => c.crash_before_advance += 1,
-            _ => {}
-        }
-        let lost = unsynced(&r.node, &r.synced);
-        let Some(Sim::Up(r)) = self.nodes.remove(&id) else {
-            return;
-        };
-        let Running { synced, app, .. } = *r;
-        self.nodes.insert(id, Sim::Down { disk: synced, app });
-        let last = self.disk(id).and_then(|d| d.last_index().ok()).unwrap_or(0);
-        self.history.crashed(id, last);
-        match lost {
-            Some(lost) => self.say(format!("n{id} crashed, losing unsynced{lost}")),
-            None => self.say(format!("n{id} crashed")),
-        }
-    }
-
-    /// Crashes node `id` in the middle of handling a Ready: the messages that may be sent at once
-    /// have gone out, but nothing was persisted. Rule 2 of the Ready contract says this is safe.
-    pub fn crash_mid_ready(&mut self, id: NodeId) {
-        self.take_ready(id);
-        self.send_messages(id);
-        self.crash(id);
-    }
-
-    /// The leader crashes in the middle of replicating: its second-newest entry has reached
-    /// every follower (unacknowledged, so not committed), its newest only one follower. If a
-    /// follower without the newest entry is elected next, the one that has it holds a stale tail
-    /// past an uncommitted entry that matches the new leader's log: the situation of Figure 2's
-    /// AppendEntries rule 5 (and of Figure 7's followers). Does nothing without a leader.
-    pub fn crash_leader_mid_replication(&mut self) {
-        let Some(l) = self.leader() else {
-            return self.say("no leader");
-        };
-        self.propose(l, Bytes::from_static(b"m"));
-        self.process(l);
-        self.deliver_all();
-        for id in self.ids() {
-            if id != l {
-                self.process(id);
-            }
-        }
-        self.propose(l, Bytes::from_static(b"s"));
-        self.process(l);
-        if let Some(i) = self.queue.iter().position(|m| {
-            m.from == l
-                && matches!(&m.body, MessageBody::Append { entries, .. } if !entries.is_empty())
-        }) {
-            let to = self.queue[i].to;
-            self.deliver_at(i);
-            self.process(to);
-        }
-        self.crash(l);
-    }
-
-    /// Restarts a crashed node from its synced disk. With `keep_applied`, its state machine
-    /// kept what it had applied, and `Config::applied` says so; otherwise it starts empty and
-    /// applies the log again.
-    pub fn restart(&mut self, id: NodeId, keep_applied: bool) {
-        if matches!(self.nodes.get(&id), Some(Sim::Down { .. })) {
-            self.start(id, keep_applied);
-            if keep_applied {
-                self.coverage.restart_with_applied += 1;
-                let applied = self.history.applied_index(id);
-                self.say(format!("n{id} restarted applied={applied}"));
-            } else {
-                self.say(format!("n{id} restarted"));
-            }
-        }
-    }
-
     /// Runs every safety check against the current state.
     pub fn check_safety(&mut self) -> Result<(), String> {
         super::safety::check(self)
@@ -800,6 +769,9 @@ impl Cluster {
                     .map(|(p, pr)| format!("{p}:{}→{}", pr.match_index, pr.next_index))
                     .collect();
                 let _ = write!(s, " progress={{{}}}", peers.join(" "));
+            }
+            if let Some(to) = st.lead_transferee {
+                let _ = write!(s, " transferring→n{to}");
             }
             s.push('\n');
         }

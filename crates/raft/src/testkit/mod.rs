@@ -19,6 +19,8 @@
 
 mod app;
 mod cluster;
+mod faults;
+pub mod notation;
 mod ready_steps;
 pub mod safety;
 pub mod script;

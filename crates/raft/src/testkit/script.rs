@@ -79,8 +79,12 @@
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
 //! | `drop-snapshots` | drops every snapshot in the network (each reported failed by the sender's transport) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
-//! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults |
+//! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults (`heal` also ends every `drop-kind`) |
 //! | `isolate-leader` | isolates the current leader (the node `status` would show leading the highest term) |
+//! | `drop-kind KIND` | the network drops every message of KIND (a `MessageBody` variant, as printed: `TimeoutNow`, `Append`...) at delivery, until `heal`; an unknown KIND is an error |
+//! | `inject MESSAGE` | queues a crafted message, written as the output prints one (`inject n1@2 → n3 TimeoutNow`; `->` for `→` is fine; see [`super::notation`]) |
+//! | `transfer-leader FROM TO` | node FROM (the leader) hands its leadership to TO (thesis §3.10); a refusal is printed; FROM may be `leader`, the current leader |
+//! | `propose-batch ID DATA...` | node ID proposes the DATAs as one batch (`RawNode::propose_batch`) |
 //! | `crash ID`, `crash-mid-ready ID`, `restart ID [applied]` | node faults: a crash loses what is not synced (`crash-mid-ready`: takes a Ready and sends its `messages` first); `applied` restarts with `Config::applied` set to what its state machine had applied |
 //! | `crash-leader-mid-replication` | the leader proposes two entries, replicates the first to every follower (no acknowledgement delivered) and the second to one, then crashes |
 //! | `tick-until-leader MAX` | ticks all and stabilizes, printing everything, until a new leader holds the highest term (at most MAX ticks) |
@@ -107,6 +111,8 @@
 //! | `lease-read` | leaders answer reads from their lease (`ReadOnlyOption::LeaseBased`; refused without `check-quorum`) |
 //! | `seed=S` | varies the election timeouts |
 //! | `max-size=B`, `max-inflight=K` | override `max_size_per_msg` and `max_inflight_msgs` |
+//! | `max-inflight-bytes=B`, `max-committed-size=B`, `no-forwarding` | set `max_inflight_bytes`, `max_committed_size_per_ready`, `disable_proposal_forwarding` |
+//! | `nID:OPTION` | any option above from `pre-vote` to here, for node ID only (`n3:check-quorum`, `n1:max-committed-size=100`): nodes with their own `Config` |
 //! | `nID=T,T,...` | node ID starts with this log, given by the terms of its entries 1, 2, ... (`n3=1,1,2` is `1@1 2@1 3@2`); nodes not named start empty |
 //! | `term=T` | every node starts in term T (or its last entry's term, if higher); no votes cast |
 //! | `commit=C` | every node starts with commit index C (or its last index, if lower): give C only up to where the logs agree |
@@ -122,6 +128,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::notation::{KINDS, parse_message};
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
 use crate::{Config, Entry, HardState, Index, MemStorage, NodeId, ReadOnlyOption, Term};
@@ -223,6 +230,11 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
                 arg(args, 0)?,
                 args.get(1).copied().unwrap_or("").to_owned().into(),
             );
+        }
+        "propose-batch" => {
+            let id: NodeId = arg(args, 0)?;
+            let batch = args[1..].iter().map(|d| d.to_string().into()).collect();
+            c.propose_batch(id, batch);
         }
         // The application of node ID asks for a linearizable read; the answer shows up as
         // `nID read ctx=CTX index=I` when a later Ready hands it out.
@@ -330,6 +342,31 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
             c.partition(&groups?);
         }
         "heal" => c.heal(),
+        "drop-kind" => {
+            let kind = *args.first().ok_or("drop-kind: which KIND?")?;
+            if !KINDS.contains(&kind) {
+                return Err(format!("drop-kind: unknown kind {kind}; one of {KINDS:?}"));
+            }
+            c.drop_kind(kind);
+        }
+        "inject" => {
+            let text = line.trim().strip_prefix("inject").unwrap_or("");
+            c.inject(parse_message(text)?);
+        }
+        "transfer-leader" => {
+            let to = arg(args, 1)?;
+            match args.first() {
+                Some(&"leader") => match c.leader() {
+                    Some(l) => {
+                        c.transfer_leader(l, to);
+                    }
+                    None => c.say("no leader to transfer from"),
+                },
+                _ => {
+                    c.transfer_leader(arg(args, 0)?, to);
+                }
+            }
+        }
         "crash" => c.crash(arg(args, 0)?),
         "crash-mid-ready" => c.crash_mid_ready(arg(args, 0)?),
         "crash-leader-mid-replication" => c.crash_leader_mid_replication(),
@@ -456,8 +493,19 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
     let mut opts = ClusterOptions::default();
     let (mut leader, mut term, mut commit) = (None, 0, 0);
     let mut logs: BTreeMap<NodeId, Vec<Term>> = BTreeMap::new();
+    // Options for the nodes' `Config`s, applied once the cluster-wide ones are known: for every
+    // node (`None`), or for one.
+    let mut config_options: Vec<(Option<NodeId>, &str, &str)> = Vec::new();
     for a in &args[1..] {
         let (key, value) = a.split_once('=').unwrap_or((a, ""));
+        if let Some((node, key)) = key.split_once(':') {
+            let id: NodeId = parse(node.strip_prefix('n').unwrap_or(node))?;
+            if !(1..=n).contains(&id) {
+                return Err(format!("add-nodes: no node {id} among 1..={n}"));
+            }
+            config_options.push((Some(id), key, value));
+            continue;
+        }
         match key {
             "pre-vote" => opts.pre_vote = true,
             "check-quorum" => opts.check_quorum = true,
@@ -465,6 +513,9 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
             "seed" => opts.seed = parse(value)?,
             "max-size" => opts.max_size_per_msg = Some(parse(value)?),
             "max-inflight" => opts.max_inflight_msgs = Some(parse(value)?),
+            "max-inflight-bytes" | "max-committed-size" | "no-forwarding" => {
+                config_options.push((None, key, value));
+            }
             "leader" => leader = Some(parse(value)?),
             "term" => term = parse(value)?,
             "commit" => commit = parse(value)?,
@@ -488,11 +539,28 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
             _ => return Err(format!("add-nodes: unknown option {a}")),
         }
     }
-    // The nodes' configuration is checked here, so that a scenario can show the refusal.
-    let mut probe = Config::new(1);
-    probe.check_quorum = opts.check_quorum;
-    probe.read_only_option = opts.read_only;
-    probe.validate().map_err(|e| format!("add-nodes: {e}"))?;
+    // The nodes' configuration is checked here, so that a scenario can show the refusal: first
+    // what every node shares, then each node's own.
+    opts.config(1)
+        .validate()
+        .map_err(|e| format!("add-nodes: {e}"))?;
+    for id in 1..=n {
+        let mine: Vec<_> = config_options
+            .iter()
+            .filter(|(node, _, _)| node.is_none_or(|node| node == id))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut config = opts.config(id);
+        for (_, key, value) in mine {
+            config_option(&mut config, key, value)?;
+        }
+        config
+            .validate()
+            .map_err(|e| format!("add-nodes: n{id}: {e}"))?;
+        opts.node_configs.insert(id, config);
+    }
     let mut c = if logs.is_empty() && term == 0 && commit == 0 {
         Cluster::new(n, opts)
     } else {
@@ -537,6 +605,23 @@ fn add_nodes(args: &[&str]) -> Result<(Cluster, String), String> {
         let _ = c.take_output();
     }
     Ok((c, out))
+}
+
+/// Sets the `Config` field an `add-nodes` option names (the options of the table in the module
+/// docs, from `pre-vote` on).
+fn config_option(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "pre-vote" => config.pre_vote = true,
+        "check-quorum" => config.check_quorum = true,
+        "lease-read" => config.read_only_option = ReadOnlyOption::LeaseBased,
+        "max-size" => config.max_size_per_msg = parse(value)?,
+        "max-inflight" => config.max_inflight_msgs = parse(value)?,
+        "max-inflight-bytes" => config.max_inflight_bytes = parse(value)?,
+        "max-committed-size" => config.max_committed_size_per_ready = parse(value)?,
+        "no-forwarding" => config.disable_proposal_forwarding = true,
+        _ => return Err(format!("add-nodes: unknown node option {key}")),
+    }
+    Ok(())
 }
 
 /// The node leading in the highest term of any running node, with that term, if there is one.

@@ -363,7 +363,7 @@ impl<S: Storage> Raft<S> {
         let core = &mut self.core;
         let voters = cc.apply_to(&core.voters)?;
         info!(id = core.id, term = core.term, change = %cc, ?voters, "applied conf change");
-        core.voters = voters;
+        core.set_voters(voters);
         let member = core.promotable();
         match &mut self.role {
             RoleState::Leader(_) if !member => {
@@ -386,6 +386,16 @@ impl<S: Storage> Raft<S> {
 }
 
 impl<S: Storage> Core<S> {
+    /// Adopts `voters` as the configuration: the one place it changes after start, for a
+    /// conf change applied ([`Raft::apply_conf_change`]) and for a snapshot installed
+    /// (`Core::restore`, which adopts the snapshot's configuration, the one as of its index).
+    /// Kept sorted and without duplicates: quorum counting and `binary_search` rely on it.
+    pub(crate) fn set_voters(&mut self, mut voters: Vec<NodeId>) {
+        voters.sort_unstable();
+        voters.dedup();
+        self.voters = voters;
+    }
+
     /// Makes the leader's progress map track exactly the voters: a new voter is probed from the
     /// end of the log (it may be empty; a rejection walks `next_index` back, as for any
     /// follower), a removed one is dropped, and so is a transfer to it. The quorum may have

@@ -137,7 +137,9 @@ impl<S: Storage> Raft<S> {
     /// shows up (Raft §5.2: "if AppendEntries RPC received from new leader: convert to follower").
     pub(crate) fn step_candidate(&mut self, m: Message) {
         match m.body {
-            MessageBody::Append { .. } | MessageBody::Heartbeat { .. } => {
+            MessageBody::Append { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::Snapshot { .. } => {
                 self.become_follower(m.term, Some(m.from));
                 self.core.step_follower(m);
             }

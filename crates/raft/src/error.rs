@@ -124,7 +124,36 @@ pub enum StorageError {
     /// The requested index is after the last index held.
     #[error("index {0} is unavailable")]
     Unavailable(Index),
+    /// A snapshot at or below the one already held was given to
+    /// [`crate::MemStorage::apply_snapshot`] or [`crate::MemStorage::create_snapshot`]: applying it
+    /// would move the storage back (etcd's `ErrSnapOutOfDate`).
+    #[error("snapshot at index {requested} is out of date (storage holds one at {held})")]
+    SnapshotOutOfDate {
+        /// The index of the snapshot offered.
+        requested: Index,
+        /// The index of the snapshot already held.
+        held: Index,
+    },
+    /// [`crate::Storage::snapshot`] has no snapshot ready yet (the application is still preparing
+    /// one). The leader skips the follower that needed it until the follower's next heartbeat
+    /// response and then asks again (etcd's `ErrSnapshotTemporarilyUnavailable`). This is not a
+    /// failure and is not reported in [`crate::Ready::storage_failures`].
+    #[error("snapshot temporarily unavailable")]
+    SnapshotTemporarilyUnavailable,
     /// Any other failure of the underlying store, described.
     #[error("{0}")]
     Other(String),
+}
+
+/// A storage failure the leader met while building a message for a follower: reported to the
+/// application in [`crate::Ready::storage_failures`], never retried silently. The follower is
+/// paused until its next heartbeat response; then the leader reads the storage again, and a
+/// failure again is reported again, once per heartbeat interval at most.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[error("storage failed while building a message for node {to}: {error}")]
+pub struct StorageFailure {
+    /// The follower the message was for.
+    pub to: NodeId,
+    /// What the storage answered.
+    pub error: StorageError,
 }

@@ -16,7 +16,9 @@
 //!   (§5.3) — the consistency check in [`replication`].
 //! - **Leader Completeness**: a committed entry is in the log of every later leader (§5.4) — the
 //!   up-to-date vote check and the current-term commit rule.
-//! - **State Machine Safety**: no two nodes apply different entries at one index (§5.4.3).
+//! - **State Machine Safety**: no two nodes apply different entries at one index (§5.4.3); across
+//!   snapshots too (§7): a snapshot holds only applied (committed) state, and a node that installs
+//!   one never applies an index twice or skips one.
 //!
 //! The property tests (`tests/properties.rs`) check every one of them after every step of random
 //! schedules with crashes and partitions.
@@ -31,8 +33,8 @@
 //! - [`progress`]: the leader's view of each follower, with flow control.
 //! - `transfer.rs`: leadership transfer (thesis §3.10): `TimeoutNow` and the forced campaign.
 //! - [`quorum`]: majority arithmetic.
-//! - `log.rs`: the log as one node sees it (stable + unstable).
-//! - [`storage`]: the [`Storage`] trait and [`MemStorage`].
+//! - `log.rs`: the log as one node sees it (stable + unstable, and a snapshot to install).
+//! - [`storage`]: the [`Storage`] trait and [`MemStorage`], with snapshots and compaction (§7).
 //! - [`raw_node`]: [`RawNode`] and the [`Ready`] contract.
 //! - [`read_only`]: linearizable reads without the log (ReadIndex and lease reads, thesis §6.4).
 //! - `testkit` (feature `testkit`): a deterministic simulated network and the scenario language.
@@ -49,19 +51,23 @@
 //!     while node.has_ready() {
 //!         let rd = node.ready();
 //!         send rd.messages                      // may go at once
+//!         persist rd.snapshot                   // first, if any (a leader's, to install)
 //!         persist rd.hard_state, rd.entries     // WAL, then storage; sync if rd.must_sync
 //!         send rd.persisted_messages            // only after persisting
-//!         apply rd.committed_entries        // a conf change: node.apply_conf_change(&cc)
+//!         load rd.snapshot                      // its conf state is the node's now
+//!         apply rd.committed_entries            // a conf change: node.apply_conf_change(&cc)
 //!         serve rd.read_states                  // each once applied up to its index
+//!         report rd.storage_failures
 //!         node.advance();
 //!     }
+//!     now and then: storage.create_snapshot(applied, conf_state_at_applied, data); storage.compact(..)
 //! }
 //! ```
 //! The rules and their reasons are on [`Ready`].
 //!
 //! ## Not here yet
-//! Snapshots and log compaction, learners and joint consensus come in later parts. The seams
-//! are in place: [`Storage::snapshot`], [`EntryKind`], [`ConfChangeStep`] (`#[non_exhaustive]`).
+//! Learners and joint consensus come in a later part. The seams are in place: [`EntryKind`],
+//! [`ConfChangeStep`] (`#[non_exhaustive]`).
 
 pub mod conf_change;
 pub mod config;
@@ -84,7 +90,7 @@ pub mod types;
 
 pub use conf_change::{ConfChange, ConfChangeError, ConfChangeStep};
 pub use config::Config;
-pub use error::{Error, ProposalDropped, StorageError, TransferRejected};
+pub use error::{Error, ProposalDropped, StorageError, StorageFailure, TransferRejected};
 pub use message::{Message, MessageBody};
 pub use raw_node::{PeerStatus, RawNode, Ready, Status};
 pub use read_only::{ReadOnlyOption, ReadState};

@@ -11,14 +11,27 @@
 //! New entries (a leader's proposals, or a follower's appends) go to `unstable`. `Ready` hands
 //! them to the application once; when the application has persisted them and calls `advance`,
 //! [`RaftLog::stable_to`] drops them from `unstable`, and from then on they are read from storage.
+//!
+//! A snapshot received from the leader (Raft §7) also waits in `unstable`, as in etcd
+//! (`unstable.snapshot`): [`RaftLog::restore`] puts it there and makes it the start of the log,
+//! so everything in storage is shadowed (the log's first index is the snapshot's index + 1, and
+//! nothing at or below it can be read). `Ready` hands it out once; `advance` drops it
+//! ([`RaftLog::stable_snap_to`]), since storage now holds it, and marks it applied.
+//!
+//! ```text
+//!   snapshot (pending)   unstable entries
+//! |====================|-----------------|
+//!              snapshot.index      last_index
+//! ```
 
 use crate::error::StorageError;
 use crate::storage::{Storage, count_within_size};
-use crate::types::{Entry, Index, Term};
+use crate::types::{Entry, Index, Snapshot, Term};
 
-/// Entries not yet known to be persisted.
+/// Entries not yet known to be persisted, and a snapshot that is not.
 ///
 /// Invariant: `entries[i].index == offset + i`, and `offset <= in_progress + 1 <= offset + len`.
+/// Invariant: a pending `snapshot` ends just before the entries: `snapshot.index + 1 == offset`.
 #[derive(Debug, Default)]
 struct Unstable {
     /// The index of `entries[0]`, or where it would be.
@@ -26,6 +39,10 @@ struct Unstable {
     /// The last index already handed out in a `Ready` and being persisted.
     in_progress: Index,
     entries: Vec<Entry>,
+    /// A leader's snapshot not yet persisted: it replaces the log up to its index.
+    snapshot: Option<Snapshot>,
+    /// Whether `snapshot` has been handed out in a `Ready`.
+    snapshot_in_progress: bool,
 }
 
 /// A node's view of the log.
@@ -49,6 +66,8 @@ impl<S: Storage> RaftLog<S> {
                 offset: last + 1,
                 in_progress: last,
                 entries: Vec::new(),
+                snapshot: None,
+                snapshot_in_progress: false,
             },
             committed,
             applied,
@@ -71,6 +90,17 @@ impl<S: Storage> RaftLog<S> {
         self.applied
     }
 
+    /// The first index of the log: after the pending snapshot if there is one, else what storage
+    /// holds first.
+    pub fn first_index(&self) -> Index {
+        match &self.unstable.snapshot {
+            Some(s) => s.metadata.index + 1,
+            // Storage answering an error here is a broken storage; the lowest possible first
+            // index makes the reads that follow fail with the storage's own error.
+            None => self.storage.first_index().unwrap_or(1),
+        }
+    }
+
     pub fn last_index(&self) -> Index {
         match self.unstable.entries.last() {
             Some(e) => e.index,
@@ -87,8 +117,18 @@ impl<S: Storage> RaftLog<S> {
         self.term(self.last_index()).unwrap_or(0)
     }
 
-    /// The term of the entry at `index`; `Ok(0)` for index 0.
+    /// The term of the entry at `index`; `Ok(0)` for index 0 of a log never compacted;
+    /// [`StorageError::Compacted`] before the snapshot's index.
     pub fn term(&self, index: Index) -> Result<Term, StorageError> {
+        if let Some(s) = &self.unstable.snapshot {
+            // Storage still holds the log the snapshot replaces: it must not be read below it.
+            if index < s.metadata.index {
+                return Err(StorageError::Compacted(index));
+            }
+            if index == s.metadata.index {
+                return Ok(s.metadata.term);
+            }
+        }
         if index >= self.unstable.offset {
             return self
                 .unstable
@@ -128,6 +168,9 @@ impl<S: Storage> RaftLog<S> {
         }
         if high > self.last_index() + 1 {
             return Err(StorageError::Unavailable(high - 1));
+        }
+        if low < self.first_index() {
+            return Err(StorageError::Compacted(low));
         }
         let split = self.unstable.offset;
         // The stable part, `[low, split)`. Storage bounds its read by `max_size` too, so that a
@@ -266,9 +309,64 @@ impl<S: Storage> RaftLog<S> {
         u.in_progress = u.in_progress.max(index);
     }
 
-    /// The committed entries not yet applied, up to `max_size` bytes.
+    /// Installs a leader's snapshot (Raft §7): it becomes the start of the log, everything after
+    /// it is dropped, and its index is committed (a snapshot only ever holds committed entries).
+    /// The caller has checked that it is ahead of the commit index. Until it is persisted and
+    /// applied (`advance`), no committed entry is handed out: the ones between `applied` and the
+    /// snapshot are in it, and the ones after it must wait for the state machine to load it.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let index = snapshot.metadata.index;
+        assert!(
+            index > self.committed,
+            "invariant violated: restoring snapshot {index} at or below commit {}",
+            self.committed
+        );
+        self.committed = index;
+        let u = &mut self.unstable;
+        u.offset = index + 1;
+        u.in_progress = index;
+        u.entries.clear();
+        u.snapshot = Some(snapshot);
+        u.snapshot_in_progress = false;
+    }
+
+    /// The pending snapshot, if it has not been handed out yet, marking it as being persisted.
+    pub fn take_unpersisted_snapshot(&mut self) -> Option<Snapshot> {
+        let u = &mut self.unstable;
+        if u.snapshot_in_progress {
+            return None;
+        }
+        let s = u.snapshot.clone()?;
+        u.snapshot_in_progress = true;
+        Some(s)
+    }
+
+    /// Whether a snapshot waits to be handed out.
+    pub fn has_unpersisted_snapshot(&self) -> bool {
+        self.unstable.snapshot.is_some() && !self.unstable.snapshot_in_progress
+    }
+
+    /// The application has persisted and applied the snapshot at `index`: storage holds it now,
+    /// and the state machine is at `index`. A snapshot replaced by a newer one since it was handed
+    /// out changes nothing (the newer one is still pending).
+    pub fn stable_snap_to(&mut self, index: Index) {
+        if self
+            .unstable
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.metadata.index == index)
+        {
+            self.unstable.snapshot = None;
+            self.unstable.snapshot_in_progress = false;
+            // Applied jumps over the entries the snapshot holds: they are never handed out.
+            self.applied = self.applied.max(index);
+        }
+    }
+
+    /// The committed entries not yet applied, up to `max_size` bytes. None while a snapshot is
+    /// pending: the state machine must load it first (Ready rule 4).
     pub fn next_committed(&self, max_size: u64) -> Vec<Entry> {
-        if self.committed <= self.applied {
+        if self.committed <= self.applied || self.unstable.snapshot.is_some() {
             return Vec::new();
         }
         self.slice(self.applied + 1, self.committed + 1, max_size)
@@ -276,7 +374,7 @@ impl<S: Storage> RaftLog<S> {
     }
 
     pub fn has_next_committed(&self) -> bool {
-        self.committed > self.applied
+        self.committed > self.applied && self.unstable.snapshot.is_none()
     }
 }
 
@@ -382,6 +480,36 @@ mod tests {
         assert!(log.has_unpersisted());
         log.stable_to(1, 1);
         assert_eq!(log.persisted_index(), 1);
+    }
+
+    #[test]
+    fn restore_shadows_storage_until_advance() {
+        let mut log = log_with(&[e(1, 1), e(2, 1), e(3, 1)], &[e(4, 1)]);
+        log.commit_to(2);
+        let mut snap = Snapshot::default();
+        (snap.metadata.index, snap.metadata.term) = (7, 2);
+        log.restore(snap);
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.committed()),
+            (8, 7, 7)
+        );
+        assert_eq!(log.term(7), Ok(2));
+        assert_eq!(
+            log.term(3),
+            Err(StorageError::Compacted(3)),
+            "storage is shadowed"
+        );
+        assert!(
+            !log.has_next_committed(),
+            "nothing to apply before the snapshot"
+        );
+        assert!(log.take_unpersisted_snapshot().is_some());
+        assert!(log.take_unpersisted_snapshot().is_none(), "handed out once");
+        log.append(&[e(8, 2)]);
+        log.stable_snap_to(7);
+        assert_eq!(log.applied(), 7, "applied jumps to the snapshot");
+        log.commit_to(8);
+        assert_eq!(log.next_committed(u64::MAX), vec![e(8, 2)]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, Snapshot, Term};
 
 /// A message from one node to another.
 ///
@@ -93,6 +93,15 @@ pub enum MessageBody {
         #[serde(default)]
         context: Option<Bytes>,
     },
+    /// InstallSnapshot (Raft §7): the leader's snapshot, sent instead of an append when the
+    /// entries the follower needs are compacted. Sent whole, not in chunks as in the paper: the
+    /// data is opaque, and may be a reference the transport resolves to a file it streams. The
+    /// follower answers with [`MessageBody::AppendAccepted`]: its new last index if it installed
+    /// the snapshot, its commit index if the snapshot was not ahead of it.
+    Snapshot {
+        /// The snapshot, with its index, term and configuration.
+        snapshot: Snapshot,
+    },
     /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
     HeartbeatResponse {
         /// The heartbeat's read context, echoed: this node acknowledges the sender as its leader
@@ -139,6 +148,7 @@ impl MessageBody {
             MessageBody::AppendAccepted { .. } => "AppendAccepted",
             MessageBody::AppendRejected { .. } => "AppendRejected",
             MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::Snapshot { .. } => "Snapshot",
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::Propose { .. } => "Propose",
             MessageBody::TimeoutNow => "TimeoutNow",
@@ -215,6 +225,14 @@ impl std::fmt::Display for Message {
             MessageBody::Heartbeat { commit, context } => {
                 write!(f, " commit={commit}")?;
                 write_context(f, context.as_ref())
+            }
+            MessageBody::Snapshot { snapshot } => {
+                let m = &snapshot.metadata;
+                write!(
+                    f,
+                    " {}@{} voters={:?}",
+                    m.index, m.term, m.conf_state.voters
+                )
             }
             MessageBody::HeartbeatResponse { context } => write_context(f, context.as_ref()),
             MessageBody::Propose { entries } => write!(f, " entries={}", entries.len()),

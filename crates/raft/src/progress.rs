@@ -1,27 +1,31 @@
 //! What a leader knows of each follower's log (Raft Figure 2, "Volatile state on leaders":
 //! `nextIndex` and `matchIndex`), and the flow control built on it.
 //!
-//! A follower's progress is in one of two states, as in etcd (`tracker/progress.go`, and the
+//! A follower's progress is in one of three states, as in etcd (`tracker/progress.go`, and the
 //! diagram in its `design.md`). Each state carries what only it needs:
 //!
 //! ```text
 //!                     elected: every follower starts here
 //!                                   |
 //!                                   v
-//!    probe sent: paused     +-----------------+
-//!    answer or heartbeat    |      Probe      |   one append at a time, then wait;
-//!    response: unpaused     |   { paused }    |   a rejection backs next_index off
-//!    no append can be       +-----------------+   to the follower's hint
-//!    built: paused              |         ^
-//!                               |         |
-//!     append accepted: the logs |         | append rejected past match_index
-//!     agree up to match_index   |         | (an append was lost, or the logs
-//!     (or confirm it)           v         | diverge); no append can be built
-//!                           +-----------------+
-//!    append sent: one more  |    Replicate    |   stream appends, at most
-//!    in flight; accepted:   |  { inflights }  |   max_inflight_msgs unacknowledged;
-//!    freed up to its index  +-----------------+   a heartbeat response frees no slot,
-//!                                                 it releases one empty append
+//!    probe sent: paused     +-----------------+  report_snapshot(ok), or failed:
+//!    answer or heartbeat    |      Probe      |<-------------------------------+
+//!    response: unpaused     |   { paused }    |  paused (ok: next = pending+1) |
+//!    no append can be       +-----------------+                                |
+//!    built: paused              |    ^     |                                   |
+//!                               |    |     | next_index compacted:             |
+//!     append accepted: the logs |    |     | the snapshot is sent              |
+//!     agree up to match_index   |    |     v                                   |
+//!     (or confirm it)           |    |   +-----------------+                   |
+//!                               |    |   |    Snapshot     |-------------------+
+//!     append rejected past      |    |   |   { pending }   |  sends nothing; an append
+//!     match_index; no append    |    |   +-----------------+  accepted at or past the first
+//!     can be built;             |    |     ^          |       index: Probe, then Replicate
+//!     report_unreachable        v    |     |          v
+//!                           +-----------------+  next_index compacted
+//!    append sent: one more  |    Replicate    |
+//!    in flight; accepted:   |  { inflights }  |   stream appends, at most
+//!    freed up to its index  +-----------------+   max_inflight_msgs unacknowledged
 //! ```
 //!
 //! - **Probe**: the leader does not know where the logs agree. It sends one append and pauses
@@ -32,12 +36,13 @@
 //!   A heartbeat response does not free a slot (the follower may acknowledge nothing at all); it
 //!   only lets the leader send one *empty* append, whose answer tells where the follower stands:
 //!   accepted (acknowledgements were lost: the window frees) or rejected (appends were lost: back
-//!   to Probe).
-//!
-//! Part 2 adds a third state, `Snapshot { pending }`, for a follower whose `next_index` the log
-//! no longer holds (compacted): entered from either state when an append cannot be built, left
-//! for Probe when the follower reports the snapshot applied. Today such a follower is paused in
-//! Probe ([`Progress::pause`]).
+//!   to Probe). The transport's [`crate::RawNode::report_unreachable`] also sends it back to
+//!   Probe: appends streamed into a dead link are lost.
+//! - **Snapshot**: the follower needs entries the leader has compacted (Raft §7), so the leader
+//!   sent its snapshot, ending at `pending`, and sends nothing more until the application reports
+//!   the transfer with [`crate::RawNode::report_snapshot`] (either way: Probe, paused until the
+//!   follower answers) or the follower acknowledges an index at or past the log's first index
+//!   (Probe, then at once Replicate: the logs agree there).
 
 use std::collections::VecDeque;
 
@@ -53,7 +58,7 @@ pub struct Progress {
     match_index: Index,
     /// The index of the next entry to send.
     next_index: Index,
-    /// Probe or Replicate, with what only that state needs.
+    /// Probe, Replicate or Snapshot, with what only that state needs.
     state: ProgressState,
     /// Whether the follower has been heard from since the last CheckQuorum round.
     recent_active: bool,
@@ -79,7 +84,11 @@ pub enum ProgressState {
         /// The last index of each append in flight, oldest first.
         inflights: Inflights,
     },
-    // Part 2: `Snapshot { pending: Index }`, a snapshot in flight (see the module docs).
+    /// A snapshot is in flight; nothing else is sent until its outcome is known.
+    Snapshot {
+        /// The index the snapshot ends at.
+        pending: Index,
+    },
 }
 
 impl Progress {
@@ -114,7 +123,7 @@ impl Progress {
         self.next_index
     }
 
-    /// Probe or Replicate.
+    /// Probe, Replicate or Snapshot.
     pub fn state(&self) -> &ProgressState {
         &self.state
     }
@@ -125,12 +134,19 @@ impl Progress {
     }
 
     /// Whether the leader must wait before sending this follower another append: a probe is
-    /// outstanding, or the inflight window is full (by count or by bytes).
+    /// outstanding, the inflight window is full (by count or by bytes), or a snapshot is in
+    /// flight.
     pub fn is_paused(&self) -> bool {
         match &self.state {
             ProgressState::Probe { paused } => *paused,
             ProgressState::Replicate { inflights } => inflights.is_full(),
+            ProgressState::Snapshot { .. } => true,
         }
+    }
+
+    /// Whether a snapshot is in flight to this follower.
+    pub fn is_snapshotting(&self) -> bool {
+        matches!(self.state, ProgressState::Snapshot { .. })
     }
 
     /// Whether the leader's commit index `committed` tells this follower something new: a higher
@@ -139,10 +155,51 @@ impl Progress {
         committed.min(self.next_index - 1) > self.sent_commit
     }
 
-    /// Switches to probing from just after the match index.
+    /// Switches to probing from just after the match index, or, leaving the snapshot state,
+    /// from just after the snapshot if that is further: a snapshot reported delivered is assumed
+    /// installed (etcd's `BecomeProbe`).
     pub fn become_probe(&mut self) {
+        self.next_index = match self.state {
+            ProgressState::Snapshot { pending } => self.match_index.max(pending) + 1,
+            _ => self.match_index + 1,
+        };
         self.state = ProgressState::Probe { paused: false };
-        self.next_index = self.match_index + 1;
+    }
+
+    /// The leader sent the follower its snapshot, ending at `pending` (Raft §7): nothing more is
+    /// sent until the outcome is known (etcd's `BecomeSnapshot`).
+    pub fn become_snapshot(&mut self, pending: Index) {
+        self.state = ProgressState::Snapshot { pending };
+        self.next_index = self.next_index.max(pending + 1);
+    }
+
+    /// The application reports the snapshot transfer done (`ok`) or failed. Either way the
+    /// follower is probed, paused until it is heard from: after a success its acknowledgement of
+    /// the snapshot is on the way; after a failure, its next heartbeat response retries (etcd's
+    /// `MsgSnapStatus`). A failed transfer probes from the match index, so the snapshot (or the
+    /// entries, if the follower caught up meanwhile) is sent again. Outside the snapshot state a
+    /// report is stale and changes nothing; returns whether it applied.
+    pub fn snapshot_reported(&mut self, ok: bool) -> bool {
+        if !self.is_snapshotting() {
+            return false;
+        }
+        if !ok {
+            self.state = ProgressState::Snapshot { pending: 0 };
+        }
+        self.become_probe();
+        self.state = ProgressState::Probe { paused: true };
+        true
+    }
+
+    /// The transport could not reach the follower: appends streamed to it may be lost, so a
+    /// replicating follower is probed again (etcd's `MsgUnreachable`). Other states already wait
+    /// for an answer. Returns whether the state changed.
+    pub fn unreachable(&mut self) -> bool {
+        if self.is_replicating() {
+            self.become_probe();
+            return true;
+        }
+        false
     }
 
     /// Switches to streaming from just after the match index, with an empty window.
@@ -154,8 +211,8 @@ impl Progress {
     }
 
     /// Probes, with the probe counted as outstanding: nothing is sent until the follower is heard
-    /// from again. Used when no append can be built for it (its entries are compacted, or the
-    /// storage failed), so that the leader does not keep trying on every Ready.
+    /// from again. Used when nothing can be sent to it (the storage failed, or the snapshot it
+    /// needs is being prepared), so that the leader does not keep trying on every Ready.
     pub fn pause(&mut self) {
         self.become_probe();
         self.state = ProgressState::Probe { paused: true };
@@ -172,10 +229,10 @@ impl Progress {
     }
 
     /// The appends in flight in the replicate state, as (count, payload bytes); `(0, 0)` when
-    /// probing.
+    /// probing or sending a snapshot.
     pub fn inflight(&self) -> (usize, u64) {
         match &self.state {
-            ProgressState::Probe { .. } => (0, 0),
+            ProgressState::Probe { .. } | ProgressState::Snapshot { .. } => (0, 0),
             ProgressState::Replicate { inflights } => (inflights.len(), inflights.bytes()),
         }
     }
@@ -192,6 +249,12 @@ impl Progress {
     ) {
         match &mut self.state {
             ProgressState::Probe { paused } => *paused = true,
+            ProgressState::Snapshot { .. } => {
+                debug_assert!(
+                    false,
+                    "invariant violated: append sent in the snapshot state"
+                );
+            }
             ProgressState::Replicate { inflights } if carried_entries => {
                 debug_assert!(
                     !inflights.is_full(),
@@ -231,14 +294,31 @@ impl Progress {
             ProgressState::Probe { .. } if index == self.match_index => self.become_replicate(),
             ProgressState::Probe { .. } => {}
             ProgressState::Replicate { inflights } => inflights.free_to(index),
+            // Left by the caller, which knows the log's first index (see `maybe_leave_snapshot`).
+            ProgressState::Snapshot { .. } => {}
         }
         updated
+    }
+
+    /// In the snapshot state, once the follower is known to hold everything before the leader's
+    /// `first_index` (it installed the snapshot, or caught up another way), the leader's log can
+    /// continue it: probe, and at once stream, since the match index is where the logs agree
+    /// (etcd does the same on an append response in `StateSnapshot`). Returns whether it left.
+    pub fn maybe_leave_snapshot(&mut self, first_index: Index) -> bool {
+        if self.is_snapshotting() && self.match_index + 1 >= first_index {
+            self.become_probe();
+            self.become_replicate();
+            return true;
+        }
+        false
     }
 
     /// The follower rejected an append at `rejected`; `probe_hint` is where the logs may agree.
     /// Returns whether `next_index` moved back (false for a stale rejection).
     pub fn maybe_decrease_to(&mut self, rejected: Index, probe_hint: Index) -> bool {
         match self.state {
+            // No append is sent in this state: any rejection answers one sent before it.
+            ProgressState::Snapshot { .. } => false,
             ProgressState::Replicate { .. } => {
                 // Rejections of appends sent before the follower matched are stale.
                 if rejected <= self.match_index {
@@ -346,6 +426,40 @@ impl Inflights {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_state_pauses_until_reported() {
+        let mut p = Progress::new(3, 4);
+        p.maybe_update(2);
+        p.become_snapshot(10);
+        assert!(p.is_paused());
+        assert!(!p.maybe_decrease_to(10, 0), "no append is in flight");
+        assert!(!p.maybe_leave_snapshot(12), "not past the first index yet");
+        assert!(p.snapshot_reported(true));
+        assert_eq!(
+            (p.next_index(), p.is_paused()),
+            (11, true),
+            "waits for the ack"
+        );
+        p.become_snapshot(10);
+        assert!(p.snapshot_reported(false));
+        assert_eq!(p.next_index(), 3, "a failure probes from the match index");
+        p.heartbeat_answered();
+        assert!(!p.is_paused());
+        assert!(!p.snapshot_reported(true), "a stale report changes nothing");
+    }
+
+    #[test]
+    fn snapshot_acknowledged_starts_replicating() {
+        let mut p = Progress::new(3, 4);
+        p.become_snapshot(10);
+        p.append_accepted(10);
+        assert!(p.maybe_leave_snapshot(11));
+        assert!(p.is_replicating());
+        assert_eq!(p.next_index(), 11);
+        assert!(p.unreachable());
+        assert!(matches!(p.state(), ProgressState::Probe { paused: false }));
+    }
 
     #[test]
     fn probe_pauses_after_one_append_until_answer() {

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tracing::{debug, info};
 
 use crate::config::Config;
-use crate::error::{Error, ProposalDropped};
+use crate::error::{Error, ProposalDropped, StorageFailure};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
@@ -142,6 +142,8 @@ pub(crate) struct Core<S: Storage> {
     /// entries or votes, and an acknowledgement of something that could still be lost in a crash
     /// would be a lie (Raft Figure 2: "respond to RPCs only after updating stable storage").
     pub(crate) msgs_after_persist: Vec<Message>,
+    /// Storage failures met while building messages, for the next Ready.
+    pub(crate) storage_failures: Vec<StorageFailure>,
     /// Read answers and dropped reads for the next Ready, and reads forwarded to the leader.
     pub(crate) reads: Reads,
     pub(crate) config: Config,
@@ -154,7 +156,10 @@ impl<S: Storage> Raft<S> {
         let state = storage.initial_state()?;
         let (first, last) = (storage.first_index()?, storage.last_index()?);
         let hs = state.hard_state;
-        if hs.commit > last || hs.commit + 1 < first {
+        // A commit index below the snapshot is not an error: the snapshot holds only committed
+        // entries, and the commit index on disk may be older (written without a sync, see
+        // `Ready::must_sync`) than the application's snapshot and compaction.
+        if hs.commit > last {
             return Err(Error::CommitOutOfRange {
                 commit: hs.commit,
                 first,
@@ -169,7 +174,7 @@ impl<S: Storage> Raft<S> {
         }
         // Whatever the application applied was committed, even if the commit index on disk is
         // older (it is written without a sync, see `Ready::must_sync`): never hand it out again.
-        let committed = hs.commit.max(config.applied);
+        let committed = hs.commit.max(config.applied).max(first - 1);
         let applied = config.applied.max(first - 1).min(committed);
         let log = RaftLog::new(storage, committed, applied)?;
         let mut voters = state.conf_state.voters;
@@ -187,6 +192,7 @@ impl<S: Storage> Raft<S> {
             rng: Rng::new(config.seed),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
+            storage_failures: Vec::new(),
             reads: Reads::default(),
             config,
         };
@@ -321,7 +327,9 @@ impl<S: Storage> Raft<S> {
                     pre_vote: true,
                     granted: true,
                 } => {}
-                Append { .. } | Heartbeat { .. } => self.become_follower(m.term, Some(m.from)),
+                Append { .. } | Heartbeat { .. } | Snapshot { .. } => {
+                    self.become_follower(m.term, Some(m.from))
+                }
                 _ => self.become_follower(m.term, None),
             }
             true
@@ -346,7 +354,7 @@ impl<S: Storage> Raft<S> {
                 // (found by the membership property tests, see
                 // testdata/regression_membership_stale_member_answers_unknown_leader.txt and
                 // testdata/regression_membership_joining_node_answers_stale_leader.txt).
-                Append { .. } | Heartbeat { .. }
+                Append { .. } | Heartbeat { .. } | Snapshot { .. }
                     if core.config.check_quorum
                         || core.config.pre_vote
                         || !core.promotable()
@@ -423,6 +431,20 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn flush_appends(&mut self) {
         if let RoleState::Leader(leader) = &mut self.role {
             self.core.flush_appends(leader);
+        }
+    }
+
+    /// The application reports the outcome of a snapshot transfer to `to` (leaders only).
+    pub(crate) fn report_snapshot(&mut self, to: NodeId, ok: bool) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            self.core.report_snapshot(leader, to, ok);
+        }
+    }
+
+    /// The transport could not reach `to` (leaders only).
+    pub(crate) fn report_unreachable(&mut self, to: NodeId) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            self.core.report_unreachable(leader, to);
         }
     }
 

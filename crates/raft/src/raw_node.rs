@@ -7,12 +7,14 @@ use bytes::Bytes;
 
 use crate::conf_change::ConfChange;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, StorageFailure};
 use crate::message::Message;
 use crate::raft::{Raft, RoleState};
 use crate::read_only::ReadState;
 use crate::storage::Storage;
-use crate::types::{ConfState, Entry, EntryKind, HardState, Index, NodeId, SoftState, Term};
+use crate::types::{
+    ConfState, Entry, EntryKind, HardState, Index, NodeId, Snapshot, SoftState, Term,
+};
 
 /// What the node needs the application to do, in one batch.
 ///
@@ -20,10 +22,13 @@ use crate::types::{ConfState, Entry, EntryKind, HardState, Index, NodeId, SoftSt
 ///
 /// Handle a `Ready` in this order. Each rule exists for a reason, given after it.
 ///
-/// 1. **Persist `hard_state` (if `Some`) and `entries`** — appending `entries` to the log, replacing
-///    any stored entries at or after the first one's index — and make them durable (sync) if
-///    `must_sync`. *Why*: Raft's guarantees assume that what a node has acknowledged survives a
-///    crash (Raft Figure 2, "updated on stable storage before responding to RPCs").
+/// 1. **Persist `snapshot` (if `Some`) first, then `hard_state` (if `Some`) and `entries`** —
+///    the snapshot replaces the whole log ([`crate::MemStorage::apply_snapshot`]); the entries are
+///    appended to the log, replacing any stored entries at or after the first one's index — and
+///    make them durable (sync) if `must_sync`. *Why*: Raft's guarantees assume that what a node has
+///    acknowledged survives a crash (Raft Figure 2, "updated on stable storage before responding
+///    to RPCs"); the snapshot goes first because `entries` continue it, and written after them it
+///    would erase them.
 /// 2. **Send `messages` at any time**, even before or while persisting. *Why*: they ask, they do not
 ///    acknowledge: vote requests, appends, heartbeats. A leader sends its new entries to followers
 ///    in parallel with writing them itself (Raft thesis §10.2.1); it counts its own copy towards a
@@ -31,19 +36,24 @@ use crate::types::{ConfState, Entry, EntryKind, HardState, Index, NodeId, SoftSt
 /// 3. **Send `persisted_messages` only after rule 1 is done.** *Why*: they acknowledge entries and
 ///    grant votes; a node that acknowledged and then lost the data in a crash could let a leader
 ///    count a replica that does not exist, or vote twice in one term.
-/// 4. **Apply `committed_entries` in order, after rule 1.** *Why*: a committed entry can be in this
-///    same Ready's `entries` (a follower may learn an entry and its commitment at once); applying
-///    it before it is in the local log would leave the state machine ahead of the log after a
-///    crash. Serve each of `read_states` only once the state machine has applied up to its
-///    `index` (possibly with this Ready's `committed_entries`). *Why*: the read index is the
-///    point at which the state machine reflects every write acknowledged before the read.
+/// 4. **Apply `snapshot` (if `Some`: load the state machine from its data), then
+///    `committed_entries` in order, after rule 1.** *Why*: a committed entry can be in this same
+///    Ready's `entries` (a follower may learn an entry and its commitment at once); applying it
+///    before it is in the local log would leave the state machine ahead of the log after a crash.
+///    A Ready with a snapshot has no `committed_entries` (the entries up to the snapshot are in
+///    it; the ones after it come once it is applied), and [`RawNode::advance`] moves the applied
+///    index to the snapshot's: no committed entry is handed out twice or skipped (Raft §7). Serve each of
+///    `read_states` only once the state machine has applied up to its `index` (possibly with this
+///    Ready's `committed_entries`). *Why*: the read index is the point at which the state machine
+///    reflects every write acknowledged before the read.
 /// 5. **Call [`RawNode::advance`] once, when all of the above is done**, before the next
 ///    [`RawNode::ready`]. *Why*: `advance` tells the node that `entries` are durable (a leader may
 ///    now count itself) and `committed_entries` applied; calling `ready` again first would hand
 ///    out the same work twice, so it is refused (a panic: it is a bug in the caller).
 ///
 /// [`RawNode::step`], [`RawNode::tick`] and [`RawNode::propose`] may be called between `ready` and
-/// `advance`; what they produce goes into the next `Ready`. `soft_state` is informational.
+/// `advance`; what they produce goes into the next `Ready`. `soft_state` is informational;
+/// `storage_failures` are reported, not acted on by the node (see [`StorageFailure`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 #[must_use = "a Ready must be handled and then acknowledged with advance"]
 pub struct Ready {
@@ -51,6 +61,9 @@ pub struct Ready {
     pub soft_state: Option<SoftState>,
     /// Term, vote and commit index to persist, if changed since the last Ready.
     pub hard_state: Option<HardState>,
+    /// A snapshot from the leader to persist before everything else (rule 1) and to load into the
+    /// state machine before applying anything else (rule 4). Only a follower gets one.
+    pub snapshot: Option<Snapshot>,
     /// Entries to append to stable storage (rule 1).
     pub entries: Vec<Entry>,
     /// Entries to apply to the state machine, in order (rule 4).
@@ -62,6 +75,11 @@ pub struct Ready {
     /// Whether rule 1 needs a sync: new entries, or a new term or vote. A commit index alone can
     /// be written lazily: after a crash it is learned again from the leader.
     pub must_sync: bool,
+    /// Storage errors met while building messages for followers (a leader reading entries or
+    /// its snapshot). The node goes on: the follower concerned is skipped until its next
+    /// heartbeat response, then the read is tried again. The application decides what a failing
+    /// storage means (retry, alert, stop); the node never hides one.
+    pub storage_failures: Vec<StorageFailure>,
     /// Answers to [`RawNode::read_index`]: each read may be served once the application has
     /// applied up to its `index` (this Ready's `committed_entries` count), not before.
     pub read_states: Vec<ReadState>,
@@ -74,6 +92,8 @@ pub struct Ready {
 /// What the outstanding Ready handed out, to be acknowledged by `advance`.
 #[derive(Debug)]
 struct Outstanding {
+    /// The index of the snapshot handed out, to be marked persisted and applied.
+    snapshot: Option<Index>,
     last_entry: Option<(Index, Term)>,
     last_committed: Option<Index>,
     /// Messages from the node to itself that wait for this Ready to be durable (a candidate's own
@@ -330,7 +350,9 @@ impl<S: Storage> RawNode<S> {
         r.soft_state() != self.prev_soft_state
             || r.hard_state() != self.prev_hard_state
             || r.core.log.has_unpersisted()
+            || r.core.log.has_unpersisted_snapshot()
             || r.core.log.has_next_committed()
+            || !r.core.storage_failures.is_empty()
             || !r.core.msgs.is_empty()
             || !r.core.msgs_after_persist.is_empty()
             || r.has_pending_appends()
@@ -353,6 +375,7 @@ impl<S: Storage> RawNode<S> {
         let r = &mut self.raft;
         let soft = r.soft_state();
         let hard = r.hard_state();
+        let snapshot = r.core.log.take_unpersisted_snapshot();
         let entries = r.core.log.take_unpersisted();
         // At most `max_committed_size_per_ready` (at least one entry): the rest stays committed and
         // unapplied, and comes in the next Readys, since `applied` moves only to what was handed
@@ -363,16 +386,19 @@ impl<S: Storage> RawNode<S> {
             .next_committed(r.core.config.max_committed_size_per_ready);
         r.reduce_uncommitted_size(&committed_entries);
         let must_sync = !entries.is_empty()
+            || snapshot.is_some()
             || hard.term != self.prev_hard_state.term
             || hard.vote != self.prev_hard_state.vote;
         let mut rd = Ready {
             soft_state: (soft != self.prev_soft_state).then_some(soft),
             hard_state: (hard != self.prev_hard_state).then_some(hard),
+            snapshot,
             messages: std::mem::take(&mut r.core.msgs),
             persisted_messages: std::mem::take(&mut r.core.msgs_after_persist),
             must_sync,
             entries,
             committed_entries,
+            storage_failures: std::mem::take(&mut r.core.storage_failures),
             read_states: std::mem::take(&mut r.core.reads.read_states),
             dropped_reads: std::mem::take(&mut r.core.reads.dropped),
         };
@@ -389,6 +415,7 @@ impl<S: Storage> RawNode<S> {
         self.prev_soft_state = soft;
         self.prev_hard_state = hard;
         self.outstanding = Some(Outstanding {
+            snapshot: rd.snapshot.as_ref().map(|s| s.metadata.index),
             last_entry: rd.entries.last().map(|e| (e.index, e.term)),
             last_committed: rd.committed_entries.last().map(|e| e.index),
             to_self,
@@ -396,16 +423,21 @@ impl<S: Storage> RawNode<S> {
         rd
     }
 
-    /// Acknowledges the outstanding Ready (rule 5 of the [`Ready`] contract): its `entries` and
-    /// `hard_state` are durable (rule 1), its messages sent (rules 2 and 3), its
-    /// `committed_entries` applied (rule 4). The node then counts its own copy of those entries
-    /// towards a quorum, marks them applied, and delivers any message it sent itself (a
-    /// candidate's own vote, which counts only once durable). Without an outstanding Ready it
-    /// does nothing.
+    /// Acknowledges the outstanding Ready (rule 5 of the [`Ready`] contract): its `snapshot`,
+    /// `entries` and `hard_state` are durable (rule 1), its messages sent (rules 2 and 3), its
+    /// `snapshot` loaded and `committed_entries` applied (rule 4). The node then drops the
+    /// snapshot from its unstable log and moves its applied index to the snapshot's, counts its
+    /// own copy of the entries towards a quorum, marks them applied, and delivers any message it
+    /// sent itself (a candidate's own vote, which counts only once durable). Without an
+    /// outstanding Ready it does nothing.
     pub fn advance(&mut self) {
         let Some(done) = self.outstanding.take() else {
             return;
         };
+        // The snapshot first: the entries continue it (rule 1), and applied jumps to it (rule 4).
+        if let Some(index) = done.snapshot {
+            self.raft.core.log.stable_snap_to(index);
+        }
         if let Some((index, term)) = done.last_entry {
             self.raft.core.log.stable_to(index, term);
             self.raft.on_persisted();
@@ -417,6 +449,29 @@ impl<S: Storage> RawNode<S> {
             // Only our own vote travels this way; it cannot be addressed elsewhere.
             let _ = self.raft.step(m);
         }
+        self.raft.check_invariants();
+    }
+
+    /// Reports the outcome of sending a snapshot to `to` ([`MessageBody::Snapshot`]): `ok` when the
+    /// transport delivered it, `false` when the transfer failed. The application (its transport)
+    /// must report every snapshot it was asked to send, one way or the other: until then the
+    /// leader sends that follower nothing more (its progress is in the snapshot state, see
+    /// [`crate::progress`]). Either way the follower is probed next; after a failure the
+    /// snapshot is sent again after the follower's next heartbeat response. Ignored on a node
+    /// that does not lead, or for a follower without a snapshot in flight (a stale report).
+    ///
+    /// [`MessageBody::Snapshot`]: crate::MessageBody::Snapshot
+    pub fn report_snapshot(&mut self, to: NodeId, ok: bool) {
+        self.raft.report_snapshot(to, ok);
+        self.raft.check_invariants();
+    }
+
+    /// Reports that a message to `to` could not be sent (the transport calls it when a send
+    /// fails). A leader streaming appends to `to` goes back to probing it: what it streamed may be
+    /// lost, and streaming more into a dead link only fills the window (etcd's `ReportUnreachable`).
+    /// Ignored on a node that does not lead.
+    pub fn report_unreachable(&mut self, to: NodeId) {
+        self.raft.report_unreachable(to);
         self.raft.check_invariants();
     }
 
@@ -469,6 +524,18 @@ impl<S: Storage> RawNode<S> {
     /// The storage, for persisting a Ready's entries and hard state into it (rule 1).
     pub fn storage_mut(&mut self) -> &mut S {
         self.raft.core.log.storage_mut()
+    }
+
+    /// The first index of this node's log: 1 until it compacts or installs a snapshot, then the
+    /// snapshot's index + 1. For tests and tools.
+    pub fn first_index(&self) -> Index {
+        self.raft.core.log.first_index()
+    }
+
+    /// The term of the entry at `index` of this node's log, also for the snapshot's index (the
+    /// last compacted entry), for tests and tools.
+    pub fn term(&self, index: Index) -> Result<Term, Error> {
+        Ok(self.raft.core.log.term(index)?)
     }
 
     /// The entries `[low, high)` of this node's log (stable or not), for tests and tools.

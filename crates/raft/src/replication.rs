@@ -18,15 +18,15 @@
 //! carries the commit index too (capped at what the follower is known to hold), so nothing waits
 //! longer than a heartbeat interval.
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use crate::error::{Error, ProposalDropped};
+use crate::error::{Error, ProposalDropped, StorageError, StorageFailure};
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::quorum::committed_index;
 use crate::raft::{Core, LeaderState};
 use crate::storage::Storage;
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, Snapshot, Term};
 
 /// The append a leader owes one follower, as [`Core::next_append`] decides it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,8 +125,9 @@ impl<S: Storage> Core<S> {
     ///   can use.
     ///
     /// It reads no entries, so it cannot fail. If the log then cannot supply the append,
-    /// [`Core::send_append`] pauses the follower: `has_ready` may have said yes once for it, and
-    /// says no from then on.
+    /// [`Core::send_append`] sends the snapshot instead (the entries are compacted), which puts
+    /// the follower in the snapshot state, or pauses it (a storage failure): either way
+    /// `has_ready` may have said yes once for it, and says no from then on.
     pub(crate) fn next_append(&self, pr: &Progress) -> Option<NextAppend> {
         if pr.is_paused() {
             return None;
@@ -184,12 +185,14 @@ impl<S: Storage> Core<S> {
         });
         let (prev_term, entries) = match read {
             Ok(read) => read,
-            Err(e) => {
-                // The log cannot supply what this follower needs (compacted: only a snapshot
-                // could help, which is part 2; or the storage failed). Pause the follower until
-                // its next heartbeat response, so that `has_ready` does not stay true with nothing
-                // to send.
-                warn!(id = self.id, to, prev_index, "cannot send append: {e}");
+            // The log no longer holds what this follower needs: only a snapshot can help (Raft §7).
+            Err(StorageError::Compacted(_)) => return self.maybe_send_snapshot(to, pr),
+            Err(error) => {
+                // The storage failed. Report it and pause the follower until its next heartbeat
+                // response, so that `has_ready` does not stay true with nothing to send and the
+                // read is retried at most once per heartbeat, each failure reported.
+                warn!(id = self.id, to, prev_index, "cannot send append: {error}");
+                self.storage_failures.push(StorageFailure { to, error });
                 pr.pause();
                 return;
             }
@@ -204,6 +207,67 @@ impl<S: Storage> Core<S> {
             commit: committed,
         };
         self.send(to, body);
+    }
+
+    /// Sends `to` the leader's latest snapshot, because the entries it needs are compacted
+    /// (Raft §7, InstallSnapshot): its progress enters the snapshot state and nothing more is sent
+    /// until the application reports the transfer ([`crate::RawNode::report_snapshot`]) or the
+    /// follower acknowledges it. A snapshot still being prepared
+    /// ([`StorageError::SnapshotTemporarilyUnavailable`]) pauses the follower until its next
+    /// heartbeat response, as etcd does; any other error is reported in
+    /// [`crate::Ready::storage_failures`] and pauses it the same way.
+    fn maybe_send_snapshot(&mut self, to: NodeId, pr: &mut Progress) {
+        let snapshot = match self.log.storage().snapshot() {
+            Ok(s) => s,
+            Err(StorageError::SnapshotTemporarilyUnavailable) => {
+                debug!(
+                    id = self.id,
+                    to, "snapshot temporarily unavailable; will retry"
+                );
+                pr.pause();
+                return;
+            }
+            Err(error) => {
+                warn!(id = self.id, to, "cannot send snapshot: {error}");
+                self.storage_failures.push(StorageFailure { to, error });
+                pr.pause();
+                return;
+            }
+        };
+        let index = snapshot.metadata.index;
+        if index + 1 < self.log.first_index() {
+            // A storage that compacted past its snapshot cannot catch this follower up: the
+            // snapshot would end before the log starts. Report it rather than loop.
+            let error = StorageError::Other(format!(
+                "snapshot at {index} ends before the first index {}",
+                self.log.first_index()
+            ));
+            self.storage_failures.push(StorageFailure { to, error });
+            pr.pause();
+            return;
+        }
+        debug!(id = self.id, to, index, "sending snapshot");
+        pr.become_snapshot(index);
+        self.send(to, MessageBody::Snapshot { snapshot });
+    }
+
+    /// The application's report of a snapshot transfer to `to` ([`crate::RawNode::report_snapshot`]).
+    pub(crate) fn report_snapshot(&mut self, leader: &mut LeaderState, to: NodeId, ok: bool) {
+        if let Some(pr) = leader.progress.get_mut(&to)
+            && pr.snapshot_reported(ok)
+        {
+            debug!(id = self.id, to, ok, "snapshot reported; probing");
+        }
+    }
+
+    /// The transport's report that `to` could not be reached ([`crate::RawNode::report_unreachable`]).
+    pub(crate) fn report_unreachable(&mut self, leader: &mut LeaderState, to: NodeId) {
+        if to != self.id
+            && let Some(pr) = leader.progress.get_mut(&to)
+            && pr.unreachable()
+        {
+            debug!(id = self.id, to, "unreachable; probing");
+        }
     }
 
     /// A leader's rules for the answers it gets.
@@ -266,7 +330,11 @@ impl<S: Storage> Core<S> {
             );
             return false;
         }
-        pr.append_accepted(match_index)
+        let updated = pr.append_accepted(match_index);
+        // A follower in the snapshot state that now holds everything before our first index
+        // installed the snapshot (or caught up otherwise): stream to it from here.
+        pr.maybe_leave_snapshot(self.log.first_index());
+        updated
     }
 
     /// Fast back-off (Raft §5.3, end): the follower's hint names the last index where its term is
@@ -304,7 +372,8 @@ impl<S: Storage> Core<S> {
     /// with entries (etcd fixed the same leak, where each heartbeat response freed a slot).
     fn handle_heartbeat_response(&mut self, from: NodeId, pr: &mut Progress) {
         pr.heartbeat_answered();
-        if pr.match_index() < self.log.last_index() {
+        // A snapshot in flight: nothing is sent until its outcome is known (`report_snapshot`).
+        if pr.match_index() < self.log.last_index() && !pr.is_snapshotting() {
             let prev_index = pr.next_index() - 1;
             let next = self
                 .next_append(pr)
@@ -346,6 +415,11 @@ impl<S: Storage> Core<S> {
                 self.election_elapsed = 0;
                 self.leader = Some(m.from);
                 self.handle_append(m.from, prev_index, prev_term, entries, commit);
+            }
+            MessageBody::Snapshot { snapshot } => {
+                self.election_elapsed = 0;
+                self.leader = Some(m.from);
+                self.handle_snapshot(m.from, snapshot);
             }
             // Departure from Figure 2, where a heartbeat is an AppendEntries with no entries and
             // so passes the consistency check: here it is its own message, without one (as in
@@ -426,6 +500,68 @@ impl<S: Storage> Core<S> {
             };
             self.send_after_persist(from, term, body);
         }
+    }
+}
+
+impl<S: Storage> Core<S> {
+    /// InstallSnapshot receiver rules (Raft §7, Figure 13), as etcd applies them: a snapshot
+    /// ahead of the commit index replaces the log (it is handed to the application in
+    /// [`crate::Ready::snapshot`]) and is acknowledged with the new last index; one at or behind
+    /// the commit index holds nothing new and is answered with the commit index, so the leader
+    /// moves on. The answer waits for the disk like any acknowledgement (Ready rule 3).
+    fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
+        let (index, term) = (snapshot.metadata.index, snapshot.metadata.term);
+        let match_index = if self.restore(snapshot) {
+            info!(id = self.id, from, index, term, "installing snapshot");
+            self.log.last_index()
+        } else {
+            debug!(
+                id = self.id,
+                from,
+                index,
+                commit = self.log.committed(),
+                "snapshot not installed"
+            );
+            self.log.committed()
+        };
+        let t = self.term;
+        self.send_after_persist(from, t, MessageBody::AppendAccepted { match_index });
+    }
+
+    /// Installs `snapshot` if it is ahead of the commit index (etcd's `restore`). Returns whether
+    /// it did. If the log already holds the snapshot's last entry (same index and term), the
+    /// entries up to it are the snapshot's (Log Matching), so only the commit index moves: the
+    /// log after it stays, and the application keeps applying entries one by one.
+    ///
+    /// The snapshot's configuration (the one as of its index) becomes ours, through the same
+    /// path a conf change takes (`Core::set_voters`); the changes after it arrive in the log.
+    /// A voter refuses a snapshot whose configuration does not include it (etcd does the same):
+    /// it would give up its vote on the word of a configuration that was never its own. A node
+    /// that is not a voter of its own configuration (one joining, which starts from the
+    /// bootstrap configuration, or one removed) accepts it: it has no vote to lose, and the
+    /// leader sends it the snapshot because the leader's configuration includes it, so the
+    /// change that adds it follows the snapshot in the log. Without this, a node added after
+    /// the leader compacted would be sent a snapshot that predates it after every heartbeat
+    /// response, and refuse it every time.
+    fn restore(&mut self, snapshot: Snapshot) -> bool {
+        let (index, term) = (snapshot.metadata.index, snapshot.metadata.term);
+        if index <= self.log.committed() {
+            return false;
+        }
+        if self.promotable() && !snapshot.metadata.conf_state.voters.contains(&self.id) {
+            warn!(
+                id = self.id,
+                index, "snapshot's configuration does not include this voter; ignored"
+            );
+            return false;
+        }
+        if self.log.match_term(index, term) {
+            self.log.commit_to(index);
+            return false;
+        }
+        self.set_voters(snapshot.metadata.conf_state.voters.clone());
+        self.log.restore(snapshot);
+        true
     }
 }
 

@@ -5,6 +5,31 @@
 //! appends `Ready::entries` and saves `Ready::hard_state` (to its WAL, and to the `Storage`
 //! it gave the node) before calling [`crate::RawNode::advance`]. This is etcd's division of labour:
 //! the state machine never does I/O.
+//!
+//! # Snapshots and compaction (Raft §7)
+//!
+//! The application, not Raft, decides when to compact: after applying up to some index, it asks
+//! its state machine for its state, stores it with [`MemStorage::create_snapshot`] (the index, the
+//! configuration at that index, and the state as opaque bytes), and then drops the entries the
+//! snapshot covers with [`MemStorage::compact`]. A follower that receives a leader's snapshot gets
+//! it in [`crate::Ready::snapshot`] and stores it with [`MemStorage::apply_snapshot`], which
+//! replaces its whole log. Raft reads the latest snapshot through [`Storage::snapshot`] when a
+//! follower needs entries that [`Storage::entries`] answers [`StorageError::Compacted`].
+//!
+//! ```
+//! use raftwood_raft::{ConfState, Entry, MemStorage, Storage, StorageError};
+//! let mut s = MemStorage::new_with_voters(&[1, 2, 3]);
+//! let e = |index| Entry { index, term: 1, ..Default::default() };
+//! s.append(&[e(1), e(2), e(3), e(4)]);
+//! // The application has applied up to 3: it snapshots there, then compacts.
+//! let cs = ConfState { voters: vec![1, 2, 3] };
+//! s.create_snapshot(3, cs, "state at 3".into()).unwrap();
+//! s.compact(3).unwrap();
+//! assert_eq!(s.first_index().unwrap(), 4);
+//! assert_eq!(s.term(3).unwrap(), 1, "the snapshot's term is still known");
+//! assert_eq!(s.entries(2, 4, u64::MAX), Err(StorageError::Compacted(2)));
+//! assert_eq!(s.snapshot().unwrap().data.as_ref(), b"state at 3");
+//! ```
 
 use crate::error::StorageError;
 use crate::types::{ConfState, Entry, HardState, Index, Snapshot, SnapshotMetadata, Term};
@@ -44,19 +69,27 @@ pub trait Storage {
     fn first_index(&self) -> Result<Index, StorageError>;
     /// The last index held.
     fn last_index(&self) -> Result<Index, StorageError>;
-    /// The most recent snapshot.
+    /// The most recent snapshot, which the leader sends a follower that needs compacted entries.
+    /// [`StorageError::SnapshotTemporarilyUnavailable`] says one is being prepared: the leader
+    /// asks again after the follower's next heartbeat response. Any other error is reported to
+    /// the application in [`crate::Ready::storage_failures`].
     fn snapshot(&self) -> Result<Snapshot, StorageError>;
 }
 
 /// A [`Storage`] held entirely in memory, as etcd's `MemoryStorage`: the tests and the benchmark
 /// use it, and a real node keeps one as the read cache in front of its WAL.
 ///
-/// Invariant: `entries[0]` is a placeholder standing for the snapshot (its index and term are the
-/// snapshot's), and `entries[i].index == entries[0].index + i`.
+/// Invariant: `entries[0]` is a placeholder standing for the compacted prefix (its index and term
+/// are those of the last compacted entry), `entries[i].index == entries[0].index + i`, and
+/// `entries[0].index <= snapshot.metadata.index`: nothing is compacted that the snapshot does not
+/// cover.
 #[derive(Clone, Debug)]
 pub struct MemStorage {
     hard_state: HardState,
-    snapshot: SnapshotMetadata,
+    /// The configuration a restart starts from: the one as of the state machine's applied index
+    /// ([`MemStorage::set_conf_state`]), which may be newer than the snapshot's.
+    conf_state: ConfState,
+    snapshot: Snapshot,
     entries: Vec<Entry>,
 }
 
@@ -64,7 +97,8 @@ impl Default for MemStorage {
     fn default() -> Self {
         MemStorage {
             hard_state: HardState::default(),
-            snapshot: SnapshotMetadata::default(),
+            conf_state: ConfState::default(),
+            snapshot: Snapshot::default(),
             entries: vec![Entry::default()],
         }
     }
@@ -79,7 +113,8 @@ impl MemStorage {
     /// An empty storage for a member of a new cluster with these voters.
     pub fn new_with_voters(voters: &[u64]) -> MemStorage {
         let mut s = MemStorage::default();
-        s.snapshot.conf_state.voters = voters.to_vec();
+        s.snapshot.metadata.conf_state.voters = voters.to_vec();
+        s.conf_state.voters = voters.to_vec();
         s
     }
 
@@ -88,8 +123,13 @@ impl MemStorage {
     /// persists its applied index: the configuration a node restarts with must be the one as of
     /// `Config::applied` (the snapshot's, when restarting from a snapshot), because the changes
     /// after it are applied again from the log and those before it are not.
+    ///
+    /// The snapshot keeps its own configuration, the one as of its index
+    /// ([`MemStorage::create_snapshot`]): a follower it is sent to adopts that one and applies
+    /// the changes after it from the log. An application that never changes the membership need
+    /// not call this: its configuration is the bootstrap one throughout.
     pub fn set_conf_state(&mut self, cs: ConfState) {
-        self.snapshot.conf_state = cs;
+        self.conf_state = cs;
     }
 
     /// The hard state last saved.
@@ -138,6 +178,90 @@ impl MemStorage {
         self.entries.extend_from_slice(new);
     }
 
+    /// Replaces the whole log with `snapshot`, as a follower does when it installs its leader's
+    /// snapshot ([`crate::Ready::snapshot`], persisted before the Ready's entries): every entry is
+    /// dropped, the log now starts after the snapshot's index (etcd's `ApplySnapshot`). The
+    /// snapshot's configuration becomes the one a restart starts from: the state machine is at
+    /// its index now.
+    ///
+    /// Fails with [`StorageError::SnapshotOutOfDate`] if the storage already holds a snapshot at
+    /// or past its index. The hard state is left alone: the Ready that carries a snapshot also
+    /// carries the commit index it implies.
+    pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+        let (index, held) = (snapshot.metadata.index, self.snapshot.metadata.index);
+        if index <= held {
+            return Err(StorageError::SnapshotOutOfDate {
+                requested: index,
+                held,
+            });
+        }
+        self.entries = vec![Entry {
+            index,
+            term: snapshot.metadata.term,
+            ..Default::default()
+        }];
+        self.conf_state = snapshot.metadata.conf_state.clone();
+        self.snapshot = snapshot;
+        Ok(())
+    }
+
+    /// Records the application's snapshot at `index`, an index it has applied: `conf_state` is the
+    /// configuration as of `index` (the one the conf changes up to `index` made, which the
+    /// application knows from [`crate::RawNode::apply_conf_change`]; not a later one, since a
+    /// follower that installs the snapshot applies the changes after `index` from the log), `data` the state machine's state there, opaque to Raft (the
+    /// whole state, or a reference to a file the node streams). The log is left alone; call
+    /// [`MemStorage::compact`] to drop what the snapshot covers (etcd's `CreateSnapshot`).
+    ///
+    /// Fails with [`StorageError::SnapshotOutOfDate`] if a snapshot at or past `index` is held,
+    /// with [`StorageError::Unavailable`] if `index` is past the last entry, and with
+    /// [`StorageError::Compacted`] if the entry at `index` is no longer held (its term is unknown).
+    pub fn create_snapshot(
+        &mut self,
+        index: Index,
+        conf_state: ConfState,
+        data: bytes::Bytes,
+    ) -> Result<Snapshot, StorageError> {
+        let held = self.snapshot.metadata.index;
+        if index <= held {
+            return Err(StorageError::SnapshotOutOfDate {
+                requested: index,
+                held,
+            });
+        }
+        let term = self.term(index)?;
+        self.snapshot = Snapshot {
+            metadata: SnapshotMetadata {
+                index,
+                term,
+                conf_state,
+            },
+            data,
+        };
+        Ok(self.snapshot.clone())
+    }
+
+    /// Drops the entries up to and including `index`, which the snapshot must cover; the log then
+    /// starts at `index + 1` and the term of `index` is still answered (etcd's `Compact`).
+    ///
+    /// Fails with [`StorageError::Compacted`] if `index` is already compacted, and with
+    /// [`StorageError::Unavailable`] if `index` is past the snapshot: compacting entries no
+    /// snapshot holds would lose committed state, and a follower that needs them could never be
+    /// caught up (it would be sent a snapshot that ends before the log starts).
+    pub fn compact(&mut self, index: Index) -> Result<(), StorageError> {
+        let offset = self.entries[0].index;
+        if index <= offset {
+            return Err(StorageError::Compacted(index));
+        }
+        if index > self.snapshot.metadata.index || index > self.last() {
+            return Err(StorageError::Unavailable(index));
+        }
+        let keep = (index - offset) as usize;
+        self.entries.drain(..keep);
+        // The placeholder keeps index and term only: its payload was applied and is in the snapshot.
+        self.entries[0].data = bytes::Bytes::new();
+        Ok(())
+    }
+
     fn last(&self) -> Index {
         self.entries[0].index + self.entries.len() as u64 - 1
     }
@@ -147,7 +271,7 @@ impl Storage for MemStorage {
     fn initial_state(&self) -> Result<RaftState, StorageError> {
         Ok(RaftState {
             hard_state: self.hard_state,
-            conf_state: self.snapshot.conf_state.clone(),
+            conf_state: self.conf_state.clone(),
         })
     }
 
@@ -183,10 +307,7 @@ impl Storage for MemStorage {
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        Ok(Snapshot {
-            metadata: self.snapshot.clone(),
-            data: Default::default(),
-        })
+        Ok(self.snapshot.clone())
     }
 }
 
@@ -264,6 +385,48 @@ mod tests {
             s.entries(1, 5, u64::MAX).unwrap(),
             vec![e(1, 1), e(2, 2), e(3, 2), e(4, 2)]
         );
+    }
+
+    #[test]
+    fn snapshot_create_compact_apply() {
+        let mut s = MemStorage::new_with_voters(&[1, 2]);
+        s.append(&[e(1, 1), e(2, 1), e(3, 2), e(4, 2)]);
+        let cs = ConfState { voters: vec![1, 2] };
+        assert_eq!(
+            s.compact(2),
+            Err(StorageError::Unavailable(2)),
+            "no snapshot yet"
+        );
+        let snap = s.create_snapshot(3, cs.clone(), "x".into()).unwrap();
+        assert_eq!((snap.metadata.index, snap.metadata.term), (3, 2));
+        assert!(matches!(
+            s.create_snapshot(2, cs.clone(), "y".into()),
+            Err(StorageError::SnapshotOutOfDate {
+                requested: 2,
+                held: 3
+            })
+        ));
+        s.compact(2).unwrap();
+        assert_eq!(s.first_index(), Ok(3));
+        assert_eq!(s.term(2), Ok(1));
+        assert_eq!(s.compact(2), Err(StorageError::Compacted(2)));
+        s.compact(3).unwrap();
+        assert_eq!((s.first_index(), s.last_index()), (Ok(4), Ok(4)));
+        // A leader's snapshot replaces the whole log.
+        let mut newer = snap.clone();
+        newer.metadata.index = 9;
+        newer.metadata.term = 3;
+        s.apply_snapshot(newer).unwrap();
+        assert_eq!(
+            (s.first_index(), s.last_index(), s.term(9)),
+            (Ok(10), Ok(9), Ok(3))
+        );
+        assert!(
+            s.apply_snapshot(snap).is_err(),
+            "an older snapshot is refused"
+        );
+        s.append(&[e(10, 3)]);
+        assert_eq!(s.last_index(), Ok(10));
     }
 
     #[test]

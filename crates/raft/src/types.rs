@@ -153,9 +153,10 @@ pub struct SnapshotMetadata {
     pub conf_state: ConfState,
 }
 
-/// A snapshot of the application's state machine as of `metadata.index`. Sending and installing
-/// snapshots is part 2 of the raft core; the type exists now so that [`crate::Storage`] has its
-/// final shape.
+/// A snapshot of the application's state machine as of `metadata.index` (Raft §7): what replaces
+/// the log up to that index. The application takes it ([`crate::MemStorage::create_snapshot`]); a
+/// leader sends it to a follower that needs compacted entries; the follower gets it in
+/// [`crate::Ready::snapshot`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// What the snapshot covers.

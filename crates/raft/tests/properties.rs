@@ -8,22 +8,27 @@
 //! (`resend-append`), leadership transfers (`transfer-leader leader TO`, thesis §3.10: while
 //! one is pending or after it, at most one leader per term must still hold), partitions, heals, crashes (also in the middle of a Ready, and at each
 //! boundary of its handling: written but not synced, synced with `persisted_messages` unsent,
-//! before `advance`) and restarts (also with `Config::applied` set), reads (`read-index`, on
-//! any node), and membership changes one server at a time (`add-voter`: a new, empty node joins
-//! and the leader proposes it; `remove-voter K`: the leader proposes removing a voter, itself
-//! included, keeping at least 3). Each action *is* a line of the scenario language
-//! ([`raftwood_raft::testkit::script`]) and is executed through [`run`], which runs every check
-//! of [`raftwood_raft::testkit::safety`]: the Figure 3 properties after every command, the Ready
-//! rules at every Ready, the commit rules whenever a commit index moves. A command reports what
-//! it found as typed [`Verdict`]s; any verdict fails the case at once.
+//! before `advance`) and restarts (also with `Config::applied` set), reads (`read-index`, on any
+//! node), compaction (`compact`: a node's application snapshots at its applied index, with the
+//! configuration as of that index, and compacts at a random index up to it, so that lagging
+//! followers, and nodes added since, are caught up by InstallSnapshot, Raft §7), lost snapshots
+//! (`drop-snapshots`, besides every other way a message is lost; the simulated transport reports
+//! each loss with `report_snapshot(to, false)`), stale snapshot reports (`report-snapshot`),
+//! `report-unreachable`, and membership changes one server at a time (`add-voter`: a new, empty
+//! node joins and the leader proposes it; `remove-voter K`: the leader proposes removing a voter,
+//! itself included, keeping at least 3). Each action *is* a line of the scenario language
+//! ([`raftwood_raft::testkit::script`]) and is executed through [`run`], which runs every check of
+//! [`raftwood_raft::testkit::safety`]: the Figure 3 properties after every command, the Ready rules
+//! at every Ready, the commit rules whenever a commit index moves. A command reports what it found
+//! as typed [`Verdict`]s; any verdict fails the case at once.
 //!
 //! Each test also counts how often the hard cases were reached ([`Coverage`]), and prints the
 //! counts; the last of the four tests to finish fails if one of them was never reached by any: an
 //! append whose entries all match with a tail (a stale one, too) beyond them, a restart with
 //! `Config::applied`, a crash at each step boundary, a follower campaigning on a leader's
-//! `TimeoutNow` (a leadership transfer carried to its end), and a read answered and one dropped
+//! `TimeoutNow` (a leadership transfer carried to its end), a read answered and one dropped
 //! (`read-index` actions, whose answers are checked against the writes acknowledged before them,
-//! thesis §6.4). Two actions exist to make the rare ones
+//! thesis §6.4), and a snapshot sent, lost and installed. Two actions exist to make the rare ones
 //! likely: `crash-leader-mid-replication` leaves followers with entries the next leader lacks,
 //! and `resend-append` sends what a leader backing off one index at a time could (raftwood's
 //! back-off never sends an append that ends before the point where two logs diverge).
@@ -153,8 +158,17 @@ enum Action {
     Interleave {
         node: u8,
     },
-    /// `crash-leader-mid-replication`: the setting for a stale tail.
-    CrashLeaderMidReplication,
+    /// `crash-leader-mid-replication`: the setting for a stale tail. Then node `elect` campaigns
+    /// and, between the rounds of its election, the leader (once there is one) resends a part
+    /// of its log that stops short of its newest entry to every node: if `elect` lacks the
+    /// crashed leader's newest entry and wins, the follower that holds that entry receives an
+    /// append whose entries all match, with a stale tail beyond them. Left to chance, the
+    /// election and the resend rarely met before the new leader's own append overwrote the
+    /// tail (with compaction and membership actions in the mix too, the default run reached
+    /// it in no case).
+    CrashLeaderMidReplication {
+        elect: u8,
+    },
     /// The current leader hands its leadership to `to` (`transfer-leader leader TO`, thesis
     /// §3.10); the target may be itself (which abandons a pending transfer), down or cut off.
     Transfer {
@@ -170,6 +184,26 @@ enum Action {
         node: u8,
         /// Restart with `Config::applied` set (the state machine survived the crash).
         applied: bool,
+    },
+    /// The node's application snapshots at its applied index and compacts its log up to `index`
+    /// (at most the applied index): `compact`.
+    Compact {
+        node: u8,
+        index: u8,
+    },
+    /// The network loses every snapshot in flight: `drop-snapshots`.
+    DropSnapshots,
+    /// `from`'s transport reports `to` unreachable: `report-unreachable`.
+    ReportUnreachable {
+        from: u8,
+        to: u8,
+    },
+    /// A report of a snapshot transfer that did not happen (stale, or early): the transport
+    /// reports every snapshot it carries, and a leader must shrug off any other report.
+    ReportSnapshot {
+        from: u8,
+        to: u8,
+        ok: bool,
     },
     /// The node's application asks for a linearizable read (`read-index`), with a context unique
     /// in the schedule; the safety checks compare its answer with the writes acknowledged before.
@@ -266,12 +300,19 @@ impl Schedule {
                     format!("advance {id}")
                 }
                 Action::Transfer { to } => format!("transfer-leader leader {}", node(to)),
-                Action::CrashLeaderMidReplication => {
+                Action::CrashLeaderMidReplication { elect } => {
                     // Counts as a crash of an unknown node: only when no node is down.
                     if !down.is_empty() || n < 5 {
                         continue;
                     }
-                    "crash-leader-mid-replication".to_string()
+                    lines.push("crash-leader-mid-replication".to_string());
+                    lines.push(format!("campaign {}", node(elect)));
+                    // Two rounds for a vote, two more for a pre-vote first.
+                    for _ in 0..4 {
+                        lines.extend(["process".to_string(), "deliver".to_string()]);
+                        lines.extend((1..=n).map(|to| format!("resend-append {to} 2 1")));
+                    }
+                    continue;
                 }
                 Action::AddVoter => "add-voter".to_string(),
                 Action::RemoveVoter(k) => format!("remove-voter {k}"),
@@ -360,6 +401,15 @@ impl Schedule {
                         format!("restart {id}")
                     }
                 }
+                Action::Compact { node: k, index } => format!("compact {} {index}", node(k)),
+                Action::DropSnapshots => "drop-snapshots".to_string(),
+                Action::ReportUnreachable { from, to } => {
+                    format!("report-unreachable {} {}", node(from), node(to))
+                }
+                Action::ReportSnapshot { from, to, ok } => {
+                    let outcome = if ok { "ok" } else { "fail" };
+                    format!("report-snapshot {} {} {outcome}", node(from), node(to))
+                }
             };
             lines.push(line);
         }
@@ -401,13 +451,13 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
     // [tick, tick-all, propose, campaign, process, deliver, stabilize, deliver-at, drop-at,
     //  dup-at, partition, heal, crash, restart, ready step, crash in a ready, resend-append,
     //  interleave, crash-leader-mid-replication, transfer-leader, read-index, isolate-leader,
-    //  add-voter, remove-voter]
-    let w: [u32; 24] = match weather {
+    //  add-voter, remove-voter, compact, report-unreachable, report-snapshot, drop-snapshots]
+    let w: [u32; 28] = match weather {
         Weather::Calm => [
-            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 2, 3, 1, 2, 4, 2, 2, 2,
+            6, 8, 5, 1, 16, 10, 2, 10, 2, 2, 1, 2, 1, 2, 6, 1, 3, 3, 2, 2, 4, 2, 2, 2, 3, 1, 1, 2,
         ],
         Weather::Stormy => [
-            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 10, 2, 2, 3, 4, 2, 3, 3,
+            4, 5, 6, 6, 16, 6, 1, 8, 5, 3, 4, 1, 3, 4, 6, 2, 12, 2, 3, 3, 4, 2, 3, 3, 6, 2, 1, 3,
         ],
     };
     let node = || 0u8..15;
@@ -430,12 +480,17 @@ fn action(weather: Weather) -> impl Strategy<Value = Action> {
         w[15] => (node(), 0u8..3).prop_map(|(node, boundary)| Action::CrashInReady { node, boundary }),
         w[16] => (node(), 1u8..8, 1u8..=3).prop_map(|(to, back, count)| Action::Resend { to, back, count }),
         w[17] => node().prop_map(|node| Action::Interleave { node }),
-        w[18] => Just(Action::CrashLeaderMidReplication),
+        w[18] => node().prop_map(|elect| Action::CrashLeaderMidReplication { elect }),
         w[19] => node().prop_map(|to| Action::Transfer { to }),
         w[20] => proptest::option::weighted(0.5, node()).prop_map(|node| Action::ReadIndex { node }),
         w[21] => Just(Action::IsolateLeader),
         w[22] => Just(Action::AddVoter),
         w[23] => any::<u8>().prop_map(Action::RemoveVoter),
+        // Compaction points spread over the first few dozen indexes, capped at the applied index.
+        w[24] => (node(), 1u8..48).prop_map(|(node, index)| Action::Compact { node, index }),
+        w[25] => (node(), node()).prop_map(|(from, to)| Action::ReportUnreachable { from, to }),
+        w[26] => (node(), node(), any::<bool>()).prop_map(|(from, to, ok)| Action::ReportSnapshot { from, to, ok }),
+        w[27] => Just(Action::DropSnapshots),
     ]
 }
 
@@ -482,7 +537,7 @@ struct Failure {
 }
 
 /// The number of hard cases counted ([`Coverage`] fields).
-const CASES: usize = 11;
+const CASES: usize = 14;
 
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
@@ -515,6 +570,9 @@ impl Reached {
             c.reads_dropped,
             c.conf_changes_applied_by_leader,
             c.removed_leader_stepped_down,
+            c.snapshots_sent,
+            c.snapshots_lost,
+            c.snapshots_installed,
         ];
         for (n, v) in self.counts.iter().zip(v) {
             n.fetch_add(v, Ordering::Relaxed);
@@ -540,6 +598,9 @@ impl Reached {
             "read dropped",
             "conf change applied by a leader",
             "removed leader stepped down",
+            "snapshot sent",
+            "snapshot lost in transit",
+            "snapshot installed",
         ];
         let mut r = [("", 0); CASES];
         for (i, name) in names.into_iter().enumerate() {

@@ -1,13 +1,15 @@
 //! The simulated cluster: nodes, their disks, and the network between them, and the checks run
 //! as messages are delivered. How a Ready is handled in steps, and the synced/unsynced disk model
 //! under it, is in `ready_steps.rs`; the faults (cuts, partitions, crashes, restarts) are in
-//! `faults.rs`.
+//! `faults.rs`; the application (its state machine, snapshots, compaction, snapshot reports) in
+//! `app.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use bytes::Bytes;
 
+use super::app::App;
 use super::membership::AppConf;
 use super::ready_steps::Stage;
 use super::safety::{self, History, Verdict};
@@ -83,11 +85,11 @@ impl ClusterOptions {
     }
 }
 
-/// A node of the simulation: running, or crashed with only its synced disk left (and the index
-/// its state machine had applied, which survives a crash).
+/// A node of the simulation: running, or crashed with only its synced disk left (and its state
+/// machine, which survives a crash).
 pub(super) enum Sim {
     Up(Box<Running>),
-    Down { disk: MemStorage, applied: Index },
+    Down { disk: MemStorage, app: App },
 }
 
 /// A running node and its disk.
@@ -103,8 +105,8 @@ pub(super) struct Running {
     /// The hard state handed out by the last Ready (or read from disk at start), to see what a
     /// new Ready changes.
     pub(super) last_hs: HardState,
-    /// The last index this node's state machine applied.
-    pub(super) applied: Index,
+    /// The node's state machine.
+    pub(super) app: App,
 }
 
 /// What a step can change about a node that the output reports and the checks watch.
@@ -139,6 +141,12 @@ pub struct Coverage {
     /// Followers that started an election on a leader's `TimeoutNow` (a leadership transfer
     /// reaching its last step).
     pub transfer_campaigns: u64,
+    /// Snapshots a leader sent (InstallSnapshot, Raft §7).
+    pub snapshots_sent: u64,
+    /// Snapshots lost in transit (dropped, link cut, recipient down), reported failed.
+    pub snapshots_lost: u64,
+    /// Snapshots a follower installed and applied.
+    pub snapshots_installed: u64,
     /// Reads answered (`ReadState`s handed out), each checked against the acknowledged writes.
     pub reads_answered: u64,
     /// Reads reported dropped (`Ready::dropped_reads`).
@@ -250,31 +258,52 @@ impl Cluster {
             None => self.opts.config(id),
         };
         self.configs.insert(id, config);
-        self.nodes.insert(id, Sim::Down { disk, applied: 0 });
+        self.nodes.insert(
+            id,
+            Sim::Down {
+                disk,
+                app: App::default(),
+            },
+        );
         self.start(id, false);
     }
 
     /// Starts node `id` from its disk; with `keep_applied`, its state machine kept what it had
-    /// applied (`Config::applied` is set to it), otherwise it starts empty.
+    /// applied (`Config::applied` is set to it), otherwise it starts empty. Either way, if the
+    /// disk holds a snapshot past what the state machine has, the application loads it first,
+    /// as a real one does on restart.
     pub(super) fn start(&mut self, id: NodeId, keep_applied: bool) {
-        let Some(Sim::Down { disk, applied }) = self.nodes.remove(&id) else {
+        let Some(Sim::Down { disk, app }) = self.nodes.remove(&id) else {
             return;
         };
         let mut config = self.configs[&id].clone();
-        let applied = if keep_applied { applied } else { 0 };
+        let mut app = if keep_applied { app } else { App::default() };
+        let snap = disk.snapshot().unwrap_or_default();
+        let loaded = snap.metadata.index > app.applied;
+        if loaded {
+            app = App::from_snapshot_data(&snap.data).unwrap_or(App {
+                applied: snap.metadata.index,
+                state: 0,
+            });
+        }
+        let applied = app.applied;
         config.applied = applied;
-        // The configuration must be the one as of `applied`: the state machine's, or the
-        // bootstrap one for a state machine that starts empty and applies every change again.
-        let app = self.apps.entry(id).or_default();
+        // The configuration must be the one as of `applied`: the state machine's, the bootstrap
+        // one for a state machine that starts empty and applies every change again, or the
+        // snapshot's for one that loads a snapshot.
+        let conf = self.apps.entry(id).or_default();
         if !keep_applied {
-            *app = AppConf {
+            *conf = AppConf {
                 voters: self.bootstrap.clone(),
                 removed: BTreeSet::new(),
             };
         }
+        if loaded {
+            conf.load(&snap.metadata.conf_state.voters);
+        }
         let mut disk = disk;
         disk.set_conf_state(ConfState {
-            voters: app.voters.clone(),
+            voters: conf.voters.clone(),
         });
         let last_hs = disk.hard_state();
         // The disk was written by this testkit, so it is consistent; failing here is a test bug
@@ -282,6 +311,9 @@ impl Cluster {
         let node =
             RawNode::new(config, disk.clone()).expect("testkit: restart from a consistent disk");
         self.history.restarted(id, applied);
+        if loaded && let Err(v) = self.history.state_at(id, app.applied, app.state) {
+            self.fail(Verdict::Safety(v));
+        }
         self.nodes.insert(
             id,
             Sim::Up(Box::new(Running {
@@ -289,7 +321,7 @@ impl Cluster {
                 synced: disk,
                 stage: None,
                 last_hs,
-                applied,
+                app,
             })),
         );
     }
@@ -521,6 +553,10 @@ impl Cluster {
 
     /// Puts messages on the network, up to [`MAX_QUEUE`].
     pub(super) fn enqueue(&mut self, msgs: Vec<Message>) {
+        let snapshots = msgs
+            .iter()
+            .filter(|m| matches!(m.body, MessageBody::Snapshot { .. }));
+        self.coverage.snapshots_sent += snapshots.count() as u64;
         let room = MAX_QUEUE.saturating_sub(self.queue.len());
         if msgs.len() > room {
             self.fail(Verdict::Liveness(format!(
@@ -538,7 +574,8 @@ impl Cluster {
         let m = self.queue.remove(i);
         let text = m.to_string();
         if self.cut.contains(&(m.from, m.to)) {
-            return self.say(format!("{text} (dropped: link cut)"));
+            self.say(format!("{text} (dropped: link cut)"));
+            return self.snapshot_lost(&m);
         }
         if self
             .apps
@@ -548,13 +585,16 @@ impl Cluster {
             return self.say(format!("{text} (dropped: n{} removed n{})", m.to, m.from));
         }
         if self.dropped_kinds.contains(m.body.name()) {
-            return self.say(format!("{text} (dropped: kind {})", m.body.name()));
+            self.say(format!("{text} (dropped: kind {})", m.body.name()));
+            return self.snapshot_lost(&m);
         }
         let Some(before) = self.seen(m.to) else {
-            return self.say(format!("{text} (dropped: n{} down)", m.to));
+            self.say(format!("{text} (dropped: n{} down)", m.to));
+            return self.snapshot_lost(&m);
         };
         let (to, from, term) = (m.to, m.from, m.term);
         let append = self.append_proof(&m, before.commit);
+        let snapshot = matches!(m.body, MessageBody::Snapshot { .. });
         let is_timeout_now = m.body == MessageBody::TimeoutNow;
         self.say(text);
         let result = self.node_mut(to).map(|n| n.step(m));
@@ -562,6 +602,10 @@ impl Cluster {
             self.say(format!("  error: {e}"));
         }
         self.observe(to, before);
+        if snapshot {
+            // The stream ended: the sender's transport reports it delivered.
+            self.report_snapshot(from, to, true);
+        }
         if is_timeout_now
             && before.soft.role == Role::Follower
             && self
@@ -589,6 +633,11 @@ impl Cluster {
     /// recipient's commit index when the append is older than that. Counts the hard case of an
     /// append whose entries all match with a stale tail beyond them.
     fn append_proof(&mut self, m: &Message, commit: Index) -> Option<Index> {
+        if let MessageBody::Snapshot { snapshot } = &m.body {
+            // A snapshot is the leader's committed prefix: the follower that takes it (or already
+            // holds it) matches the leader up to its index.
+            return Some(snapshot.metadata.index.max(commit));
+        }
         let MessageBody::Append {
             prev_index,
             prev_term,
@@ -599,12 +648,7 @@ impl Cluster {
             return None;
         };
         let n = self.node(m.to)?;
-        let term_at = |i: Index| -> Option<Term> {
-            if i == 0 {
-                return Some(0);
-            }
-            n.entries(i, i + 1).ok()?.first().map(|e| e.term)
-        };
+        let term_at = |i: Index| -> Option<Term> { n.term(i).ok() };
         if term_at(*prev_index) != Some(*prev_term) {
             return None;
         }
@@ -616,10 +660,7 @@ impl Cluster {
         {
             // The tail is stale if the sender's log differs from it there.
             let tail = term_at(last_new + 1);
-            let leader = self
-                .node(m.from)
-                .and_then(|l| l.entries(last_new + 1, last_new + 2).ok())
-                .and_then(|e| e.first().map(|e| e.term));
+            let leader = self.node(m.from).and_then(|l| l.term(last_new + 1).ok());
             self.coverage.matching_append_tail += 1;
             if tail.is_some() && tail != leader {
                 self.coverage.matching_append_stale_tail += 1;
@@ -687,6 +728,19 @@ impl Cluster {
         if i < self.queue.len() {
             let m = self.queue.remove(i);
             self.say(format!("{m} (dropped)"));
+            self.snapshot_lost(&m);
+        }
+    }
+
+    /// Drops every snapshot in the network (each is reported failed by its sender's transport):
+    /// a snapshot is big and slow, the message most likely to be lost to a broken stream.
+    pub fn drop_snapshots(&mut self) {
+        while let Some(i) = self
+            .queue
+            .iter()
+            .position(|m| matches!(m.body, MessageBody::Snapshot { .. }))
+        {
+            self.drop_at(i);
         }
     }
 
@@ -742,10 +796,7 @@ impl Cluster {
                 continue;
             };
             let st = n.status();
-            let last_term = n
-                .entries(st.last_index, st.last_index + 1)
-                .ok()
-                .and_then(|e| e.first().map(|e| e.term));
+            let last_term = n.term(st.last_index).ok();
             let _ = write!(
                 s,
                 "n{id}@{} {}",

@@ -74,16 +74,8 @@ impl Cluster {
         let Some(Sim::Up(r)) = self.nodes.remove(&id) else {
             return;
         };
-        let Running {
-            synced, applied, ..
-        } = *r;
-        self.nodes.insert(
-            id,
-            Sim::Down {
-                disk: synced,
-                applied,
-            },
-        );
+        let Running { synced, app, .. } = *r;
+        self.nodes.insert(id, Sim::Down { disk: synced, app });
         let last = self.disk(id).and_then(|d| d.last_index().ok()).unwrap_or(0);
         self.history.crashed(id, last);
         match lost {

@@ -23,6 +23,19 @@ pub(super) struct AppConf {
     pub(super) removed: BTreeSet<NodeId>,
 }
 
+impl AppConf {
+    /// The application loads a snapshot whose configuration is `voters` (the one as of the
+    /// snapshot's index). The ids it knew as members and are not among `voters` were removed
+    /// meanwhile; a node added and removed again entirely within the snapshot is not learned
+    /// (its messages are then not dropped on arrival, and the core ignores them as it ignores
+    /// any node outside its configuration).
+    pub(super) fn load(&mut self, voters: &[NodeId]) {
+        let known: BTreeSet<NodeId> = self.removed.iter().chain(&self.voters).copied().collect();
+        self.removed = known.into_iter().filter(|v| !voters.contains(v)).collect();
+        self.voters = voters.to_vec();
+    }
+}
+
 impl Cluster {
     /// A new, empty node `id` that will join the cluster: it is not a voter until a committed
     /// change adds it (`conf-change`), and it never campaigns before. Returns whether it was

@@ -17,6 +17,7 @@
 //! assert!(c.check_safety().is_ok());
 //! ```
 
+mod app;
 mod cluster;
 mod faults;
 mod membership;
@@ -25,6 +26,7 @@ mod ready_steps;
 pub mod safety;
 pub mod script;
 
+pub use app::App;
 pub use cluster::{
     Cluster, ClusterOptions, Coverage, MAX_OUTPUT, MAX_QUEUE, STABILIZE_ROUNDS, entry_list,
     role_text,

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use crate::{Entry, Index, Message, MessageBody, Term};
+use crate::{ConfState, Entry, Index, Message, MessageBody, Snapshot, SnapshotMetadata, Term};
 
 /// The name of every [`MessageBody`] variant ([`MessageBody::name`]): the kinds [`parse_body`]
 /// reads, and the ones `drop-kind` accepts (a misspelt kind must be an error, not a filter that
@@ -27,6 +27,7 @@ pub const KINDS: &[&str] = &[
     "TimeoutNow",
     "ReadIndex",
     "ReadIndexResponse",
+    "Snapshot",
 ];
 
 /// Parses a message in the scenario notation: `nFROM@TERM → nTO KIND FIELD...`, where `→` may
@@ -130,6 +131,31 @@ pub fn parse_body(kind: &str, fields: &str) -> Result<MessageBody, String> {
             index: f.number("index")?,
             context: f.context().ok_or("ReadIndexResponse: missing ctx=")?,
         },
+        // `Snapshot 5@1 voters=[1, 2, 3]`: the metadata; the data is not written (opaque).
+        "Snapshot" => {
+            let (index, term) = id_term(f.flags.first().ok_or("Snapshot: expected INDEX@TERM")?)?;
+            let list = f.value("voters")?;
+            let inner = list
+                .strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .ok_or_else(|| format!("voters={list}: expected [ID, ...]"))?;
+            let voters = inner
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(number)
+                .collect::<Result<_, _>>()?;
+            MessageBody::Snapshot {
+                snapshot: Snapshot {
+                    metadata: SnapshotMetadata {
+                        index,
+                        term,
+                        conf_state: ConfState { voters },
+                    },
+                    data: Bytes::new(),
+                },
+            }
+        }
         other => return Err(format!("unknown message kind {other}")),
     };
     Ok(body)
@@ -293,6 +319,18 @@ mod tests {
             MessageBody::ReadIndexResponse {
                 index: 4,
                 context: "r2".into(),
+            },
+            MessageBody::Snapshot {
+                snapshot: Snapshot {
+                    metadata: SnapshotMetadata {
+                        index: 5,
+                        term: 1,
+                        conf_state: ConfState {
+                            voters: vec![1, 2, 3],
+                        },
+                    },
+                    data: Bytes::new(),
+                },
             },
         ];
         let names: Vec<&str> = bodies.iter().map(MessageBody::name).collect();

@@ -78,7 +78,7 @@ impl Cluster {
         self.enqueue(msgs);
     }
 
-    /// Step 3a: writes the Ready's hard state and entries, without syncing: the node reads them
+    /// Step 3a: writes the Ready's snapshot, hard state and entries, without syncing: the node reads them
     /// at once, a crash loses them.
     fn write_ready(&mut self, id: NodeId) -> Option<String> {
         let r = self.running(id)?;
@@ -88,6 +88,15 @@ impl Cluster {
         let hs = st.rd.hard_state;
         let prev = r.node.storage().hard_state();
         let mut what = String::new();
+        // Ready rule 1: the snapshot first; the entries continue it. It stays in the Ready, for
+        // the application to load at `advance` (rule 4).
+        if let Some(snap) = &st.rd.snapshot {
+            let m = &snap.metadata;
+            let _ = write!(what, " snapshot={}@{}", m.index, m.term);
+            if let Err(e) = r.node.storage_mut().apply_snapshot(snap.clone()) {
+                let _ = write!(what, " (refused by storage: {e})");
+            }
+        }
         if let Some(hs) = hs {
             r.node.storage_mut().set_hard_state(hs);
             if (hs.term, hs.vote) != (prev.term, prev.vote) {
@@ -158,8 +167,8 @@ impl Cluster {
         self.enqueue(msgs);
     }
 
-    /// Step 5: finishes the outstanding Ready (any step not done yet, in order), applies its
-    /// committed entries and calls `advance`.
+    /// Step 5: finishes the outstanding Ready (any step not done yet, in order), loads its
+    /// snapshot and applies its committed entries, and calls `advance`.
     pub fn advance(&mut self, id: NodeId) {
         if !self.has_outstanding(id) {
             return;
@@ -171,8 +180,9 @@ impl Cluster {
         let committed = st.rd.committed_entries;
         let (read_states, dropped) = (st.rd.read_states, st.rd.dropped_reads);
         let term = r.node.status().hard_state.term;
-        if let Some(last) = committed.last() {
-            r.applied = last.index;
+        // Ready rule 4: the snapshot is loaded before any entry is applied.
+        if let Some(snap) = st.rd.snapshot {
+            self.install(id, &snap);
         }
         self.apply(id, &committed, term);
         // The application applies each committed conf change before `advance` (Ready rule 4).
@@ -206,12 +216,18 @@ impl Cluster {
         if committed.is_empty() {
             return;
         }
+        let Some(r) = self.running(id) else { return };
+        r.app.apply(committed);
+        let app = r.app;
         let mut line = format!("n{id} apply");
         for e in committed {
             line.push_str(&applied_entry(e));
         }
         self.say(line);
         if let Err(v) = self.history.applied(id, committed, term) {
+            self.fail(Verdict::Safety(v));
+        }
+        if let Err(v) = self.history.state_at(id, app.applied, app.state) {
             self.fail(Verdict::Safety(v));
         }
     }
@@ -234,8 +250,9 @@ pub(super) fn applied_entry(e: &Entry) -> String {
     s
 }
 
-/// What a crash of `node` would lose: its hard state and entries beyond the synced disk, as
-/// ` term=2 vote=n1 entries=[3@2]`, or `None` if everything it wrote is synced.
+/// What a crash of `node` would lose: its hard state, snapshot and entries beyond the synced
+/// disk, as ` term=2 vote=n1 snapshot=5@2 entries=[6@2]`, or `None` if everything it wrote is
+/// synced.
 pub(super) fn unsynced(node: &RawNode<MemStorage>, synced: &MemStorage) -> Option<String> {
     let view = node.storage();
     let mut what = String::new();
@@ -244,12 +261,28 @@ pub(super) fn unsynced(node: &RawNode<MemStorage>, synced: &MemStorage) -> Optio
         let vote = hs.vote.map_or("none".to_string(), |v| format!("n{v}"));
         let _ = write!(what, " term={} vote={vote}", hs.term);
     }
+    let (snap, synced_snap) = (
+        view.snapshot().unwrap_or_default(),
+        synced.snapshot().unwrap_or_default(),
+    );
+    if snap.metadata.index > synced_snap.metadata.index {
+        let _ = write!(
+            what,
+            " snapshot={}@{}",
+            snap.metadata.index, snap.metadata.term
+        );
+    }
     let all = |s: &MemStorage| {
-        let last = s.last_index().unwrap_or(0);
-        s.entries(1, last + 1, u64::MAX).unwrap_or_default()
+        let (first, last) = (s.first_index().unwrap_or(1), s.last_index().unwrap_or(0));
+        s.entries(first, last + 1, u64::MAX).unwrap_or_default()
     };
     let (v, d) = (all(view), all(synced));
-    let same = v.iter().zip(&d).take_while(|(a, b)| a == b).count();
+    // The two logs may start at different indexes (one compacted further): compare by index.
+    let synced_at = |e: &Entry| {
+        let first = d.first().map_or(0, |f| f.index);
+        e.index.checked_sub(first).and_then(|k| d.get(k as usize))
+    };
+    let same = v.iter().take_while(|e| synced_at(e) == Some(e)).count();
     if same < v.len() {
         let _ = write!(what, " entries={}", entry_list(&v[same..]));
     }

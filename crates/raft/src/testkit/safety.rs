@@ -4,17 +4,23 @@
 //! Each check compares what the nodes hold now with what was observed before (the [`History`]),
 //! so a violation is caught at the step that causes it.
 //!
+//! Logs may start after a snapshot (Raft §7): the checks compare logs only where both hold entries,
+//! and count an entry covered by a node's snapshot as held by it (the snapshot's state is checked
+//! against the entries when it is loaded).
+//!
 //! | rule | checked |
 //! | --- | --- |
 //! | Election Safety, Leader Append-Only, Log Matching, Leader Completeness (Raft Figure 3) | after every command ([`check`]) |
-//! | State Machine Safety (§5.4.3) | at every apply |
-//! | Durability: an applied entry is on a majority of synced disks | after every command |
+//! | State Machine Safety (§5.4.3): no two nodes apply different entries, or reach different states, at one index; across snapshots too (a snapshot's state is the state every node had at its index) | at every apply and every snapshot loaded |
+//! | No node applies an index twice or skips one, across snapshots and restarts (a snapshot moves it forward, never back) | at every apply and every snapshot loaded |
+//! | Durability: a committed entry is on the synced disks (log or snapshot) of a majority of each configuration in force | after every command |
 //! | Acknowledgements wait for the disk: `AppendAccepted`, `AppendRejected`, `VoteResponse` only in `persisted_messages` | at every Ready |
-//! | `must_sync` when a Ready changes term or vote, or has entries | at every Ready |
+//! | `must_sync` when a Ready changes term or vote, or has a snapshot or entries | at every Ready |
+//! | A Ready with a snapshot hands out no committed entries (Ready rule 4) | at every Ready |
 //! | A leader's commit counts only synced copies: when it moves to N, a majority of synced disks hold entry N | when a leader's commit moves |
 //! | A follower commits only what its leader's appends proved it holds (Figure 2, AppendEntries rule 5) | when a follower's commit moves |
 //! | Linearizable reads: a `ReadState`'s index covers every write acknowledged (applied anywhere) before the read was requested (thesis §6.4) | at every Ready |
-//! | Configuration agreement: every node that applies the conf change at index i reaches the same voters | at every conf-change apply |
+//! | Configuration agreement: every node that applies the conf change at index i reaches the same voters; a snapshot at index i carries the configuration in force at i | at every conf-change apply and every snapshot loaded |
 //!
 //! # Across membership changes
 //! "A majority" means a majority of a configuration, and the configuration changes (thesis §4.1).
@@ -62,7 +68,8 @@ pub struct History {
     /// The leader seen for each term (Election Safety).
     leaders: BTreeMap<Term, NodeId>,
     /// Each leader's log (index, term) when last seen, per (leader, term) (Leader Append-Only).
-    leader_logs: BTreeMap<(NodeId, Term), Vec<Term>>,
+    /// Stored as the log's first index and the terms from there on.
+    leader_logs: BTreeMap<(NodeId, Term), (Index, Vec<Term>)>,
     /// Every entry any node has applied, with the applying node's term then (the entry was
     /// committed in that term or before).
     committed: BTreeMap<Index, (Entry, Term)>,
@@ -76,6 +83,8 @@ pub struct History {
     /// The voters after the conf change at each index, as applied (index 0: the bootstrap
     /// configuration).
     configs: BTreeMap<Index, Vec<NodeId>>,
+    /// The state machine's state at an index, as first seen by a node (which one, for messages).
+    states: BTreeMap<Index, (u64, NodeId)>,
     /// For each read requested, by context: the highest index applied anywhere when it was
     /// requested (every write acknowledged by then is at or below it).
     reads: BTreeMap<Bytes, Index>,
@@ -113,6 +122,25 @@ impl History {
     }
 
     /// The configurations that can still elect a leader: the latest and the one before it.
+    /// Node `id` loaded a snapshot at `index` whose configuration is `voters`: it must be the
+    /// configuration in force at `index`, the one the last conf change at or below `index` made
+    /// (every change below a snapshot was applied entry by entry by the node that first took
+    /// it, so the history knows it). A snapshot carrying a later or earlier configuration would
+    /// make its receiver apply the changes after `index` to the wrong base.
+    pub(crate) fn snapshot_conf(
+        &self,
+        id: NodeId,
+        index: Index,
+        voters: &[NodeId],
+    ) -> Result<(), String> {
+        match self.configs.range(..=index).next_back() {
+            Some((at, seen)) if seen != voters => Err(format!(
+                "Configuration agreement: n{id} loaded a snapshot at {index} with voters {voters:?}, but the change at {at} made {seen:?}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn configs_in_force(&self) -> impl Iterator<Item = &Vec<NodeId>> {
         self.configs.values().rev().take(2)
     }
@@ -218,6 +246,41 @@ impl History {
         self.applied.get(&id).copied().unwrap_or(0)
     }
 
+    /// Node `id`'s state machine is in `state` after applying up to `index`: the same state as
+    /// any other node's at that index (State Machine Safety, Raft §5.4.3, checked on the state, so
+    /// that it covers snapshots too).
+    pub(crate) fn state_at(&mut self, id: NodeId, index: Index, state: u64) -> Result<(), String> {
+        match self.states.get(&index) {
+            Some(&(seen, other)) if seen != state => Err(format!(
+                "State Machine Safety: n{id}'s state at index {index} differs from n{other}'s"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.states.insert(index, (state, id));
+                Ok(())
+            }
+        }
+    }
+
+    /// Node `id` loaded a snapshot of the state at `index`: it must be past what the node applied
+    /// (an index is never applied twice, Raft §7), and the state every node had at `index`.
+    pub(crate) fn applied_snapshot(
+        &mut self,
+        id: NodeId,
+        index: Index,
+        state: u64,
+    ) -> Result<(), String> {
+        let last = self.applied_index(id);
+        if index <= last {
+            return Err(format!(
+                "n{id} loaded a snapshot at {index} after applying {last}: indexes applied twice"
+            ));
+        }
+        self.state_at(id, index, state)?;
+        self.applied.insert(id, index);
+        Ok(())
+    }
+
     /// Records that node `id` applied `entries`: they must continue what it applied before, and
     /// match what any node applied at the same indexes (State Machine Safety, Raft §5.4.3).
     pub(crate) fn applied(
@@ -268,18 +331,30 @@ pub(crate) fn check_ready(id: NodeId, rd: &Ready, last: HardState) -> Result<(),
             "acknowledgement sent before persisting: n{id}'s Ready has `{m}` in messages, not persisted_messages"
         ));
     }
-    // Rule 1: a new term, vote or entries must be durable before anything depends on them.
+    // Rule 1: a new term, vote, snapshot or entries must be durable before anything depends on
+    // them (a snapshot is acknowledged like entries).
     let changes_vote = rd
         .hard_state
         .is_some_and(|hs| (hs.term, hs.vote) != (last.term, last.vote));
-    if !rd.must_sync && (changes_vote || !rd.entries.is_empty()) {
+    let what = if changes_vote {
+        Some("term or vote")
+    } else if rd.snapshot.is_some() {
+        Some("the snapshot")
+    } else if !rd.entries.is_empty() {
+        Some("entries")
+    } else {
+        None
+    };
+    if let (false, Some(what)) = (rd.must_sync, what) {
         return Err(format!(
-            "must_sync false: n{id}'s Ready changes {} but does not ask for a sync",
-            if changes_vote {
-                "term or vote"
-            } else {
-                "entries"
-            }
+            "must_sync false: n{id}'s Ready changes {what} but does not ask for a sync"
+        ));
+    }
+    // Rule 4: a Ready that installs a snapshot applies nothing else; the entries it holds must
+    // not be handed out too, and the ones after it wait for it to be loaded.
+    if rd.snapshot.is_some() && !rd.committed_entries.is_empty() {
+        return Err(format!(
+            "committed entries beside a snapshot: n{id}'s Ready hands out both"
         ));
     }
     Ok(())
@@ -291,26 +366,25 @@ pub(crate) fn check_ready(id: NodeId, rd: &Ready, last: HardState) -> Result<(),
 pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Result<(), String> {
     use crate::Storage;
     let Some(n) = c.node(id) else { return Ok(()) };
-    let Some(e) = n
-        .entries(commit, commit + 1)
-        .ok()
-        .and_then(|e| e.into_iter().next())
-    else {
+    let Ok(term) = n.term(commit) else {
         return Ok(());
     };
-    // The leader counts in its own configuration.
+    // The leader counts in its own configuration; a disk whose snapshot covers `commit` holds
+    // it too.
     let voters = n.status().conf_state.voters;
+    let holds = |d: &crate::MemStorage| {
+        d.term(commit).ok() == Some(term) || d.first_index().is_ok_and(|f| commit < f - 1)
+    };
     let holders: Vec<NodeId> = voters
         .iter()
         .copied()
-        .filter(|&p| c.disk(p).and_then(|d| d.term(commit).ok()) == Some(e.term))
+        .filter(|&p| c.disk(p).is_some_and(holds))
         .collect();
     let need = majority(voters.len());
     if holders.len() < need {
         let held: Vec<String> = holders.iter().map(|p| format!("n{p}")).collect();
         return Err(format!(
-            "leader commit beyond synced disks: n{id} commits {commit}@{}, but only {} of its {} voters' synced disks hold it ({}), need {need}",
-            e.term,
+            "leader commit beyond synced disks: n{id} commits {commit}@{term}, but only {} of its {} voters' synced disks hold it ({}), need {need}",
             holders.len(),
             voters.len(),
             held.join(" ")
@@ -319,29 +393,63 @@ pub(crate) fn check_leader_commit(c: &Cluster, id: NodeId, commit: Index) -> Res
     Ok(())
 }
 
+/// A log that may start after a snapshot: `entries[k]` is the entry at index `first + k`.
+struct Log {
+    /// The first index held; everything before it is in the snapshot.
+    first: Index,
+    entries: Vec<Entry>,
+}
+
+impl Log {
+    /// The entry at `index`, if held (not compacted, not past the end).
+    fn get(&self, index: Index) -> Option<&Entry> {
+        self.entries.get(index.checked_sub(self.first)? as usize)
+    }
+
+    /// The index of the last entry (or of the snapshot, if none follows it).
+    fn last(&self) -> Index {
+        self.first + self.entries.len() as u64 - 1
+    }
+
+    /// Whether the snapshot covers `index`.
+    fn compacted(&self, index: Index) -> bool {
+        index < self.first
+    }
+}
+
 /// A node's whole log, stable and unstable, or its disk when it is down.
-fn log_of(c: &Cluster, id: NodeId) -> Vec<Entry> {
+fn log_of(c: &Cluster, id: NodeId) -> Log {
     match c.node(id) {
-        Some(n) => n.entries(1, n.status().last_index + 1).unwrap_or_default(),
+        Some(n) => {
+            let first = n.first_index();
+            let entries = n
+                .entries(first, n.status().last_index + 1)
+                .unwrap_or_default();
+            Log { first, entries }
+        }
         None => disk_of(c, id),
     }
 }
 
 /// What node `id` has synced.
-fn disk_of(c: &Cluster, id: NodeId) -> Vec<Entry> {
+fn disk_of(c: &Cluster, id: NodeId) -> Log {
     use crate::Storage;
     let Some(d) = c.disk(id) else {
-        return Vec::new();
+        return Log {
+            first: 1,
+            entries: Vec::new(),
+        };
     };
-    let last = d.last_index().unwrap_or(0);
-    d.entries(1, last + 1, u64::MAX).unwrap_or_default()
+    let (first, last) = (d.first_index().unwrap_or(1), d.last_index().unwrap_or(0));
+    let entries = d.entries(first, last + 1, u64::MAX).unwrap_or_default();
+    Log { first, entries }
 }
 
 /// Runs every check; the first violation found is returned, named after the property.
 pub fn check(c: &mut Cluster) -> Result<(), String> {
     let ids = c.ids();
-    let logs: BTreeMap<NodeId, Vec<Entry>> = ids.iter().map(|&id| (id, log_of(c, id))).collect();
-    let disks: BTreeMap<NodeId, Vec<Entry>> = ids.iter().map(|&id| (id, disk_of(c, id))).collect();
+    let logs: BTreeMap<NodeId, Log> = ids.iter().map(|&id| (id, log_of(c, id))).collect();
+    let disks: BTreeMap<NodeId, Log> = ids.iter().map(|&id| (id, disk_of(c, id))).collect();
     let leaders: Vec<(NodeId, Term)> = c
         .up_nodes()
         .map(|n| n.status())
@@ -360,40 +468,48 @@ pub fn check(c: &mut Cluster) -> Result<(), String> {
         }
     }
 
-    // Leader Append-Only: a leader's log only grows while it leads (Raft §5.3).
+    // Leader Append-Only: a leader's log only grows while it leads (Raft §5.3). Its own
+    // compaction drops a prefix; what it still holds must not change.
     for &(id, term) in &leaders {
-        let now: Vec<Term> = logs[&id].iter().map(|e| e.term).collect();
-        if let Some(before) = h.leader_logs.get(&(id, term))
-            && (now.len() < before.len() || now[..before.len()] != before[..])
-        {
-            return Err(format!(
-                "Leader Append-Only: n{id}'s log changed under it in term {term}"
-            ));
+        let log = &logs[&id];
+        let now: Vec<Term> = log.entries.iter().map(|e| e.term).collect();
+        if let Some((first, before)) = h.leader_logs.get(&(id, term)) {
+            let before_last = first + before.len() as u64 - 1;
+            let changed = log.last() < before_last
+                || (log.first.max(*first)..=before_last).any(|i| {
+                    log.get(i).map(|e| e.term) != before.get((i - first) as usize).copied()
+                });
+            if changed {
+                return Err(format!(
+                    "Leader Append-Only: n{id}'s log changed under it in term {term}"
+                ));
+            }
         }
-        h.leader_logs.insert((id, term), now);
+        h.leader_logs.insert((id, term), (log.first, now));
     }
 
-    // Log Matching: same index and term means identical logs up to there (Raft §5.3).
+    // Log Matching: same index and term means identical logs up to there (Raft §5.3), compared
+    // where both logs hold entries.
     for (i, (&a, la)) in logs.iter().enumerate() {
         for (&b, lb) in logs.iter().skip(i + 1) {
-            let common = la.len().min(lb.len());
-            if let Some(top) = (0..common).rev().find(|&k| la[k].term == lb[k].term)
-                && la[..=top] != lb[..=top]
+            let (low, high) = (la.first.max(lb.first), la.last().min(lb.last()));
+            let same = |k: Index| la.get(k).map(|e| e.term) == lb.get(k).map(|e| e.term);
+            if let Some(top) = (low..=high).rev().find(|&k| same(k))
+                && let Some(k) = (low..=top).find(|&k| la.get(k) != lb.get(k))
             {
-                let k = (0..=top).find(|&k| la[k] != lb[k]).unwrap_or(0);
                 return Err(format!(
-                    "Log Matching: n{a} and n{b} agree at index {} but differ at index {}",
-                    top + 1,
-                    k + 1
+                    "Log Matching: n{a} and n{b} agree at index {top} but differ at index {k}"
                 ));
             }
         }
     }
 
-    // Leader Completeness: a leader of a later term holds every committed entry (Raft §5.4).
+    // Leader Completeness: a leader of a later term holds every committed entry (Raft §5.4),
+    // in its log or in its snapshot.
     for &(id, term) in &leaders {
+        let log = &logs[&id];
         for (index, (e, seen_term)) in &h.committed {
-            if *seen_term < term && logs[&id].get(*index as usize - 1) != Some(e) {
+            if *seen_term < term && !log.compacted(*index) && log.get(*index) != Some(e) {
                 return Err(format!(
                     "Leader Completeness: n{id}, leader in term {term}, lacks committed entry {index}@{}",
                     e.term
@@ -402,16 +518,21 @@ pub fn check(c: &mut Cluster) -> Result<(), String> {
         }
     }
 
-    // Durability: no majority of a configuration in force lacks a committed entry on its disks,
-    // so no set of crashes that leaves a majority able to elect a leader can lose it. (With n
-    // voters, more than n - majority(n) must hold it: for an odd n that is a majority, for an
-    // even n one fewer, which a majority of the previous configuration may leave.)
+    // Durability: no majority of a configuration in force lacks a committed entry on its disks
+    // (in its log or covered by its snapshot), so no set of crashes that leaves a majority able
+    // to elect a leader can lose it. (With n voters, more than n - majority(n) must hold it: for
+    // an odd n that is a majority, for an even n one fewer, which a majority of the previous
+    // configuration may leave.)
     for voters in h.configs_in_force() {
         let need = voters.len() - majority(voters.len()) + 1;
         for (index, (e, _)) in &h.committed {
             let held = voters
                 .iter()
-                .filter(|v| disks.get(v).and_then(|d| d.get(*index as usize - 1)) == Some(e))
+                .filter(|v| {
+                    disks
+                        .get(v)
+                        .is_some_and(|d| d.compacted(*index) || d.get(*index) == Some(e))
+                })
                 .count();
             if held < need {
                 return Err(format!(

@@ -43,6 +43,10 @@
 //! | `n1 read dropped ctx=r1` | read r1 will never be answered (`Ready::dropped_reads`) |
 //! | `ctx=r1` on a `Heartbeat` or `HeartbeatResponse` | the read context riding on the heartbeat round |
 //! | `progress={2:1→2}` | a leader's view of peer 2: match index 1 → next index 2 |
+//! | `n1@2 → n3 Snapshot 5@1 voters=[1, 2, 3]` | InstallSnapshot: the leader's snapshot, ending at entry 5 of term 1, with its configuration |
+//! | `n3 persist snapshot=5@1 …` / `n3 apply snapshot=5@1` | a Ready's snapshot persisted (before its entries), then loaded into the state machine (before its committed entries) |
+//! | `n1 snapshot=5 compacted=4` | node 1's application snapshotted its state at its applied index 5 and dropped the log up to 4 |
+//! | `n1 report-snapshot n3 ok` / `failed` | the outcome of a snapshot transfer, reported to the leader (the simulated transport reports every snapshot it carries: `ok` when delivered, `failed` when lost) |
 //!
 //! # Handling a Ready step by step
 //! `process ID` handles a Ready in one go. The step commands take it apart, so that other things
@@ -75,6 +79,7 @@
 //! | `deliver [ID...]` | delivers queued messages (to the given nodes; default: all) |
 //! | `resend-append TO BACK [COUNT]` | the current leader sends TO an append of COUNT entries (default 1) after index `last - BACK` of its log, as a leader backing off one index at a time could |
 //! | `deliver-at I`, `drop-at I`, `dup-at I` | delivers, drops, duplicates the I-th queued message (modulo the queue length) |
+//! | `drop-snapshots` | drops every snapshot in the network (each reported failed by the sender's transport) |
 //! | `stabilize` | processes and delivers until nothing is left to do |
 //! | `cut A B`, `isolate ID`, `partition A B / C D`, `heal` | network faults (`heal` also ends every `drop-kind`) |
 //! | `isolate-leader` | isolates the current leader (the node `status` would show leading the highest term) |
@@ -94,7 +99,10 @@
 //! | `add-voter` | a new node (the next free id) is added, and the leader proposes making it a voter |
 //! | `remove-voter K` | the leader proposes removing its K-th voter (K modulo their count; it may be itself), if at least 3 voters would remain |
 //! | `status [ID...]` | one status line per node |
-//! | `log ID` | node ID's log |
+//! | `log ID` | node ID's log (from its first index: a compacted prefix is shown as `snapshot=I@T`) |
+//! | `compact ID [INDEX]` | node ID's application snapshots its state machine at its applied index and compacts the log up to INDEX (default, and at most: the applied index) |
+//! | `report-snapshot FROM TO ok\|fail` | FROM's application reports the snapshot it sent TO delivered or failed (the transport does this by itself for every snapshot; the command replays a report, stale or not) |
+//! | `report-unreachable FROM TO` | FROM's transport reports TO unreachable: a follower FROM streams to is probed again |
 //! | `(COMMAND)` | runs COMMAND silently: prints `ok` (or a safety violation or liveness failure) |
 //!
 //! The `await-*` commands print no messages, only what they lead to, in the notation above: the
@@ -324,6 +332,8 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
         "stabilize" => {
             c.stabilize();
         }
+        // A snapshot is the message most likely to be lost to a broken stream.
+        "drop-snapshots" => c.drop_snapshots(),
         "cut" => c.cut(arg(args, 0)?, arg(args, 1)?),
         "isolate" => c.isolate(arg(args, 0)?),
         // Cuts off whoever leads now: the way a random schedule makes a stale leader, which
@@ -478,12 +488,41 @@ fn command(cluster: &mut Option<Cluster>, line: &str) -> Result<String, String> 
             let id: NodeId = arg(args, 0)?;
             let mut s = format!("n{id}:");
             if let Some(n) = c.node(id) {
-                for e in n.entries(1, n.status().last_index + 1).unwrap_or_default() {
+                let first = n.first_index();
+                if first > 1 {
+                    let term = n.term(first - 1).unwrap_or(0);
+                    let _ = write!(s, " snapshot={}@{term}", first - 1);
+                }
+                for e in n
+                    .entries(first, n.status().last_index + 1)
+                    .unwrap_or_default()
+                {
                     let _ = write!(s, " {}@{}", e.index, e.term);
                 }
             }
             c.say(s);
         }
+        // The application snapshots and compacts (Raft §7): it, not Raft, decides when.
+        "compact" => {
+            let id: NodeId = arg(args, 0)?;
+            c.compact(id, opt_arg(args, 1, Index::MAX)?);
+        }
+        // What a transport reports to the leader about a snapshot it carried.
+        "report-snapshot" => {
+            let (from, to) = (arg(args, 0)?, arg(args, 1)?);
+            let ok = match args.get(2).copied() {
+                Some("ok") => true,
+                Some("fail") => false,
+                other => {
+                    return Err(format!(
+                        "report-snapshot: expected ok or fail, got {other:?}"
+                    ));
+                }
+            };
+            c.report_snapshot(from, to, ok);
+        }
+        // What a transport reports when a send fails.
+        "report-unreachable" => c.report_unreachable(arg(args, 0)?, arg(args, 1)?),
         other => return Err(format!("unknown command {other}")),
     }
     if let Err(v) = c.check_safety() {

@@ -387,6 +387,31 @@ mod tests {
         );
     }
 
+    /// The configuration a restart starts from and the snapshot's are kept apart: the snapshot
+    /// is sent to followers with the configuration as of its index, while a restart with
+    /// `Config::applied` past it needs the one as of `applied`.
+    #[test]
+    fn restart_configuration_is_not_the_snapshots() {
+        let mut s = MemStorage::new_with_voters(&[1, 2, 3]);
+        s.append(&[e(1, 1), e(2, 1), e(3, 1)]);
+        let as_of_2 = ConfState {
+            voters: vec![1, 2, 3, 4],
+        };
+        s.create_snapshot(2, as_of_2.clone(), bytes::Bytes::new())
+            .unwrap();
+        let as_of_3 = ConfState {
+            voters: vec![1, 2, 3, 4, 5],
+        };
+        s.set_conf_state(as_of_3.clone());
+        assert_eq!(s.snapshot().unwrap().metadata.conf_state, as_of_2);
+        assert_eq!(s.initial_state().unwrap().conf_state, as_of_3);
+        // Installing a snapshot makes its configuration the restart one: the state machine is
+        // at its index now.
+        let mut t = MemStorage::new_with_voters(&[1, 2, 3]);
+        t.apply_snapshot(s.snapshot().unwrap()).unwrap();
+        assert_eq!(t.initial_state().unwrap().conf_state, as_of_2);
+    }
+
     #[test]
     fn snapshot_create_compact_apply() {
         let mut s = MemStorage::new_with_voters(&[1, 2]);

@@ -2097,10 +2097,12 @@ fn follower_adopts_the_configuration_of_an_installed_snapshot() {
         n.storage().initial_state().map(|s| s.conf_state.voters),
         Ok(vec![1, 2, 3, 4, 5])
     );
+    assert_eq!(n.status().conf_state.voters, vec![1, 2, 3, 4, 5]);
 }
 
 /// etcd's `restore`: a snapshot whose configuration does not include the receiver is refused
-/// (a node outside the configuration must not adopt it); it is answered like a stale one.
+/// by a voter (it must not give up its vote on the word of a configuration that was never its
+/// own); it is answered like a stale one.
 #[test]
 fn snapshot_without_the_receiver_in_its_configuration_is_refused() {
     let mut n = node(2, &[1, 2, 3]);
@@ -2109,4 +2111,27 @@ fn snapshot_without_the_receiver_in_its_configuration_is_refused() {
     assert!(rd.snapshot.is_none());
     assert_eq!(accepted(&rd.persisted_messages), vec![0]);
     n.advance();
+}
+
+/// Raft §7 with thesis §4.1: a node joining the cluster (not a voter of its own configuration)
+/// accepts a snapshot that predates its addition, and so does not include it: the leader sends
+/// it because the change adding the node is in its configuration, and that change follows the
+/// snapshot in the log. The node adopts the snapshot's configuration ([`RawNode::status`] shows
+/// it) and still does not campaign.
+#[test]
+fn joining_node_installs_a_snapshot_that_predates_its_addition() {
+    let mut n = node(4, &[1, 2, 3]);
+    step(&mut n, snapshot_msg(1, 4, 1, snapshot(5, 1, &[1, 2, 3])));
+    let rd = n.ready();
+    assert_eq!(rd.snapshot.as_ref().map(|s| s.metadata.index), Some(5));
+    assert_eq!(accepted(&rd.persisted_messages), vec![5]);
+    n.advance();
+    assert_eq!(n.status().conf_state.voters, vec![1, 2, 3]);
+    n.campaign();
+    assert!(
+        drain(&mut n)
+            .iter()
+            .all(|m| !matches!(m.body, MessageBody::VoteRequest { .. })),
+        "still not a voter: no campaign"
+    );
 }

@@ -673,81 +673,12 @@ impl Cluster {
         })
     }
 
-    /// The leader `from` sends `to` the append that a leader backing off one index at a time
-    /// (the paper's unoptimized back-off, fooled by duplicated rejections) could send: `count`
-    /// entries of its log after index `last - back`, with its commit index. The leader's own
-    /// view of `to` is not changed. Returns whether `from` leads.
-    ///
-    /// This is how a follower receives an append whose entries all match its log while it holds
-    /// a stale tail beyond them (Figure 2, AppendEntries rule 5): raftwood's own back-off never
-    /// goes below the point where the logs diverge.
-    pub fn resend_append(&mut self, from: NodeId, to: NodeId, back: u64, count: u64) -> bool {
-        let Some(n) = self.node(from) else {
-            return false;
-        };
-        let st = n.status();
-        if st.soft_state.role != Role::Leader || from == to {
-            return false;
-        }
-        let prev = st.last_index.saturating_sub(back);
-        let prev_term = match prev {
-            0 => 0,
-            p => match n.entries(p, p + 1) {
-                Ok(e) => e[0].term,
-                Err(_) => return false,
-            },
-        };
-        let high = (prev + count).min(st.last_index);
-        let entries = n.entries(prev + 1, high + 1).unwrap_or_default();
-        let m = Message {
-            from,
-            to,
-            term: st.hard_state.term,
-            body: MessageBody::Append {
-                prev_index: prev,
-                prev_term,
-                entries,
-                commit: st.hard_state.commit,
-            },
-        };
-        self.enqueue(vec![m]);
-        true
-    }
-
     /// Delivers every message queued now, in order. Replies they cause are queued behind and wait
     /// for the next round.
     pub fn deliver_all(&mut self) {
         let n = self.queue.len();
         for _ in 0..n {
             self.deliver_at(0);
-        }
-    }
-
-    /// Drops the queued message at `i`.
-    pub fn drop_at(&mut self, i: usize) {
-        if i < self.queue.len() {
-            let m = self.queue.remove(i);
-            self.say(format!("{m} (dropped)"));
-            self.snapshot_lost(&m);
-        }
-    }
-
-    /// Drops every snapshot in the network (each is reported failed by its sender's transport):
-    /// a snapshot is big and slow, the message most likely to be lost to a broken stream.
-    pub fn drop_snapshots(&mut self) {
-        while let Some(i) = self
-            .queue
-            .iter()
-            .position(|m| matches!(m.body, MessageBody::Snapshot { .. }))
-        {
-            self.drop_at(i);
-        }
-    }
-
-    /// Duplicates the queued message at `i` (the copy goes to the end of the queue).
-    pub fn duplicate_at(&mut self, i: usize) {
-        if let Some(m) = self.queue.get(i).cloned() {
-            self.enqueue(vec![m]);
         }
     }
 

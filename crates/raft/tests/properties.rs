@@ -537,7 +537,7 @@ struct Failure {
 }
 
 /// The number of hard cases counted ([`Coverage`] fields).
-const CASES: usize = 14;
+const CASES: usize = 15;
 
 /// How often the hard cases were reached, summed over every schedule run.
 #[derive(Default)]
@@ -573,6 +573,7 @@ impl Reached {
             c.snapshots_sent,
             c.snapshots_lost,
             c.snapshots_installed,
+            c.snapshots_installed_by_joiner,
         ];
         for (n, v) in self.counts.iter().zip(v) {
             n.fetch_add(v, Ordering::Relaxed);
@@ -601,6 +602,7 @@ impl Reached {
             "snapshot sent",
             "snapshot lost in transit",
             "snapshot installed",
+            "snapshot installed by a joining node (it predates the node's addition)",
         ];
         let mut r = [("", 0); CASES];
         for (i, name) in names.into_iter().enumerate() {

@@ -79,6 +79,9 @@ impl Cluster {
         let app = r.app;
         self.coverage.snapshots_installed += 1;
         let voters = &snap.metadata.conf_state.voters;
+        if !voters.contains(&id) {
+            self.coverage.snapshots_installed_by_joiner += 1;
+        }
         self.say(format!(
             "n{id} apply snapshot={index}@{} voters={}",
             snap.metadata.term,

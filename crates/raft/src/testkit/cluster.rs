@@ -147,6 +147,9 @@ pub struct Coverage {
     pub snapshots_lost: u64,
     /// Snapshots a follower installed and applied.
     pub snapshots_installed: u64,
+    /// Snapshots installed by a node not in their configuration: a node joining after the
+    /// leader compacted, sent a snapshot that predates the change adding it.
+    pub snapshots_installed_by_joiner: u64,
     /// Reads answered (`ReadState`s handed out), each checked against the acknowledged writes.
     pub reads_answered: u64,
     /// Reads reported dropped (`Ready::dropped_reads`).

@@ -54,6 +54,10 @@ pub struct RaftLog<S: Storage> {
     committed: Index,
     /// The highest index handed to the application to apply (Figure 2, `lastApplied`).
     applied: Index,
+    /// The storage failed to return the committed entries to apply: nothing more is handed out
+    /// until [`RaftLog::resume_apply`] (the next tick), so that a failing storage is reported
+    /// once per tick instead of spinning `has_ready`.
+    apply_paused: bool,
 }
 
 impl<S: Storage> RaftLog<S> {
@@ -71,6 +75,7 @@ impl<S: Storage> RaftLog<S> {
             },
             committed,
             applied,
+            apply_paused: false,
         })
     }
 
@@ -365,16 +370,25 @@ impl<S: Storage> RaftLog<S> {
 
     /// The committed entries not yet applied, up to `max_size` bytes. None while a snapshot is
     /// pending: the state machine must load it first (Ready rule 4).
-    pub fn next_committed(&self, max_size: u64) -> Vec<Entry> {
-        if self.committed <= self.applied || self.unstable.snapshot.is_some() {
-            return Vec::new();
+    ///
+    /// A storage error pauses applying until [`RaftLog::resume_apply`]: the caller reports it, and
+    /// `has_next_committed` says no meanwhile, so a storage that cannot read back what it holds
+    /// never makes the node spin.
+    pub fn next_committed(&mut self, max_size: u64) -> Result<Vec<Entry>, StorageError> {
+        if !self.has_next_committed() {
+            return Ok(Vec::new());
         }
         self.slice(self.applied + 1, self.committed + 1, max_size)
-            .unwrap_or_default()
+            .inspect_err(|_| self.apply_paused = true)
     }
 
     pub fn has_next_committed(&self) -> bool {
-        self.committed > self.applied && self.unstable.snapshot.is_none()
+        self.committed > self.applied && self.unstable.snapshot.is_none() && !self.apply_paused
+    }
+
+    /// Lets [`RaftLog::next_committed`] read the storage again after a failure.
+    pub fn resume_apply(&mut self) {
+        self.apply_paused = false;
     }
 }
 
@@ -509,7 +523,7 @@ mod tests {
         log.stable_snap_to(7);
         assert_eq!(log.applied(), 7, "applied jumps to the snapshot");
         log.commit_to(8);
-        assert_eq!(log.next_committed(u64::MAX), vec![e(8, 2)]);
+        assert_eq!(log.next_committed(u64::MAX), Ok(vec![e(8, 2)]));
     }
 
     #[test]

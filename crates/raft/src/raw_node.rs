@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::conf_change::ConfChange;
 use crate::config::Config;
-use crate::error::{Error, StorageFailure};
+use crate::error::{Error, StorageError, StorageFailure};
 use crate::message::Message;
 use crate::raft::{Raft, RoleState};
 use crate::read_only::ReadState;
@@ -87,6 +87,12 @@ pub struct Ready {
     /// the leader holding them stepped down, or the leader they were forwarded to was replaced.
     /// Retry them.
     pub dropped_reads: Vec<Bytes>,
+    /// The storage could not return the committed entries to apply (this Ready then has no
+    /// `committed_entries`). The node does not retry at once, which would spin `has_ready`: it
+    /// tries again at the next [`RawNode::tick`] and reports again if that fails too. A store that
+    /// cannot read back what it persisted is usually fatal for the application (etcd panics here);
+    /// the node leaves that decision to it.
+    pub apply_failure: Option<StorageError>,
 }
 
 /// What the outstanding Ready handed out, to be acknowledged by `advance`.
@@ -200,6 +206,8 @@ impl<S: Storage> RawNode<S> {
     /// Advances logical time by one tick. The application calls this at a fixed interval
     /// (raftexample: every 100 ms); all timeouts are counted in ticks.
     pub fn tick(&mut self) {
+        // A storage that failed to return the entries to apply is tried again once per tick.
+        self.raft.core.log.resume_apply();
         self.raft.tick();
         self.raft.check_invariants();
     }
@@ -380,10 +388,14 @@ impl<S: Storage> RawNode<S> {
         // At most `max_committed_size_per_ready` (at least one entry): the rest stays committed and
         // unapplied, and comes in the next Readys, since `applied` moves only to what was handed
         // out (`advance`).
-        let committed_entries = r
+        let (committed_entries, apply_failure) = match r
             .core
             .log
-            .next_committed(r.core.config.max_committed_size_per_ready);
+            .next_committed(r.core.config.max_committed_size_per_ready)
+        {
+            Ok(entries) => (entries, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         r.reduce_uncommitted_size(&committed_entries);
         let must_sync = !entries.is_empty()
             || snapshot.is_some()
@@ -401,6 +413,7 @@ impl<S: Storage> RawNode<S> {
             storage_failures: std::mem::take(&mut r.core.storage_failures),
             read_states: std::mem::take(&mut r.core.reads.read_states),
             dropped_reads: std::mem::take(&mut r.core.reads.dropped),
+            apply_failure,
         };
         let id = r.core.id;
         let to_self = if rd.persisted_messages.iter().any(|m| m.to == id) {

@@ -2135,3 +2135,76 @@ fn joining_node_installs_a_snapshot_that_predates_its_addition() {
         "still not a voter: no campaign"
     );
 }
+
+/// A storage that fails to return entries while `failing` is set (and otherwise is a
+/// `MemStorage`).
+struct ReadFails {
+    inner: MemStorage,
+    failing: std::cell::Cell<bool>,
+}
+
+impl Storage for ReadFails {
+    fn initial_state(&self) -> Result<raftwood_raft::RaftState, StorageError> {
+        self.inner.initial_state()
+    }
+    fn entries(&self, low: u64, high: u64, max: u64) -> Result<Vec<Entry>, StorageError> {
+        if self.failing.get() {
+            return Err(StorageError::Other("checksum mismatch".into()));
+        }
+        self.inner.entries(low, high, max)
+    }
+    fn term(&self, index: u64) -> Result<Term, StorageError> {
+        self.inner.term(index)
+    }
+    fn first_index(&self) -> Result<u64, StorageError> {
+        self.inner.first_index()
+    }
+    fn last_index(&self) -> Result<u64, StorageError> {
+        self.inner.last_index()
+    }
+    fn snapshot(&self) -> Result<raftwood_raft::Snapshot, StorageError> {
+        self.inner.snapshot()
+    }
+}
+
+/// Issue 10 ("a storage error reaches the application, never a silent retry loop"), on the apply
+/// path: committed entries the storage cannot read back are reported in `Ready::apply_failure`,
+/// nothing is applied, and the node does not spin on `has_ready`; it tries again at the next tick,
+/// and applies once the storage answers.
+#[test]
+fn committed_entries_the_storage_cannot_read_are_reported_once_per_tick() {
+    let mut inner = disk(&[1, 2, 3], &[1, 1, 1], 1);
+    inner.set_hard_state(HardState {
+        term: 1,
+        vote: None,
+        commit: 3,
+    });
+    let storage = ReadFails {
+        inner,
+        failing: std::cell::Cell::new(true),
+    };
+    let mut n = RawNode::new(config(1), storage).expect("valid config and storage");
+
+    let rd = n.ready();
+    assert!(
+        matches!(rd.apply_failure, Some(StorageError::Other(_))),
+        "{rd:?}"
+    );
+    assert!(rd.committed_entries.is_empty());
+    n.advance();
+    assert!(!n.has_ready(), "no retry until the next tick");
+
+    n.tick();
+    let rd = n.ready();
+    assert!(rd.apply_failure.is_some(), "tried, and reported, again");
+    n.advance();
+
+    n.storage().failing.set(false);
+    n.tick();
+    let rd = n.ready();
+    assert_eq!(rd.apply_failure, None);
+    let applied: Vec<u64> = rd.committed_entries.iter().map(|e| e.index).collect();
+    assert_eq!(applied, vec![1, 2, 3]);
+    n.advance();
+    assert_eq!(n.status().applied, 3);
+}

@@ -4,23 +4,16 @@
 //! Shaped like `tests/paper.rs`: init → step → assert, one node driven through [`RawNode`], its
 //! peers played by hand.
 
+mod common;
+
 use raftwood_raft::{
     ConfChange, ConfChangeError, ConfChangeStep, Config, Entry, EntryKind, Error, MemStorage,
     Message, MessageBody, NodeId, ProposalDropped, RawNode, Role, Term,
 };
 
+use common::{config, msg, node, role};
+
 // --- Helpers -----------------------------------------------------------------------------------
-
-fn config(id: NodeId) -> Config {
-    let mut c = Config::new(id);
-    c.election_tick = 10;
-    c.heartbeat_tick = 1;
-    c
-}
-
-fn node(id: NodeId, voters: &[NodeId]) -> RawNode<MemStorage> {
-    RawNode::new(config(id), MemStorage::new_with_voters(voters)).expect("valid config")
-}
 
 /// Handles every Ready as an application does: persists, applies the committed conf changes
 /// (`apply_conf_change`), and returns the messages sent.
@@ -46,21 +39,8 @@ fn drain(n: &mut RawNode<MemStorage>) -> Vec<Message> {
     sent
 }
 
-fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {
-    Message {
-        from,
-        to,
-        term,
-        body,
-    }
-}
-
 fn accepted(from: NodeId, term: Term, match_index: u64) -> Message {
     msg(from, 1, term, MessageBody::AppendAccepted { match_index })
-}
-
-fn role(n: &RawNode<MemStorage>) -> Role {
-    n.status().soft_state.role
 }
 
 fn commit(n: &RawNode<MemStorage>) -> u64 {

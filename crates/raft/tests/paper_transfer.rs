@@ -13,57 +13,16 @@
 //! means for reads (thesis §6.4): a deposed leader drops its pending reads, and a leader that has
 //! sent `TimeoutNow` no longer answers from its lease.
 
+mod common;
+
 use bytes::Bytes;
 use raftwood_raft::testkit::{Cluster, ClusterOptions};
 use raftwood_raft::{
     Config, Error, MemStorage, Message, MessageBody, NodeId, ProposalDropped, RawNode,
-    ReadOnlyOption, Role, Term, TransferRejected,
+    ReadOnlyOption, Role, TransferRejected,
 };
 
-/// Election after 10..20 ticks, heartbeat every tick.
-fn config(id: NodeId) -> Config {
-    let mut c = Config::new(id);
-    c.election_tick = 10;
-    c.heartbeat_tick = 1;
-    c
-}
-
-/// Handles every Ready (persist, then collect the messages); returns the messages sent.
-fn drain(n: &mut RawNode<MemStorage>) -> Vec<Message> {
-    let mut sent = Vec::new();
-    while n.has_ready() {
-        let rd = n.ready();
-        if let Some(hs) = rd.hard_state {
-            n.storage_mut().set_hard_state(hs);
-        }
-        n.storage_mut().append(&rd.entries);
-        sent.extend(rd.messages);
-        sent.extend(rd.persisted_messages);
-        n.advance();
-    }
-    sent
-}
-
-fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {
-    Message {
-        from,
-        to,
-        term,
-        body,
-    }
-}
-
-fn step(n: &mut RawNode<MemStorage>, m: Message) {
-    n.step(m).expect("addressed to this node");
-}
-
-fn role(n: &RawNode<MemStorage>) -> Role {
-    n.status().soft_state.role
-}
-
-fn term(n: &RawNode<MemStorage>) -> Term {
-    n.status().hard_state.term
-}
+use common::{config, drain, msg, role, step, term};
 
 /// Node 1 with `cfg`, leader of term 1 in a cluster of {1, 2, 3}, its empty entry `1@1`
 /// persisted; nobody has acknowledged anything yet.

@@ -20,10 +20,12 @@
 mod app;
 mod cluster;
 mod faults;
+mod liveness;
 mod membership;
 pub mod notation;
 mod ready_steps;
 pub mod safety;
+mod scenario_file;
 pub mod script;
 
 pub use app::App;

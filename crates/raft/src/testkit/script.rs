@@ -132,14 +132,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
+use super::liveness::{SETTLE_TICKS, await_ticks, current_leader, missing, stable_leader};
 use super::notation::{KINDS, parse_message};
 use super::safety::Verdict;
 use super::{Cluster, ClusterOptions};
 use crate::{
     ConfChange, Config, Entry, HardState, Index, MemStorage, NodeId, ReadOnlyOption, Term,
 };
+
+// The runner for scenario files lives beside this module; its functions belong to the language.
+pub use super::scenario_file::{run_file, run_text};
 
 /// What a command did: its output, and the failures it found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -669,124 +672,6 @@ fn config_option(config: &mut Config, key: &str, value: &str) -> Result<(), Stri
     Ok(())
 }
 
-/// The node leading in the highest term of any running node, with that term, if there is one.
-fn current_leader(c: &Cluster) -> Option<(NodeId, crate::Term)> {
-    let top = c.up_nodes().map(|n| n.status().hard_state.term).max()?;
-    c.up_nodes()
-        .map(|n| n.status())
-        .find(|s| s.hard_state.term == top && s.soft_state.role == crate::Role::Leader)
-        .map(|s| (s.id, top))
-}
-
-/// Stabilizes, then ticks every node and stabilizes again until `done` holds or `max` ticks have
-/// passed. The messages are not printed, only what they lead to, tick by tick: the role-change
-/// line when a node stands for election (`n2@2 follower(n1) ⇨ n2@3 candidate`) or wins
-/// (`n2@3 candidate ⇨ n2@3 leader`), and a line when it applies entries (`n1 apply 4@2=v1`, at
-/// most one line per node and tick). The caller prints the outcome.
-/// Returns the ticks it took.
-fn await_ticks(c: &mut Cluster, max: u64, mut done: impl FnMut(&Cluster) -> bool) -> u64 {
-    let mut seen = Seen::new(c);
-    c.stabilize();
-    seen.print_news(c);
-    let mut ticks = 0;
-    while !c.has_failed() && !done(c) && ticks < max {
-        c.ids().into_iter().for_each(|id| c.tick(id));
-        c.stabilize();
-        if let Err(v) = c.check_safety() {
-            c.fail(Verdict::Safety(v));
-        }
-        seen.print_news(c);
-        ticks += 1;
-    }
-    if !seen.out.is_empty() {
-        c.say(seen.out.trim_end());
-    }
-    ticks
-}
-
-/// What `await_ticks` has printed so far: how far each node applied, and the lines.
-struct Seen {
-    applied: BTreeMap<NodeId, Index>,
-    /// The lines so far.
-    out: String,
-}
-
-impl Seen {
-    fn new(c: &Cluster) -> Seen {
-        Seen {
-            applied: c
-                .ids()
-                .into_iter()
-                .map(|id| (id, c.history.applied_index(id)))
-                .collect(),
-            out: String::new(),
-        }
-    }
-
-    /// Replaces the output since the last call (every message and Ready) with what it led to:
-    /// the cluster's own role-change lines for each candidacy and each win
-    /// (`n2@2 follower(n1) ⇨ n2@3 candidate`, `n2@3 candidate ⇨ n2@3 leader`), in the order they
-    /// happened, and one line per node that applied entries. Safety violations and liveness
-    /// failures are kept.
-    fn print_news(&mut self, c: &mut Cluster) {
-        let out = &mut self.out;
-        for l in c.take_output().lines() {
-            let election =
-                l.contains(" ⇨ ") && (l.ends_with(" candidate") || l.ends_with(" leader"));
-            if election || l.starts_with("SAFETY VIOLATION") || l.starts_with("LIVENESS FAILURE") {
-                let _ = writeln!(out, "{l}");
-            }
-        }
-        for id in c.ids() {
-            let now = c.history.applied_index(id);
-            let before = self.applied.insert(id, now).unwrap_or(0).min(now);
-            if now > before {
-                let _ = write!(out, "n{id} apply");
-                for e in c
-                    .history
-                    .committed()
-                    .filter(|e| (before + 1..=now).contains(&e.index))
-                {
-                    out.push_str(&super::ready_steps::applied_entry(e));
-                }
-                out.push('\n');
-            }
-        }
-    }
-}
-
-/// Ticks a leader must keep every node's allegiance for `await-stable-leader`: twice the
-/// testkit's `election_tick` (10), so a CheckQuorum round and any follower's election timeout
-/// (at most `2 * election_tick - 1`) have passed.
-const SETTLE_TICKS: u64 = 20;
-
-/// The leader and its term, if every running node is in that term and follows it.
-fn stable_leader(c: &Cluster) -> Option<(NodeId, Term)> {
-    let l = c.leader()?;
-    let term = c.node(l)?.status().hard_state.term;
-    // Only members: a removed node, or one still joining, follows nobody.
-    let voters = c.voters();
-    c.up_nodes()
-        .filter(|n| voters.contains(&n.id()))
-        .map(|n| n.status())
-        .all(|s| s.hard_state.term == term && s.soft_state.leader == Some(l))
-        .then_some((l, term))
-}
-
-/// The members (of the latest configuration) that have not applied an entry with `data`,
-/// running or not.
-fn missing(c: &Cluster, data: &str) -> Vec<NodeId> {
-    let index = c
-        .history
-        .committed()
-        .find(|e| e.data.as_ref() == data.as_bytes())
-        .map(|e| e.index);
-    c.voters()
-        .into_iter()
-        .filter(|&id| index.is_none_or(|i| c.node(id).is_none() || c.history.applied_index(id) < i))
-        .collect()
-}
-
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("bad argument {s:?}"))
 }
@@ -797,62 +682,4 @@ fn arg<T: std::str::FromStr>(args: &[&str], i: usize) -> Result<T, String> {
 
 fn opt_arg<T: std::str::FromStr>(args: &[&str], i: usize, default: T) -> Result<T, String> {
     args.get(i).map_or(Ok(default), |a| parse(a))
-}
-
-/// Runs the scenario file at `path` and compares every case's output with the expected one.
-/// With `RAFTWOOD_REWRITE` set, writes the actual output back into the file instead.
-pub fn run_file(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (rewritten, failures) = run_text(&text);
-    if std::env::var_os("RAFTWOOD_REWRITE").is_some() {
-        std::fs::write(path, rewritten).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(());
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{}:\n{}", path.display(), failures.join("\n")))
-    }
-}
-
-/// Runs a scenario text; returns the text with actual outputs, and a description of each case
-/// whose output differs from the expected one.
-pub fn run_text(text: &str) -> (String, Vec<String>) {
-    let mut cluster = None;
-    let mut out = String::new();
-    let mut failures = Vec::new();
-    let mut lines = text.lines().enumerate().peekable();
-    while let Some((no, line)) = lines.next() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        }
-        let mut expected = String::new();
-        if lines.peek().is_some_and(|(_, l)| *l == "----") {
-            lines.next();
-            while let Some((_, l)) = lines.next_if(|(_, l)| !l.trim().is_empty()) {
-                expected.push_str(l);
-                expected.push('\n');
-            }
-        }
-        let actual = match run_command(&mut cluster, line) {
-            Ok(o) if o.is_empty() => "ok\n".to_string(),
-            Ok(o) => o,
-            Err(e) => format!("error: {e}\n"),
-        };
-        if actual != expected {
-            failures.push(format!(
-                "line {}: {line}\n--- expected\n{expected}--- actual\n{actual}",
-                no + 1
-            ));
-        }
-        let _ = write!(out, "{line}\n----\n{actual}");
-        // A case's output ends at a blank line. A schedule pasted one command per line (as the
-        // property tests print it) has none, so the rewrite adds them.
-        if lines.peek().is_some_and(|(_, l)| !l.trim().is_empty()) {
-            out.push('\n');
-        }
-    }
-    (out, failures)
 }

@@ -174,10 +174,13 @@ impl<S: Storage> RaftLog<S> {
         if high > self.last_index() + 1 {
             return Err(StorageError::Unavailable(high - 1));
         }
-        if low < self.first_index() {
+        let split = self.unstable.offset;
+        // The first index is never above `split` (a pending snapshot ends at `split - 1`, storage
+        // holds nothing from `split` on), so only a read that reaches into storage can find its
+        // start compacted; the leader's usual append reads the unstable tail and skips the lookup.
+        if low < split && low < self.first_index() {
             return Err(StorageError::Compacted(low));
         }
-        let split = self.unstable.offset;
         // The stable part, `[low, split)`. Storage bounds its read by `max_size` too, so that a
         // lagging follower's append does not read the whole log only to drop most of it.
         let mut out = if low < split {

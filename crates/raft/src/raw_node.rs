@@ -355,18 +355,21 @@ impl<S: Storage> RawNode<S> {
             return false;
         }
         let r = &self.raft;
-        r.soft_state() != self.prev_soft_state
-            || r.hard_state() != self.prev_hard_state
-            || r.core.log.has_unpersisted()
-            || r.core.log.has_unpersisted_snapshot()
-            || r.core.log.has_next_committed()
-            || !r.core.storage_failures.is_empty()
-            || !r.core.msgs.is_empty()
+        // Called for every node on every turn of the driving loop, and usually answered "no":
+        // the loads come first, in the order they most often say yes, and the one that walks the
+        // followers' progress (`has_pending_appends`) comes last.
+        !r.core.msgs.is_empty()
             || !r.core.msgs_after_persist.is_empty()
-            || r.has_pending_appends()
+            || r.core.log.has_unpersisted()
+            || r.core.log.has_next_committed()
+            || r.hard_state() != self.prev_hard_state
+            || r.soft_state() != self.prev_soft_state
+            || r.core.log.has_unpersisted_snapshot()
+            || !r.core.storage_failures.is_empty()
             || r.has_unsent_reads()
             || !r.core.reads.read_states.is_empty()
             || !r.core.reads.dropped.is_empty()
+            || r.has_pending_appends()
     }
 
     /// Takes everything there is to do. See [`Ready`] for the order to do it in.

@@ -568,9 +568,11 @@ impl<S: Storage> Raft<S> {
     }
 
     /// Checks the invariants written at the fields. Called after every step in debug builds, and
-    /// in every build with the `testkit` feature (the long property runs are release builds).
+    /// in release builds with the `invariants` feature (the long property runs are release builds:
+    /// `cargo test --release --features invariants`). Not under `testkit`: the benchmark, which
+    /// gets `testkit` through the dev-dependency, would pay for the checks after every step.
     pub(crate) fn check_invariants(&self) {
-        if !cfg!(any(debug_assertions, feature = "testkit")) {
+        if !cfg!(any(debug_assertions, feature = "invariants")) {
             return;
         }
         let log = &self.core.log;

@@ -99,8 +99,10 @@ pub enum MessageBody {
     /// follower answers with [`MessageBody::AppendAccepted`]: its new last index if it installed
     /// the snapshot, its commit index if the snapshot was not ahead of it.
     Snapshot {
-        /// The snapshot, with its index, term and configuration.
-        snapshot: Snapshot,
+        /// The snapshot, with its index, term and configuration. Boxed: inline it would be the
+        /// largest variant and make every message a third larger, appends and heartbeats too,
+        /// for a message a healthy cluster rarely sends.
+        snapshot: Box<Snapshot>,
     },
     /// The answer to a heartbeat; also sent to a stale leader to tell it of a newer term.
     HeartbeatResponse {

@@ -248,7 +248,12 @@ impl<S: Storage> Core<S> {
         }
         debug!(id = self.id, to, index, "sending snapshot");
         pr.become_snapshot(index);
-        self.send(to, MessageBody::Snapshot { snapshot });
+        self.send(
+            to,
+            MessageBody::Snapshot {
+                snapshot: Box::new(snapshot),
+            },
+        );
     }
 
     /// The application's report of a snapshot transfer to `to` ([`crate::RawNode::report_snapshot`]).
@@ -419,7 +424,7 @@ impl<S: Storage> Core<S> {
             MessageBody::Snapshot { snapshot } => {
                 self.election_elapsed = 0;
                 self.leader = Some(m.from);
-                self.handle_snapshot(m.from, snapshot);
+                self.handle_snapshot(m.from, *snapshot);
             }
             // Departure from Figure 2, where a heartbeat is an AppendEntries with no entries and
             // so passes the consistency check: here it is its own message, without one (as in

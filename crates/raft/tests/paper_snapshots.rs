@@ -36,7 +36,14 @@ fn snapshot(index: u64, term: Term, voters: &[NodeId]) -> Snapshot {
 }
 
 fn snapshot_msg(from: NodeId, to: NodeId, term: Term, snap: Snapshot) -> Message {
-    msg(from, to, term, MessageBody::Snapshot { snapshot: snap })
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::Snapshot {
+            snapshot: Box::new(snap),
+        },
+    )
 }
 
 /// The match index of every `AppendAccepted` among `msgs`.
@@ -95,7 +102,7 @@ fn follower_installs_snapshot_ahead_of_commit() {
     );
     assert_eq!(accepted(&rd.persisted_messages), vec![7]);
     n.storage_mut()
-        .apply_snapshot(snap)
+        .apply_snapshot(*snap)
         .expect("newer snapshot");
     n.advance();
 
@@ -184,7 +191,7 @@ fn leader_sends_snapshot_when_entries_compacted() {
     let snaps: Vec<&Snapshot> = sent
         .iter()
         .filter_map(|m| match &m.body {
-            MessageBody::Snapshot { snapshot } if m.to == 2 => Some(snapshot),
+            MessageBody::Snapshot { snapshot } if m.to == 2 => Some(&**snapshot),
             _ => None,
         })
         .collect();

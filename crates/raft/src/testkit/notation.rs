@@ -146,14 +146,14 @@ pub fn parse_body(kind: &str, fields: &str) -> Result<MessageBody, String> {
                 .map(number)
                 .collect::<Result<_, _>>()?;
             MessageBody::Snapshot {
-                snapshot: Snapshot {
+                snapshot: Box::new(Snapshot {
                     metadata: SnapshotMetadata {
                         index,
                         term,
                         conf_state: ConfState { voters },
                     },
                     data: Bytes::new(),
-                },
+                }),
             }
         }
         other => return Err(format!("unknown message kind {other}")),
@@ -321,7 +321,7 @@ mod tests {
                 context: "r2".into(),
             },
             MessageBody::Snapshot {
-                snapshot: Snapshot {
+                snapshot: Box::new(Snapshot {
                     metadata: SnapshotMetadata {
                         index: 5,
                         term: 1,
@@ -330,7 +330,7 @@ mod tests {
                         },
                     },
                     data: Bytes::new(),
-                },
+                }),
             },
         ];
         let names: Vec<&str> = bodies.iter().map(MessageBody::name).collect();

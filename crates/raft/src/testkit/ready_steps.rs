@@ -93,7 +93,7 @@ impl Cluster {
         if let Some(snap) = &st.rd.snapshot {
             let m = &snap.metadata;
             let _ = write!(what, " snapshot={}@{}", m.index, m.term);
-            if let Err(e) = r.node.storage_mut().apply_snapshot(snap.clone()) {
+            if let Err(e) = r.node.storage_mut().apply_snapshot((**snap).clone()) {
                 let _ = write!(what, " (refused by storage: {e})");
             }
         }

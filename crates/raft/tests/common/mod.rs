@@ -68,7 +68,7 @@ pub fn drain(n: &mut RawNode<MemStorage>) -> Vec<Message> {
         // Ready rule 1: the snapshot first, then the hard state and the entries.
         if let Some(snap) = rd.snapshot {
             n.storage_mut()
-                .apply_snapshot(snap)
+                .apply_snapshot(*snap)
                 .expect("a Ready's snapshot is newer than the disk's");
         }
         if let Some(hs) = rd.hard_state {

@@ -651,6 +651,15 @@ fn run_script(cluster: &mut Option<Cluster>, script: &[String]) -> Result<(), Fa
 /// error) by proptest, run again from the same seed with [`MAX_SHRINK_ITERS`] steps, shrinking
 /// only towards failures that are not liveness failures.
 fn check_schedules(pre_vote: bool, check_quorum: bool) {
+    // A release run checks the invariants only with `--features invariants` (kept apart from
+    // `testkit` so that the benchmark does not pay for them); say so rather than pass quietly
+    // with them off.
+    if !cfg!(debug_assertions) && !cfg!(feature = "invariants") {
+        eprintln!(
+            "note: release build without --features invariants: Raft::check_invariants is off \
+             (the Figure 3 safety checks still run)"
+        );
+    }
     let mut config = Config {
         // Regressions are kept as scenarios under testdata/, not as proptest files.
         failure_persistence: None,

@@ -316,19 +316,24 @@ fn restart_from_a_disk_holding_a_snapshot() {
     n.advance();
 }
 
-/// A storage wrapper whose `snapshot` answers a chosen error.
-struct SnapshotFails {
+/// A storage wrapper that fails on demand: `snapshot` answers a chosen error (or a stale
+/// snapshot), and `entries` fails while `entries_fail` is set.
+struct Faulty {
     inner: MemStorage,
     error: Option<StorageError>,
     /// Answered instead of the storage's own snapshot.
     stale: Option<Snapshot>,
+    entries_fail: std::cell::Cell<bool>,
 }
 
-impl Storage for SnapshotFails {
+impl Storage for Faulty {
     fn initial_state(&self) -> Result<RaftState, StorageError> {
         self.inner.initial_state()
     }
     fn entries(&self, low: u64, high: u64, max: u64) -> Result<Vec<Entry>, StorageError> {
+        if self.entries_fail.get() {
+            return Err(StorageError::Other("checksum mismatch".into()));
+        }
         self.inner.entries(low, high, max)
     }
     fn term(&self, index: u64) -> Result<Term, StorageError> {
@@ -350,11 +355,12 @@ impl Storage for SnapshotFails {
 }
 
 /// A leader of term 2 over `storage` (compacted at 4), whose follower 2 has just asked for index 1.
-fn leader_needing_snapshot(error: Option<StorageError>) -> RawNode<SnapshotFails> {
-    let storage = SnapshotFails {
+fn leader_needing_snapshot(error: Option<StorageError>) -> RawNode<Faulty> {
+    let storage = Faulty {
         inner: compacted_disk(&[1, 2], 5, 4),
         error,
         stale: None,
+        entries_fail: Default::default(),
     };
     let mut l = RawNode::new(config(1), storage).expect("valid");
     l.campaign();
@@ -396,7 +402,7 @@ fn snapshot_ending_before_the_first_index_is_reported() {
 }
 
 /// What `l`'s next Ready sends node 2, and the storage failures it reports.
-fn next_for_2(l: &mut RawNode<SnapshotFails>) -> (Vec<Message>, Vec<StorageFailure>) {
+fn next_for_2(l: &mut RawNode<Faulty>) -> (Vec<Message>, Vec<StorageFailure>) {
     if !l.has_ready() {
         return (Vec::new(), Vec::new());
     }
@@ -535,37 +541,6 @@ fn joining_node_installs_a_snapshot_that_predates_its_addition() {
     );
 }
 
-/// A storage that fails to return entries while `failing` is set (and otherwise is a
-/// `MemStorage`).
-struct ReadFails {
-    inner: MemStorage,
-    failing: std::cell::Cell<bool>,
-}
-
-impl Storage for ReadFails {
-    fn initial_state(&self) -> Result<raftwood_raft::RaftState, StorageError> {
-        self.inner.initial_state()
-    }
-    fn entries(&self, low: u64, high: u64, max: u64) -> Result<Vec<Entry>, StorageError> {
-        if self.failing.get() {
-            return Err(StorageError::Other("checksum mismatch".into()));
-        }
-        self.inner.entries(low, high, max)
-    }
-    fn term(&self, index: u64) -> Result<Term, StorageError> {
-        self.inner.term(index)
-    }
-    fn first_index(&self) -> Result<u64, StorageError> {
-        self.inner.first_index()
-    }
-    fn last_index(&self) -> Result<u64, StorageError> {
-        self.inner.last_index()
-    }
-    fn snapshot(&self) -> Result<raftwood_raft::Snapshot, StorageError> {
-        self.inner.snapshot()
-    }
-}
-
 /// Issue 10 ("a storage error reaches the application, never a silent retry loop"), on the apply
 /// path: committed entries the storage cannot read back are reported in `Ready::apply_failure`,
 /// nothing is applied, and the node does not spin on `has_ready`; it tries again at the next tick,
@@ -578,9 +553,11 @@ fn committed_entries_the_storage_cannot_read_are_reported_once_per_tick() {
         vote: None,
         commit: 3,
     });
-    let storage = ReadFails {
+    let storage = Faulty {
         inner,
-        failing: std::cell::Cell::new(true),
+        error: None,
+        stale: None,
+        entries_fail: std::cell::Cell::new(true),
     };
     let mut n = RawNode::new(config(1), storage).expect("valid config and storage");
 
@@ -598,7 +575,7 @@ fn committed_entries_the_storage_cannot_read_are_reported_once_per_tick() {
     assert!(rd.apply_failure.is_some(), "tried, and reported, again");
     n.advance();
 
-    n.storage().failing.set(false);
+    n.storage().entries_fail.set(false);
     n.tick();
     let rd = n.ready();
     assert_eq!(rd.apply_failure, None);

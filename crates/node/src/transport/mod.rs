@@ -1,6 +1,8 @@
 //! How messages leave and reach the loop. The loop sees only [`Transport`] (out) and a channel of
 //! [`TransportEvent`]s (in), so tests can put an in-memory network where the TCP transport goes.
 
+pub mod memory;
+
 use raftwood_raft::{Message, NodeId};
 
 /// The loop's way out. Every method returns at once: the loop never waits for the network

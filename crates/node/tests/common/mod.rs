@@ -168,6 +168,8 @@ pub struct Member {
     /// Whether the test's application drains its apply channel on each pump.
     pub consuming: bool,
     pub fatal: Option<NodeError>,
+    /// The node as it was when `process_ready` failed, for inspection.
+    pub failed: Option<TestNode>,
 }
 
 impl Member {
@@ -253,6 +255,7 @@ impl Cluster {
             fail_next_save_snap,
             consuming: true,
             fatal: None,
+            failed: None,
         });
     }
 
@@ -275,7 +278,7 @@ impl Cluster {
                 }
                 if let Err(e) = node.process_ready() {
                     m.fatal = Some(e);
-                    m.node = None;
+                    m.failed = m.node.take();
                     continue;
                 }
                 if m.consuming {

@@ -21,8 +21,10 @@ pub struct NodeConfig {
     /// The initial cluster: every member's id and peer URL (raftexample's `--cluster`),
     /// this node included. A fresh node that does not `join` bootstraps with these voters.
     pub peers: BTreeMap<NodeId, String>,
-    /// The node joins an existing cluster (raftexample's `--join`): it starts with no voters and
-    /// learns the configuration from the leader (a snapshot or the log).
+    /// The node joins an existing cluster (raftexample's `--join`): it is not a voter until the
+    /// conf change adding it is applied. It starts with `peers` minus itself as the voters (the
+    /// configuration before its addition) and learns the changes from the leader (the log or a
+    /// snapshot).
     pub join: bool,
     /// The interval between two ticks of the raft clock (raftexample: 100 ms).
     pub tick_interval: Duration,

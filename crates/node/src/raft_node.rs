@@ -79,6 +79,9 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     snapshot_catch_up_entries: u64,
     snapshots_to_keep: usize,
     stopping: Option<Outcome>,
+    /// A tick passed since the last try at a snapshot: try again even without a Ready, so that
+    /// an application that was behind when asked is asked again once it may have caught up.
+    snapshot_retry: bool,
     stats: Arc<NodeStats>,
     status: Arc<Mutex<NodeStatus>>,
 }
@@ -96,7 +99,15 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         config.validate()?;
         let voters: Vec<NodeId> = config.peers.keys().copied().collect();
         let (mut storage, restored) = match start {
-            StartFrom::Fresh if config.join => (MemStorage::new(), false),
+            StartFrom::Fresh if config.join => {
+                // Not a voter until the change that adds it is applied: it starts from the
+                // configuration before its addition (its peers but itself) and replays the
+                // log's changes like everyone; applying a change is idempotent, so it ends
+                // with the voters every other member has.
+                let others: Vec<NodeId> =
+                    voters.iter().copied().filter(|&v| v != config.id).collect();
+                (MemStorage::new_with_voters(&others), false)
+            }
             StartFrom::Fresh => (MemStorage::new_with_voters(&voters), false),
             StartFrom::Restored(s) => (s, true),
         };
@@ -145,6 +156,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             snapshot_catch_up_entries: config.snapshot_catch_up_entries,
             snapshots_to_keep: config.snapshots_to_keep,
             stopping: None,
+            snapshot_retry: false,
             stats: Arc::new(NodeStats::default()),
             status: Arc::new(Mutex::new(status)),
         };
@@ -187,6 +199,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
 
     /// The ticker fired (raftexample: `case <-ticker.C: rc.node.Tick()`).
     pub fn on_tick(&mut self) {
+        self.snapshot_retry = true;
         self.raw.tick();
     }
 
@@ -294,6 +307,9 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             }
             let rd = self.raw.ready();
             self.handle_ready(rd)?;
+        }
+        if std::mem::take(&mut self.snapshot_retry) {
+            self.maybe_trigger_snapshot()?;
         }
         self.publish_status();
         Ok(())
@@ -527,7 +543,9 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             .get_snapshot()
             .map_err(|e| NodeError::Fatal(format!("getSnapshot: {e}")))?;
         if index <= self.snapshot_index {
-            // The application is still behind (items wait in the channel): try at the next Ready.
+            // The application is still behind (items wait in the channel): ask again at the next
+            // Ready or tick. While it stays more than `snapshot_count` behind it is asked at
+            // every one of them; an application that slow has a bigger problem.
             return Ok(());
         }
         if index > self.applied_index {

@@ -3,6 +3,8 @@
 //! tiny application (a list of the commands applied) on each node.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod threaded;
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -324,6 +324,14 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             NodeStats::add(&self.stats.leader_changes, 1);
             info!(id = self.id, leader = ?ss.leader, role = %ss.role, "leader changed");
         }
+        // (e, early) `messages` go out now, before this node's own write (Ready rule 2): they
+        // ask (appends, heartbeats, vote requests), they acknowledge nothing. A leader's appends
+        // thus reach the followers while it writes its own copy (thesis §10.2.1), which is safe
+        // because raft counts the leader's own copy towards a quorum only after `advance`, that
+        // is after (b)'s sync: a follower's acknowledgement alone cannot commit an entry the
+        // leader may still lose. Test: loop_ordering.rs,
+        // the_leader_does_not_count_itself_before_its_sync.
+        self.send(std::mem::take(&mut rd.messages));
         // (a) A leader's snapshot: its file first, durable, before any WAL marker names it.
         let marker = rd.snapshot.as_ref().map(|s| Marker {
             metadata: s.metadata.clone(),
@@ -360,9 +368,8 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             self.raw.storage_mut().set_hard_state(hs);
         }
         self.raw.storage_mut().append(&rd.entries);
-        // (e) Messages. `messages` could have gone before (b) (Ready rule 2); this loop sends
-        // them with `persisted_messages`, after the sync, as raftexample does.
-        self.send(std::mem::take(&mut rd.messages));
+        // (e) `persisted_messages` acknowledge what (b) made durable (accepted appends, granted
+        // votes): only now may they leave (Ready rule 3).
         self.send(std::mem::take(&mut rd.persisted_messages));
         // (f) Committed entries, conf changes, then the reads that waited for them.
         let ents = self.entries_to_apply(std::mem::take(&mut rd.committed_entries));

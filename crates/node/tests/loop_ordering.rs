@@ -255,3 +255,32 @@ fn snapshot_markers_follow_their_files() {
     );
     assert_eq!(c.commands(3), c.commands(1));
 }
+
+/// The loop sends `messages` before its own WAL write (Ready rule 2), so a follower may
+/// acknowledge an entry before the leader has synced it. That is safe only because raft counts
+/// the leader's own copy after `advance`, that is after the sync. Here, with n3 cut off, the
+/// leader's appends go out, its write fails, and n2's acknowledgement reaches it: a quorum of
+/// three needs two copies, and the leader's unsynced one must not be the second.
+#[test]
+fn the_leader_does_not_count_itself_before_its_sync() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.propose(1, 1, "a");
+    c.net.cut(1, 3);
+    *c.m(1).fail_next_save.lock() = true;
+    c.propose(1, 2, "b");
+    let m1 = c.m(1);
+    assert!(m1.fatal.is_some(), "the leader's write failed");
+    let failed = m1.failed.as_ref().unwrap();
+    let status = failed.raw().status();
+    let b_index = status.last_index;
+    assert_eq!(
+        status.progress[&2].match_index, b_index,
+        "n2 received the append before the leader's write and acknowledged it"
+    );
+    assert!(
+        status.hard_state.commit < b_index,
+        "committed {} on n2's copy alone: the leader counted its own unsynced copy",
+        status.hard_state.commit
+    );
+}

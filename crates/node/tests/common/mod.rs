@@ -271,7 +271,13 @@ impl Cluster {
             let mut moved = false;
             for m in &mut self.members {
                 let Some(node) = m.node.as_mut() else {
-                    while m.events.try_recv().is_ok() {}
+                    // A node that failed still receives (without handling Readys), so that a
+                    // test can see what raft made of it.
+                    while let Ok(ev) = m.events.try_recv() {
+                        if let Some(failed) = m.failed.as_mut() {
+                            failed.on_transport_event(ev);
+                        }
+                    }
                     continue;
                 };
                 while let Ok(ev) = m.events.try_recv() {

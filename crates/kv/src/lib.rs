@@ -8,10 +8,11 @@
 //! - [`command`]: what travels through the raft log ([`Command`], [`Op`], [`Key`], [`RequestId`]).
 //! - [`codec`]: the crate's one bincode codec, behind which every command is encoded.
 //! - [`snapshot`]: the streamed snapshot format and its reader's limits.
+//! - [`loadgen`]: the load tool behind `raftwood bench`.
 
 pub mod codec;
 pub mod command;
-
+pub mod loadgen;
 pub mod snapshot;
 pub mod state;
 

@@ -39,7 +39,9 @@ pub struct RequestId {
 /// unrepresentable, including in decoded log entries, so the state machine never has to decide
 /// what an empty key means.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+// Serialized as the bare string (a newtype); deserialized through `Key::new`, so a log entry
+// or a snapshot cannot smuggle in an empty key.
+#[serde(try_from = "String")]
 pub struct Key(String);
 
 /// The one way a string is not a [`Key`].
@@ -175,6 +177,18 @@ mod tests {
         bytes.extend_from_slice(&1u64.to_le_bytes());
         bytes.extend_from_slice(&0u32.to_le_bytes()); // Op::Put
         bytes.extend_from_slice(&u64::MAX.to_le_bytes()); // key length
+        assert!(Command::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_huge_claimed_value_length_is_an_error_not_an_allocation() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&1u64.to_le_bytes());
+        bytes.extend_from_slice(&1u64.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes()); // Op::Put
+        bytes.extend_from_slice(&1u64.to_le_bytes()); // key length
+        bytes.push(b'k');
+        bytes.extend_from_slice(&(u64::MAX / 2).to_le_bytes()); // value length
         assert!(Command::decode(&bytes).is_err());
     }
 }

@@ -139,13 +139,19 @@ impl KvStore {
     }
 
     /// Decodes and applies the bytes of the normal raft entry at `index`. Returns the request
-    /// id and outcome, or `None` when the bytes are not a command: then the entry is skipped
-    /// with an error log and the applied index still moves to `index`, identically on every
-    /// replica.
+    /// id and outcome, or `None` when there is no command:
+    /// - empty bytes are raft's own empty entry (a new leader's first, Raft §5.4.2): a no-op;
+    /// - bytes that do not decode are skipped with an error log.
+    ///
+    /// Either way the applied index moves to `index`, identically on every replica.
     ///
     /// # Panics
     /// As [`apply`](Self::apply), if `index` does not move forward.
     pub fn apply_entry(&mut self, index: u64, data: &[u8]) -> Option<(RequestId, Outcome)> {
+        if data.is_empty() {
+            self.advance(index);
+            return None;
+        }
         match Command::decode(data) {
             Ok(command) => Some((command.id, self.apply(index, &command))),
             Err(error) => {

@@ -117,10 +117,13 @@ fn a_malformed_entry_is_skipped_but_advances_the_applied_index() {
     assert_eq!(store.apply_entry(2, b"\xff\xff not a command"), None);
     assert_eq!(store.applied_index(), 2);
     assert_eq!(store.get("k"), before.get("k"));
+    // Raft's own empty entries carry no command: a no-op, not an error.
+    assert_eq!(store.apply_entry(3, b""), None);
+    assert_eq!(store.applied_index(), 3);
     let good = put("k", b"b", Some(1));
     assert_eq!(
-        store.apply_entry(3, &good.encode()),
-        Some((good.id, Outcome::Put { revision: 3 }))
+        store.apply_entry(4, &good.encode()),
+        Some((good.id, Outcome::Put { revision: 4 }))
     );
 }
 

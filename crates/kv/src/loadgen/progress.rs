@@ -32,7 +32,6 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
             bar.set_style(style);
         }
-        bar.enable_steady_tick(REFRESH);
         let line = bar.clone();
         let updater = tokio::spawn(async move {
             let start = Instant::now();
@@ -40,6 +39,8 @@ impl Progress {
             loop {
                 tick.tick().await;
                 line.set_message(message(&live, start.elapsed(), duration));
+                // Turns the spinner; a hidden bar ignores it.
+                line.tick();
             }
         });
         Progress { bar, updater }

@@ -26,6 +26,8 @@ struct Server {
     serializable_gets: AtomicU64,
     /// Answer every second GET with 503 (deterministic, so both sides can be counted).
     fail_every_other_get: bool,
+    /// Answer the first this-many PUTs with 503, as a cluster without a leader yet would.
+    fail_first_puts: u64,
     unavailable: AtomicU64,
 }
 
@@ -34,7 +36,11 @@ async fn put_key(
     Path(key): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    server.puts.fetch_add(1, Ordering::Relaxed);
+    let n = server.puts.fetch_add(1, Ordering::Relaxed);
+    if n < server.fail_first_puts {
+        server.unavailable.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     server.map.lock().insert(key, body);
     StatusCode::NO_CONTENT
 }
@@ -173,6 +179,40 @@ async fn clients_spread_over_every_url_and_linearizable_gets_carry_no_query() {
         seen(&a) + seen(&b),
         report.warmup_puts + report.total.ok + report.total.errors
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warm_up_retries_a_node_without_a_leader_yet() {
+    let (server, addr) = serve(Server {
+        fail_first_puts: 3,
+        ..Server::default()
+    })
+    .await;
+    let report = bounded_run(options(&[addr], Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert_eq!(report.warmup_puts, 50);
+    assert_eq!(server.unavailable.load(Ordering::Relaxed), 3);
+    assert_eq!(server.puts.load(Ordering::Relaxed), 3 + 50 + report.put.ok);
+    assert_eq!(report.get.not_found, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_keeps_failing_fails_the_warm_up() {
+    let (server, addr) = serve(Server {
+        fail_first_puts: u64::MAX,
+        ..Server::default()
+    })
+    .await;
+    let mut opts = options(&[addr], Duration::from_millis(300));
+    opts.clients = 1;
+    let err = bounded_run(opts).await.unwrap_err();
+    assert!(
+        matches!(&err, BenchError::Warmup { reason, .. } if reason.contains("503")),
+        "{err}"
+    );
+    // One key, every attempt made, then the run stopped.
+    assert_eq!(server.puts.load(Ordering::Relaxed), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

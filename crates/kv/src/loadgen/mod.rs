@@ -5,9 +5,10 @@
 //!
 //! A run has two phases:
 //! 1. **Warm-up** (unless `--no-warmup`): the clients PUT every key of the key space once, so
-//!    the measured GETs find values. Any failure here aborts the run with a
-//!    [`BenchError::Warmup`]: a cluster that cannot take one write per key is not worth
-//!    measuring.
+//!    the measured GETs find values. A PUT answered 503 or cut off is retried a few times (a
+//!    cluster just started may not have a leader yet); any other failure, or one that persists,
+//!    aborts the run with a [`BenchError::Warmup`]: a cluster that cannot take one write per key
+//!    is not worth measuring.
 //! 2. **Measurement**: each client loops until the duration is over, choosing GET with
 //!    probability `--get-percent` and a key uniformly; a live line on stderr shows progress when
 //!    it is a terminal.
@@ -37,6 +38,7 @@ mod progress;
 mod report;
 mod stats;
 mod target;
+mod warmup;
 
 use bytes::Bytes;
 use std::sync::Arc;
@@ -48,8 +50,9 @@ pub use report::{BenchReport, KindReport, LatencyReport, TotalReport};
 
 use client::{Workload, run_client};
 use progress::Progress;
-use stats::{Kind, Live, Stats};
+use stats::{Live, Stats};
 use target::Target;
+use warmup::warm_up;
 
 /// Why a run could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -154,47 +157,4 @@ fn check(options: &BenchOptions) -> Result<Vec<Target>, BenchError> {
         return invalid("--timeout must be above zero");
     }
     options.urls.iter().map(|u| Target::parse(u)).collect()
-}
-
-/// PUTs every key once, the keys dealt out to the clients (client i takes keys i, i + N, ...),
-/// each on its own connection. Returns how many PUTs were made.
-async fn warm_up(
-    targets: &[Target],
-    clients: usize,
-    workload: &Arc<Workload>,
-) -> Result<u64, BenchError> {
-    let mut tasks = JoinSet::new();
-    let clients = clients as u64;
-    for index in 0..clients.min(workload.keys) {
-        let target = targets[(index % targets.len() as u64) as usize].clone();
-        let workload = Arc::clone(workload);
-        tasks.spawn(async move {
-            let fail = |n: u64, reason: String| BenchError::Warmup {
-                url: target.url.clone(),
-                path: workload.path(Kind::Put, n),
-                reason,
-            };
-            let mut conn = target
-                .connect()
-                .await
-                .map_err(|e| fail(index, e.to_string()))?;
-            let mut puts = 0;
-            for n in (index..workload.keys).step_by(clients as usize) {
-                if !conn.ready().await {
-                    conn = target.connect().await.map_err(|e| fail(n, e.to_string()))?;
-                }
-                match workload.request(&mut conn, Kind::Put, n).await {
-                    Ok(status) if status.is_success() => puts += 1,
-                    Ok(status) => return Err(fail(n, format!("status {status}"))),
-                    Err(cause) => return Err(fail(n, cause.to_owned())),
-                }
-            }
-            Ok::<u64, BenchError>(puts)
-        });
-    }
-    let mut puts = 0;
-    while let Some(done) = tasks.join_next().await {
-        puts += done??;
-    }
-    Ok(puts)
 }

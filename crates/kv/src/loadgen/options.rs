@@ -111,6 +111,41 @@ mod tests {
         assert_eq!(o.consistency, Consistency::Linearizable);
     }
 
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: BenchOptions,
+    }
+
+    #[test]
+    fn flags_parse_into_options() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let o = Cli::try_parse_from([
+            "bench",
+            "--url",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+            "--clients",
+            "64",
+            "--duration",
+            "500ms",
+            "--get-percent",
+            "90",
+            "--consistency",
+            "serializable",
+            "--json",
+        ])
+        .unwrap()
+        .options;
+        assert_eq!(o.urls.len(), 2);
+        assert_eq!(o.clients, 64);
+        assert_eq!(o.duration, Duration::from_millis(500));
+        assert_eq!(o.get_percent, 90);
+        assert_eq!(o.consistency, Consistency::Serializable);
+        assert!(o.json);
+        assert!(Cli::try_parse_from(["bench", "--get-percent", "101"]).is_err());
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));

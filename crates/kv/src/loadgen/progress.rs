@@ -63,3 +63,17 @@ fn message(live: &Live, elapsed: Duration, duration: Duration) -> String {
         duration.as_secs_f64()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_shows_time_ops_rate_and_errors() {
+        let live = Live::default();
+        live.ok.store(500, Ordering::Relaxed);
+        live.errors.store(3, Ordering::Relaxed);
+        let line = message(&live, Duration::from_secs(2), Duration::from_secs(10));
+        assert_eq!(line, "2.0/10.0 s  500 ops  250 ops/s  3 errors");
+    }
+}

@@ -101,3 +101,30 @@ impl NodeConfig {
         Err(ConfigError::Invalid(problem))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_broken_rule() {
+        let peers: BTreeMap<NodeId, String> = [(1, "http://a".to_string())].into();
+        let mut c = NodeConfig::new(1, peers.clone());
+        c.snapshots_to_keep = 1;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Invalid("snapshots_to_keep must be at least 2"))
+        );
+        let c = NodeConfig::new(2, peers.clone());
+        assert!(c.validate().is_err(), "a bootstrapping node must be a peer");
+        let mut c = NodeConfig::new(2, peers);
+        c.join = true;
+        assert!(
+            c.validate().is_ok(),
+            "a joining node need not be in its list"
+        );
+        let mut c = NodeConfig::new(1, [(1, "http://a".to_string())].into());
+        c.raft.election_tick = 1;
+        assert!(matches!(c.validate(), Err(ConfigError::Raft(_))));
+    }
+}

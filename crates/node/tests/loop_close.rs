@@ -96,3 +96,27 @@ fn stop_request_finishes_and_closes_the_log() {
     assert_eq!(outcome, Outcome::Stopped);
     assert!(matches!(trace.lock().last(), Some(Step::Close)));
 }
+
+/// The clock seam: with a manual clock, the threaded loop does nothing until time is given.
+#[test]
+fn a_manual_clock_drives_the_threaded_loop() {
+    let net = MemoryNetwork::new();
+    let clock = raftwood_node::ManualClock::new();
+    let (node, trace) = common::threaded::start_with(&net, 1, 1, clock.clone());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        node.handle.status().raft.soft_state.leader,
+        None,
+        "no time, no election"
+    );
+    clock.tick(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while node.handle.status().raft.soft_state.leader != Some(1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no leader after 30 ticks"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    close_no_errors(node, &trace);
+}

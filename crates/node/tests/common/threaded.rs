@@ -7,13 +7,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use raftwood_node::transport::memory::MemoryNetwork;
-use raftwood_node::{Node, RealClock, StartFrom};
+use raftwood_node::{Clock, Node, RealClock, StartFrom};
 use raftwood_raft::NodeId;
 
 use super::{RecordingLog, RecordingTransport, Trace, config};
 
 /// Starts node `id` of an `n`-node cluster on `net`, ticking every 2 ms.
 pub fn start(net: &MemoryNetwork, id: NodeId, n: u64) -> (Node, Trace) {
+    let clock = RealClock {
+        interval: Duration::from_millis(2),
+    };
+    start_with(net, id, n, clock)
+}
+
+/// Starts node `id` of an `n`-node cluster on `net` with `clock`.
+pub fn start_with(net: &MemoryNetwork, id: NodeId, n: u64, clock: impl Clock) -> (Node, Trace) {
     let (inner, events) = net.join(id);
     let trace: Trace = Arc::default();
     let log = RecordingLog {
@@ -24,9 +32,6 @@ pub fn start(net: &MemoryNetwork, id: NodeId, n: u64) -> (Node, Trace) {
     let transport = RecordingTransport {
         inner,
         trace: Arc::clone(&trace),
-    };
-    let clock = RealClock {
-        interval: Duration::from_millis(2),
     };
     let mut cfg = config(id, n);
     cfg.snapshot_count = 1_000_000;

@@ -6,4 +6,5 @@
 //! for; the application talks to it through channels.
 
 pub mod codec;
+pub mod storage;
 pub mod transport;

@@ -109,8 +109,7 @@ impl DiskStorage {
             self.wal.append_entry(*index, bytes)?;
             self.unsynced = true;
         }
-        if self.unsynced && (marker.is_some() || ready.hard_state.is_some() || !entries.is_empty())
-        {
+        if marker.is_some() || ready.hard_state.is_some() || !entries.is_empty() {
             self.stats.batches += 1;
         }
         self.stats.entries_written += entries.len() as u64;

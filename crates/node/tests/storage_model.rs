@@ -3,7 +3,7 @@
 //! purges), graceful restarts and crashes; after every reopen the rebuilt `MemStorage` equals an
 //! in-memory model driven by the same steps (after a crash: the model as of the last sync).
 //!
-//! Cases: 32 by default; more with `RAFTWOOD_PROPTEST_CASES=1000`.
+//! Cases: 64 by default; more with `RAFTWOOD_PROPTEST_CASES=1000`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -212,7 +212,7 @@ fn cases() -> u32 {
     std::env::var("RAFTWOOD_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(32)
+        .unwrap_or(64)
 }
 
 proptest! {

@@ -19,7 +19,7 @@ use super::{ApiError, AppState, HttpConfig, metrics, routes_native, routes_rafte
 use crate::service::KvService;
 
 /// The whole HTTP API over `service`, with `config`'s body limit and request timeout
-/// (`config.listen` is not used here). Serve it with [`axum::serve`], or use
+/// (`config.listen` is not used here). Serve it with [`axum::serve()`], or use
 /// [`serve`](super::serve).
 pub fn router<S: KvService>(config: &HttpConfig, service: Arc<S>) -> Router {
     let state = AppState {

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::service::KvService;
@@ -90,6 +91,13 @@ pub async fn serve_on<S: KvService>(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "HTTP API listening");
     }
+    // Answers are small and written whole: Nagle's algorithm would only hold them back waiting
+    // for the client's delayed ACK on keep-alive connections.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     // axum::serve keeps no per-connection limit: thousands of idle keep-alive connections cost
     // a task each, and a failed accept (out of file descriptors) is retried after a pause.
     axum::serve(listener, router(config, service))

@@ -83,8 +83,13 @@ async fn request_timeout(
     request: Request,
     next: Next,
 ) -> Response {
+    let method = request.method().clone();
+    let uri = request.uri().clone(); // cheap: shared bytes
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::timed_out(timeout).into_response(),
+        Err(_) => {
+            tracing::warn!(%method, path = uri.path(), ?timeout, "request timed out");
+            ApiError::timed_out(timeout).into_response()
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Limits and protocol errors: 413, the request timeout's 503, 404 and 405, garbage bytes, 1,000 connections, shutdown.
+//! Limits and protocol errors: 413, the request timeout's 503, 404 and 405, garbage bytes, 1,000
+//! connections, shutdown.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

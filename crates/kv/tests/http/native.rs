@@ -1,4 +1,5 @@
-//! The native routes: `/v1/kv/{key}` (ETag, If-Match, consistency), `/v1/status`, `/v1/members`; service errors to status codes.
+//! The native routes: `/v1/kv/{key}` (ETag, If-Match, consistency), `/v1/status`, `/v1/members`;
+//! service errors to status codes.
 
 use std::sync::Arc;
 
@@ -106,8 +107,6 @@ async fn consistency_parameter_picks_the_read_path() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.error().contains("serializable"));
 }
-
-/// A service with canned answers: `status`, `metrics`, and `error` for every key and member
 
 #[tokio::test]
 async fn status_has_the_contract_fields() {

@@ -1,4 +1,5 @@
-//! Fake services: canned answers, one that never answers, one that answers only when enough requests are in flight.
+//! Fake services: canned answers, one that never answers, one that answers only when enough
+//! requests are in flight.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use raftwood_kv::service::{
 };
 use tokio::sync::Notify;
 
+/// A service with canned answers: `status`, `metrics`, and `error` for every key and member
 /// operation.
 pub(crate) struct Canned {
     pub(crate) status: Status,

@@ -331,7 +331,11 @@ fn a_full_queue_drops_and_reports_unreachable_without_blocking() {
     // Shutting down is bounded even with the writer blocked on the stalled connection.
     let started = Instant::now();
     a.transport.shutdown();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     drop(conn);
 }
 

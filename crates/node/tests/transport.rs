@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -357,20 +357,25 @@ fn raw_hello(addr: SocketAddr, cluster: u64, from: NodeId, to: NodeId) -> (TcpSt
     (s, Status::decode(&reply).unwrap())
 }
 
-/// Waits until the transport closes `s` (read sees the end, or a reset).
+/// Waits until the transport closes `s` (read sees the end, or a reset); panics if it is still
+/// open after [`WAIT`].
 fn closed_by_peer(mut s: TcpStream) {
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut buf = [0; 64];
     loop {
         match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return,
             Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("the transport left a bad connection open")
+            }
+            Err(_) => return,
         }
     }
 }
 
-#[test]
-fn bad_bytes_and_strangers_are_refused_and_others_still_served() {
+/// Node 2 with a 1 KiB frame limit and a 300 ms I/O timeout, and node 1 as its known peer.
+fn strict_pair() -> (Node, Node) {
     let mut a = start(config(1, any_port(), &[]));
     let mut b_config = config(2, any_port(), &[(1, a.addr())]);
     b_config.max_frame_size = 1024;
@@ -378,60 +383,91 @@ fn bad_bytes_and_strangers_are_refused_and_others_still_served() {
     b_config.io_timeout = Duration::from_millis(300);
     let b = start(b_config);
     a.add(2, &b);
-    let cluster = cluster_id(DEFAULT_CLUSTER_TOKEN);
+    (a, b)
+}
 
+#[test]
+fn garbage_oversize_truncated_and_stalled_frames_close_the_connection() {
+    let (mut a, b) = strict_pair();
+    let cluster = cluster_id(DEFAULT_CLUSTER_TOKEN);
     // Garbage instead of a hello.
     let mut s = TcpStream::connect(b.addr()).unwrap();
     s.write_all(&[0x47; 200]).unwrap();
     closed_by_peer(s);
-    // A foreign cluster, an unknown sender, the wrong recipient: told, then closed.
-    let (s, status) = raw_hello(b.addr(), cluster_id("other-cluster"), 1, 2);
-    assert_eq!(status, Status::ForeignCluster);
-    closed_by_peer(s);
-    let (s, status) = raw_hello(b.addr(), cluster, 9, 2);
-    assert_eq!(status, Status::UnknownSender);
-    closed_by_peer(s);
-    let (s, status) = raw_hello(b.addr(), cluster, 1, 5);
-    assert_eq!(status, Status::WrongRecipient);
+    // A hello cut short, then silence: closed after io_timeout.
+    let mut s = TcpStream::connect(b.addr()).unwrap();
+    s.write_all(
+        &Hello {
+            cluster_id: cluster,
+            from: 1,
+            to: 2,
+        }
+        .encode()[..10],
+    )
+    .unwrap();
     closed_by_peer(s);
     // Accepted, then: an oversize length, garbage frames, a truncated frame, a stall mid-frame,
     // a message claiming another sender.
     let mut oversize = Vec::from(u32::MAX.to_le_bytes());
     oversize.extend([0; 4]);
+    let mut just_over = Vec::from(1025u32.to_le_bytes());
+    just_over.extend([0; 4]);
     let mut bad_crc = encode_message(&heartbeat(1, 2, 5));
     bad_crc[4] ^= 1;
     let truncated = encode_message(&heartbeat(1, 2, 5));
     let bad_payload = encode_frame(FrameKind::Message, &[0xff; 40]);
     let stray_chunk = encode_frame(FrameKind::SnapshotChunk, b"chunk");
     let forged = encode_message(&heartbeat(3, 2, 5));
-    for (bytes, close) in [
+    for (bytes, abrupt) in [
         (oversize, false),
+        (just_over, false),
         (bad_crc, false),
         (bad_payload, false),
         (stray_chunk, false),
         (forged, false),
-        (truncated[..truncated.len() - 3].to_vec(), true),
-        (truncated[..truncated.len() - 3].to_vec(), false),
         (vec![0; 8], false),
+        (truncated[..truncated.len() - 3].to_vec(), true),
+        // The same, but the peer stays: it is a stalled (slow) peer, cut off after io_timeout.
+        (truncated[..truncated.len() - 3].to_vec(), false),
     ] {
         let (mut s, status) = raw_hello(b.addr(), cluster, 1, 2);
         assert_eq!(status, Status::Accepted);
         s.write_all(&bytes).unwrap();
-        if close {
-            // Abrupt disconnect mid-frame.
+        if abrupt {
             drop(s);
         } else {
-            // Refused at once, or (the stalled truncated frame) after io_timeout.
             closed_by_peer(s);
         }
     }
-    // Nothing bad reached the loop.
+    // Nothing bad reached the loop, and the real peer is still served.
     assert!(
         b.events
             .try_iter()
             .all(|e| !matches!(e, TransportEvent::Message(_)))
     );
-    // And the real peer is still served.
+    deliver(&mut a, &b, heartbeat(1, 2, 6));
+}
+
+#[test]
+fn foreign_cluster_unknown_sender_and_wrong_recipient_are_refused() {
+    let (mut a, b) = strict_pair();
+    let cluster = cluster_id(DEFAULT_CLUSTER_TOKEN);
+    for (cluster, from, to, expected) in [
+        (cluster_id("other-cluster"), 1, 2, Status::ForeignCluster),
+        (cluster, 9, 2, Status::UnknownSender),
+        (cluster, 1, 5, Status::WrongRecipient),
+    ] {
+        let (mut s, status) = raw_hello(b.addr(), cluster, from, to);
+        assert_eq!(status, expected);
+        // Frames sent anyway are never read.
+        let _ = s.write_all(&encode_message(&heartbeat(from, 2, 5)));
+        closed_by_peer(s);
+    }
+    assert!(
+        b.events
+            .try_iter()
+            .all(|e| !matches!(e, TransportEvent::Message(_)))
+    );
     deliver(&mut a, &b, heartbeat(1, 2, 6));
 }
 

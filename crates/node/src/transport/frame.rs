@@ -203,8 +203,9 @@ mod tests {
         }
     }
 
+    /// 256 cases by default (a fraction of a second); `PROPTEST_CASES=100000` for a long run.
     fn cases() -> u32 {
-        std::env::var("RAFTWOOD_PROPTEST_CASES")
+        std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(256)

@@ -523,3 +523,20 @@ fn bad_configuration_is_refused_at_start() {
     c.snapshot_chunk_size = c.max_frame_size;
     assert!(TcpTransport::start(c, tx).is_err());
 }
+
+#[test]
+fn shutdown_is_prompt_during_a_stalled_handshake() {
+    let (listener, addr) = stalled_peer();
+    let a = start(config(1, any_port(), &[(2, addr)]));
+    // The peer takes the connection and the hello, and never answers.
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut hello = [0; HELLO_LEN];
+    conn.read_exact(&mut hello).unwrap();
+    let started = Instant::now();
+    a.transport.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -224,7 +224,23 @@ impl Writer {
         Err(Ended::Failed(last))
     }
 
-    fn handshake(&self, mut stream: TcpStream) -> Result<TcpStream, Ended> {
+    /// Shakes hands on a fresh connection. The socket is published to [`Peer::stop`] first, so
+    /// a stop aborts a handshake stalled on a peer that accepted but never answers.
+    fn handshake(&self, stream: TcpStream) -> Result<TcpStream, Ended> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| Ended::Failed(format!("{what}: {e}"));
+        let clone = stream.try_clone().map_err(|e| failed("socket", &e))?;
+        *self.state.stream.lock() = Some(clone);
+        let result = self.exchange_hello(stream);
+        if result.is_err() {
+            *self.state.stream.lock() = None;
+        }
+        result
+    }
+
+    fn exchange_hello(&self, mut stream: TcpStream) -> Result<TcpStream, Ended> {
+        if self.stopping() {
+            return Err(Ended::Stopped);
+        }
         let timeout = Some(self.shared.config.io_timeout);
         let failed = |what: &str, e: &dyn std::fmt::Display| Ended::Failed(format!("{what}: {e}"));
         stream
@@ -249,12 +265,7 @@ impl Writer {
             Status::Removed => return Err(Ended::Removed),
             refused => return Err(Ended::Failed(format!("refused by peer: {refused:?}"))),
         }
-        let clone = stream.try_clone().map_err(|e| failed("socket", &e))?;
-        *self.state.stream.lock() = Some(clone);
         self.state.connected.store(true, Ordering::Release);
-        if self.stopping() {
-            return Err(Ended::Stopped);
-        }
         Ok(stream)
     }
 

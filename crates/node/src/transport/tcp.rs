@@ -167,7 +167,9 @@ impl TcpTransport {
     }
 
     /// Stops every thread and closes every socket. Bounded in time: blocked threads wake at
-    /// least every 50 ms, and blocked writes are aborted by closing their sockets.
+    /// least every 50 ms and blocked reads and writes are aborted by closing their sockets; the
+    /// one wait that cannot be cut short is a dial in progress to an address that does not
+    /// answer, at most `io_timeout`.
     pub fn shutdown(mut self) {
         self.stop_all();
     }

@@ -130,9 +130,9 @@ impl Reader {
                     return Err(SnapshotError::Sequence("frame inside a snapshot").into());
                 }
             }
-            // A frame's buffer can be as large as the maximum frame; keep a large one no
-            // longer than the frame that needed it.
-            if body.capacity() > 1 << 20 {
+            // A frame's buffer can be as large as the maximum frame; keep one of a few MiB
+            // (snapshot chunks reuse it), give a larger one back with the frame that needed it.
+            if body.capacity() > 4 << 20 {
                 body = Vec::new();
             }
         }

@@ -74,6 +74,14 @@ impl Reassembly {
                 chunk: chunk.len(),
             });
         }
+        // Grow by doubling, as a Vec does, but never past the announced total: a snapshot
+        // just under the limit must not cost twice the limit.
+        let needed = self.data.len() + chunk.len();
+        if needed > self.data.capacity() {
+            let total = usize::try_from(self.total).unwrap_or(usize::MAX);
+            let target = needed.max(self.data.len().saturating_mul(2)).min(total);
+            self.data.reserve_exact(target - self.data.len());
+        }
         self.data.extend_from_slice(chunk);
         Ok(())
     }
@@ -124,6 +132,11 @@ mod tests {
             assert!(!r.is_complete());
             r.push(chunk).unwrap();
         }
+        assert_eq!(
+            r.data.capacity(),
+            1000,
+            "never grown past the announced total"
+        );
         assert_eq!(r.finish().unwrap(), original);
     }
 

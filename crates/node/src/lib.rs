@@ -36,6 +36,7 @@ pub mod handle;
 pub mod raft_node;
 pub mod serve;
 pub mod stats;
+pub mod storage;
 pub mod transport;
 
 pub use app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};

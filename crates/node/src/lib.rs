@@ -42,7 +42,7 @@ pub mod transport;
 pub use app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};
 pub use clock::{Clock, ManualClock, RealClock};
 pub use config::{ConfigError, NodeConfig};
-pub use durable::{Batch, DurableError, DurableLog, Marker};
+pub use durable::{Batch, DurableError, DurableLog};
 pub use handle::{NodeHandle, Stopped};
 pub use raft_node::{AppReceivers, NodeStatus, RaftNode, StartFrom};
 pub use serve::{Node, serve_channels};

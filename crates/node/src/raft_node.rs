@@ -21,7 +21,7 @@ use crate::app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Prop
 use crate::apply_queue::ApplyQueue;
 use crate::conf_history::ConfHistory;
 use crate::config::{ConfigError, NodeConfig};
-use crate::durable::{Batch, DurableLog, Marker};
+use crate::durable::{Batch, DurableLog};
 use crate::stats::NodeStats;
 use crate::transport::{Transport, TransportEvent};
 
@@ -333,16 +333,13 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         // the_leader_does_not_count_itself_before_its_sync.
         self.send(std::mem::take(&mut rd.messages));
         // (a) A leader's snapshot: its file first, durable, before any WAL marker names it.
-        let marker = rd.snapshot.as_ref().map(|s| Marker {
-            metadata: s.metadata.clone(),
-            reset: true,
-        });
         if let Some(snap) = &rd.snapshot {
             self.save_snap(snap)?;
         }
-        // (b) One WAL batch: the marker, the hard state, the entries; one sync, if needed.
+        // (b) One WAL batch: the snapshot's log-resetting marker, the hard state, the entries;
+        // one sync, if needed.
         let batch = Batch {
-            marker: marker.as_ref(),
+            snapshot: rd.snapshot.as_deref(),
             hard_state: rd.hard_state,
             entries: &rd.entries,
             sync: rd.must_sync,
@@ -567,19 +564,11 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             .storage_mut()
             .create_snapshot(index, cs, data)
             .map_err(fatal("creating a snapshot"))?;
-        self.save_snap(&snap)?;
-        let marker = Marker {
-            metadata: snap.metadata.clone(),
-            reset: false,
-        };
+        // The file, durable, then a plain marker: the commit index covering `index` is already
+        // durable (this Ready's batch, or an earlier one), so a restart honours the marker.
         self.log
-            .save(Batch {
-                marker: Some(&marker),
-                hard_state: None,
-                entries: &[],
-                sync: true,
-            })
-            .map_err(fatal("saving a snapshot marker"))?;
+            .record_local_snapshot(&snap)
+            .map_err(fatal("recording a snapshot"))?;
         let compact_index = index.saturating_sub(self.snapshot_catch_up_entries);
         if compact_index >= self.raw.storage().first_index().unwrap_or(1) {
             self.raw

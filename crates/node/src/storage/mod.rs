@@ -43,6 +43,7 @@
 //! streaming snapshots larger than memory (the snapshot is a `Bytes` in raft's types).
 
 mod disk;
+mod durable_log;
 mod error;
 mod open;
 mod records;

@@ -12,10 +12,18 @@ use parking_lot::Mutex;
 use raftwood_node::transport::memory::{MemoryNetwork, MemoryTransport};
 use raftwood_node::transport::{Transport, TransportEvent};
 use raftwood_node::{
-    AppReceivers, Apply, Batch, DurableError, DurableLog, Marker, NodeConfig, NodeError, RaftNode,
+    AppReceivers, Apply, Batch, DurableError, DurableLog, NodeConfig, NodeError, RaftNode,
     StartFrom,
 };
-use raftwood_raft::{Entry, HardState, Index, Message, NodeId, Snapshot};
+use raftwood_raft::{Entry, HardState, Index, Message, NodeId, Snapshot, SnapshotMetadata};
+
+/// A WAL snapshot marker, as recorded.
+#[derive(Clone, Debug)]
+pub struct Marker {
+    pub metadata: SnapshotMetadata,
+    /// A leader's snapshot (log-resetting), not one of the node's own.
+    pub reset: bool,
+}
 
 /// One thing a node did with its disk or its network, in order.
 #[derive(Clone, Debug)]
@@ -65,10 +73,28 @@ impl DurableLog for RecordingLog {
             return Err("injected WAL failure".into());
         }
         self.trace.lock().push(Step::Save {
-            marker: batch.marker.cloned(),
+            marker: batch.snapshot.map(|s| Marker {
+                metadata: s.metadata.clone(),
+                reset: true,
+            }),
             hard_state: batch.hard_state,
             entries: batch.entries.to_vec(),
             synced: batch.sync,
+        });
+        Ok(())
+    }
+
+    /// Recorded as what it is: the file, then a plain marker in a synced batch.
+    fn record_local_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), DurableError> {
+        self.save_snap(snapshot)?;
+        self.trace.lock().push(Step::Save {
+            marker: Some(Marker {
+                metadata: snapshot.metadata.clone(),
+                reset: false,
+            }),
+            hard_state: None,
+            entries: Vec::new(),
+            synced: true,
         });
         Ok(())
     }

@@ -12,11 +12,14 @@
 //!   [`service::memory::MemoryService`], an unreplicated one for tests and examples.
 //! - [`http`]: the HTTP API (axum on tokio) over any [`service::KvService`].
 //! - [`loadgen`]: the load tool behind `raftwood bench`.
+//! - [`replica`]: [`replica::RaftKv`], the service over the raft node, and [`replica::run`], the
+//!   whole server.
 
 pub mod codec;
 pub mod command;
 pub mod http;
 pub mod loadgen;
+pub mod replica;
 pub mod service;
 pub mod snapshot;
 pub mod state;

@@ -42,7 +42,3 @@ pub mod process;
 pub use cluster::{Cluster, Options};
 pub use http::Response;
 pub use local::LocalCluster;
-
-/// Why the process tests are ignored on the branch that wrote them: the binary they test was
-/// not working yet. The coordinator removes the `#[ignore]`s once it is.
-pub const IGNORE_REASON: &str = "needs the raftwood server (issue 12 in progress)";

@@ -8,11 +8,16 @@
 //! - [`command`]: what travels through the raft log ([`Command`], [`Op`], [`Key`], [`RequestId`]).
 //! - [`codec`]: the crate's one bincode codec, behind which every command is encoded.
 //! - [`snapshot`]: the streamed snapshot format and its reader's limits.
+//! - [`service`]: [`service::KvService`], the seam between HTTP and the replicated node, and
+//!   [`service::memory::MemoryService`], an unreplicated one for tests and examples.
+//! - [`http`]: the HTTP API (axum on tokio) over any [`service::KvService`].
 //! - [`loadgen`]: the load tool behind `raftwood bench`.
 
 pub mod codec;
 pub mod command;
+pub mod http;
 pub mod loadgen;
+pub mod service;
 pub mod snapshot;
 pub mod state;
 

@@ -22,6 +22,8 @@ use crate::{binary, ports, process};
 /// How long one HTTP request may take: well above the nodes' request timeout (2 s by default),
 /// so a node's own 503 arrives before the client gives up.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a `GET /v1/status` may take (it reads local state only).
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an operation that retries (a write during an election, a read on a node that is
 /// catching up) may take in all.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -419,7 +421,9 @@ impl Cluster {
 
     /// Node `id`'s `GET /v1/status`, or `None` when it does not answer 200 with JSON.
     pub fn status(&self, id: u64) -> Option<serde_json::Value> {
-        let response = self.request(id, "GET", "/v1/status", &[], b"").ok()?;
+        // Short: status is answered from local state, and a hung node must not stall a poll.
+        let addr = self.http_addr(id);
+        let response = http::request(addr, "GET", "/v1/status", &[], b"", STATUS_TIMEOUT).ok()?;
         (response.status == 200).then(|| response.json())?
     }
 

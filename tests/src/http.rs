@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// broken server must not make the test allocate without bound.
 const MAX_BODY: usize = 64 << 20;
 const MAX_LINE: usize = 64 << 10;
+/// Bodies larger than this are sent with `Expect: 100-continue`.
+const EXPECT_ABOVE: usize = 64 << 10;
+/// How long to wait for `100 Continue` before sending the body anyway.
+const EXPECT_WAIT: Duration = Duration::from_secs(1);
 
 /// A response: status, headers in the order received, body.
 #[derive(Debug, Clone)]
@@ -72,21 +76,47 @@ pub fn request(
     timeout: Duration,
 ) -> io::Result<Response> {
     let deadline = Instant::now() + timeout;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
+    // A large body is announced with `Expect: 100-continue`: a server that refuses it (413)
+    // answers before the body is sent, instead of closing on unread bytes, which resets the
+    // connection and can destroy its own answer before we read it.
+    let expect = body.len() > EXPECT_ABOVE;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if !body.is_empty() || matches!(method, "PUT" | "POST" | "PATCH") {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    if expect {
+        head.push_str("Expect: 100-continue\r\n");
     }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    set_timeouts(&stream, deadline)?;
-    let written = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| write_until(&mut stream, body, deadline));
-    match (written, read_response(&stream, method, deadline)) {
+    write_until(&stream, head.as_bytes(), deadline)?;
+    let mut reader = BufReader::new(&stream);
+    if expect {
+        // Servers that ignore `Expect` stay silent: then the body goes after a short wait.
+        let wait = deadline.min(Instant::now() + EXPECT_WAIT);
+        match read_head(&mut reader, &stream, wait) {
+            Ok(r) if r.status == 100 => {}
+            Ok(mut response) => {
+                read_body(&mut reader, &stream, method, &mut response, deadline)?;
+                return Ok(response);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let written = write_until(&stream, body, deadline);
+    match (
+        written,
+        read_response(&mut reader, &stream, method, deadline),
+    ) {
         (_, Ok(response)) => Ok(response),
         (Err(write_error), Err(_)) => Err(write_error),
         (Ok(()), Err(read_error)) => Err(read_error),
@@ -100,7 +130,7 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> io::Result
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     set_timeouts(&stream, deadline)?;
-    if write_until(&mut stream, bytes, deadline).is_err() {
+    if write_until(&stream, bytes, deadline).is_err() {
         return Ok(Vec::new());
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -146,7 +176,7 @@ fn set_timeouts(stream: &TcpStream, deadline: Instant) -> io::Result<()> {
     stream.set_write_timeout(Some(left))
 }
 
-fn write_until(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+fn write_until(mut stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
     while !bytes.is_empty() {
         set_timeouts(stream, deadline)?;
         let n = stream.write(&bytes[..bytes.len().min(64 << 10)])?;
@@ -158,13 +188,32 @@ fn write_until(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> i
     Ok(())
 }
 
-fn read_response(stream: &TcpStream, method: &str, deadline: Instant) -> io::Result<Response> {
-    let mut reader = BufReader::new(stream);
-    let status_line = read_line(&mut reader, stream, deadline)?;
+/// Reads a final response (skipping any interim 1xx one) and its body.
+fn read_response(
+    reader: &mut BufReader<&TcpStream>,
+    stream: &TcpStream,
+    method: &str,
+    deadline: Instant,
+) -> io::Result<Response> {
+    let mut response = read_head(reader, stream, deadline)?;
+    while (100..200).contains(&response.status) {
+        response = read_head(reader, stream, deadline)?;
+    }
+    read_body(reader, stream, method, &mut response, deadline)?;
+    Ok(response)
+}
+
+/// Reads a status line and headers.
+fn read_head(
+    reader: &mut BufReader<&TcpStream>,
+    stream: &TcpStream,
+    deadline: Instant,
+) -> io::Result<Response> {
+    let status_line = read_line(reader, stream, deadline)?;
     let status = parse_status(&status_line)?;
     let mut headers = Vec::new();
     loop {
-        let line = read_line(&mut reader, stream, deadline)?;
+        let line = read_line(reader, stream, deadline)?;
         if line.is_empty() {
             break;
         }
@@ -176,20 +225,31 @@ fn read_response(stream: &TcpStream, method: &str, deadline: Instant) -> io::Res
             return Err(invalid("more than 1000 headers".into()));
         }
     }
-    let mut response = Response {
+    Ok(Response {
         status,
         headers,
         body: Vec::new(),
-    };
+    })
+}
+
+/// Reads the body `response`'s headers announce.
+fn read_body(
+    reader: &mut BufReader<&TcpStream>,
+    stream: &TcpStream,
+    method: &str,
+    response: &mut Response,
+    deadline: Instant,
+) -> io::Result<()> {
+    let status = response.status;
     if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
-        return Ok(response);
+        return Ok(());
     }
     let chunked = response
         .header("transfer-encoding")
         .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     let length = response.header("content-length").map(str::to_owned);
     response.body = if chunked {
-        read_chunked(&mut reader, stream, deadline)?
+        read_chunked(reader, stream, deadline)?
     } else if let Some(length) = length {
         let length: usize = length
             .parse()
@@ -200,7 +260,7 @@ fn read_response(stream: &TcpStream, method: &str, deadline: Instant) -> io::Res
             )));
         }
         let mut body = vec![0; length];
-        read_exact(&mut reader, stream, &mut body, deadline)?;
+        read_exact(reader, stream, &mut body, deadline)?;
         body
     } else {
         let mut body = Vec::new();
@@ -211,7 +271,7 @@ fn read_response(stream: &TcpStream, method: &str, deadline: Instant) -> io::Res
             .read_to_end(&mut body)?;
         body
     };
-    Ok(response)
+    Ok(())
 }
 
 fn parse_status(line: &str) -> io::Result<u16> {
@@ -370,6 +430,56 @@ mod tests {
         assert_eq!(response.status, 413);
         assert_eq!(response.error_message().as_deref(), Some("big"));
         server.join().unwrap();
+    }
+
+    /// Reads the head; answers `100 Continue` if `interim`; reads `body_len` bytes; answers 204.
+    fn serve_continue(interim: bool, body_len: usize) -> (SocketAddr, thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(&stream);
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                reader.read_until(b'\n', &mut head).unwrap();
+            }
+            if interim {
+                (&stream)
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .unwrap();
+            }
+            let mut body = vec![0; body_len];
+            reader.read_exact(&mut body).unwrap();
+            assert!(body.iter().all(|b| *b == 9));
+            (&stream)
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        (addr, server)
+    }
+
+    #[test]
+    fn a_large_body_waits_for_100_continue_or_goes_after_a_short_wait() {
+        for interim in [true, false] {
+            let (addr, server) = serve_continue(interim, 200 << 10);
+            let start = Instant::now();
+            let response = request(addr, "PUT", "/k", &[], &vec![9u8; 200 << 10], T).unwrap();
+            assert_eq!(response.status, 204);
+            let head = server.join().unwrap();
+            assert!(head.contains("Expect: 100-continue\r\n"), "{head}");
+            if interim {
+                assert!(
+                    start.elapsed() < EXPECT_WAIT,
+                    "waited although told to continue"
+                );
+            } else {
+                assert!(
+                    start.elapsed() >= EXPECT_WAIT,
+                    "sent before the wait was over"
+                );
+            }
+        }
     }
 
     #[test]

@@ -83,3 +83,29 @@ fn three_nodes_survive_a_stopped_leader() {
         Some(&b"without the old leader"[..])
     );
 }
+
+/// `raftwood --help` answers (exit 0) and lists the contract's flags, raftexample's names.
+#[test]
+fn help_lists_the_contract_flags() {
+    let output = std::process::Command::new(raftwood_tests::binary::raftwood())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "raftwood --help: {}; stdout: {text}; stderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for flag in [
+        "--id",
+        "--cluster",
+        "--port",
+        "--join",
+        "--data-dir",
+        "--snapshot-count",
+    ] {
+        assert!(text.contains(flag), "--help does not list {flag}:\n{text}");
+    }
+}

@@ -525,3 +525,30 @@ fn a_damaged_wal_is_refused_with_one_line_naming_the_file() {
     let name = wal.file_name().unwrap().to_str().unwrap();
     assert!(error.contains(name), "names the file: {error}");
 }
+
+#[test]
+fn a_removed_server_returns_removed() {
+    let peers = peer_urls(2);
+    let dirs = [TempDir::new().unwrap(), TempDir::new().unwrap()];
+    let one: BTreeMap<u64, String> = peers.range(1..2).map(|(k, v)| (*k, v.clone())).collect();
+    let first = Member::start(&config(1, &one, dirs[0].path().into()));
+    first.wait_leader();
+    block_on(within(
+        "add",
+        first.service.add_member(2, peers[&2].clone()),
+    ))
+    .unwrap();
+    let mut joining = config(2, &peers, dirs[1].path().into());
+    joining.join = true;
+    joining.http.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let server = std::thread::spawn(move || replica::run(joining, std::future::pending()));
+    block_on(put(&first.service, "k", "v"));
+    block_on(within("remove", first.service.remove_member(2))).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(server.join().unwrap()));
+    let exit = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the removed server exits by itself");
+    assert_eq!(exit.unwrap(), replica::ReplicaExit::Removed);
+    first.stop();
+}

@@ -303,3 +303,27 @@ pub async fn signals() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_prevote_checkquorum_and_safe_read_index() {
+        let peers = BTreeMap::from([(1, "http://127.0.0.1:12379".to_string())]);
+        let node = ReplicaConfig::new(1, peers, "d".into()).node_config();
+        assert!(node.raft.pre_vote && node.raft.check_quorum);
+        assert_eq!(node.raft.read_only_option, ReadOnlyOption::Safe);
+        assert_eq!(node.tick_interval, Duration::from_millis(100));
+        assert_eq!((node.raft.election_tick, node.raft.heartbeat_tick), (10, 1));
+        assert!(node.validate().is_ok());
+    }
+
+    #[test]
+    fn a_node_missing_from_the_cluster_list_is_named() {
+        let peers = BTreeMap::from([(1, "http://127.0.0.1:12379".to_string())]);
+        let config = ReplicaConfig::new(3, peers, "d".into());
+        let error = own_address(&config).unwrap_err().to_string();
+        assert!(error.contains("node 3"), "{error}");
+    }
+}

@@ -58,6 +58,9 @@ pub struct RaftLog<S: Storage> {
     /// until [`RaftLog::resume_apply`] (the next tick), so that a failing storage is reported
     /// once per tick instead of spinning `has_ready`.
     apply_paused: bool,
+    /// The application asked for no committed entries for now (its apply queue is full):
+    /// [`RaftLog::set_apply_held`]. Apart from `apply_paused`, which the next tick lifts.
+    apply_held: bool,
 }
 
 impl<S: Storage> RaftLog<S> {
@@ -76,6 +79,7 @@ impl<S: Storage> RaftLog<S> {
             committed,
             applied,
             apply_paused: false,
+            apply_held: false,
         })
     }
 
@@ -386,7 +390,17 @@ impl<S: Storage> RaftLog<S> {
     }
 
     pub fn has_next_committed(&self) -> bool {
-        self.committed > self.applied && self.unstable.snapshot.is_none() && !self.apply_paused
+        self.committed > self.applied
+            && self.unstable.snapshot.is_none()
+            && !self.apply_paused
+            && !self.apply_held
+    }
+
+    /// Holds back (`true`) or releases (`false`) the committed entries: while held,
+    /// [`RaftLog::next_committed`] hands out none and `has_next_committed` says no. Only the
+    /// application lifts it; a tick does not.
+    pub fn set_apply_held(&mut self, held: bool) {
+        self.apply_held = held;
     }
 
     /// Lets [`RaftLog::next_committed`] read the storage again after a failure.
@@ -527,6 +541,25 @@ mod tests {
         assert_eq!(log.applied(), 7, "applied jumps to the snapshot");
         log.commit_to(8);
         assert_eq!(log.next_committed(u64::MAX), Ok(vec![e(8, 2)]));
+    }
+
+    /// The application's hold (a full apply queue) stops committed entries from being handed
+    /// out; lifting it hands them out in order, none skipped or repeated; the storage-failure
+    /// pause that a tick lifts does not lift the application's hold.
+    #[test]
+    fn held_apply_hands_out_nothing_until_released() {
+        let mut log = log_with(&[e(1, 1), e(2, 1), e(3, 1)], &[]);
+        log.commit_to(1);
+        assert_eq!(log.next_committed(u64::MAX), Ok(vec![e(1, 1)]));
+        log.applied_to(1);
+        log.set_apply_held(true);
+        log.commit_to(3);
+        assert!(!log.has_next_committed());
+        assert_eq!(log.next_committed(u64::MAX), Ok(vec![]));
+        log.resume_apply();
+        assert!(!log.has_next_committed(), "a tick does not lift the hold");
+        log.set_apply_held(false);
+        assert_eq!(log.next_committed(u64::MAX), Ok(vec![e(2, 1), e(3, 1)]));
     }
 
     #[test]

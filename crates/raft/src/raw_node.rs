@@ -214,6 +214,38 @@ impl<S: Storage> RawNode<S> {
         self.raft.check_invariants();
     }
 
+    /// Holds back committed entries while `paused` (an application whose apply queue is full):
+    /// [`RawNode::ready`] hands out no `committed_entries` and [`RawNode::has_ready`] does not
+    /// count them, until it is called again with `false`. Everything else goes on: ticks,
+    /// messages, persisting entries, commitment (the commit index still moves and is still
+    /// persisted in `hard_state`), snapshots from the leader, read states. Nothing is lost or
+    /// handed out twice: `applied` moves only with what was handed out, so the entries held
+    /// back come, in order, in the first Ready after the pause is lifted. Conf changes are
+    /// committed entries too, so they wait with the rest.
+    ///
+    /// ```
+    /// use raftwood_raft::{Config, MemStorage, RawNode};
+    ///
+    /// let mut node = RawNode::new(Config::new(1), MemStorage::new_with_voters(&[1])).unwrap();
+    /// node.campaign();
+    /// node.set_apply_paused(true);
+    /// while node.has_ready() {
+    ///     let rd = node.ready();
+    ///     assert!(rd.committed_entries.is_empty(), "held back");
+    ///     node.storage_mut().append(&rd.entries);
+    ///     node.advance();
+    /// }
+    /// // The leader's empty entry is committed, but not handed out.
+    /// assert_eq!(node.status().hard_state.commit, 1);
+    /// assert_eq!(node.status().applied, 0);
+    /// node.set_apply_paused(false);
+    /// assert!(node.has_ready());
+    /// assert_eq!(node.ready().committed_entries.len(), 1);
+    /// ```
+    pub fn set_apply_paused(&mut self, paused: bool) {
+        self.raft.core.log.set_apply_held(paused);
+    }
+
     /// Starts an election now, without waiting for the timeout.
     pub fn campaign(&mut self) {
         self.raft.hup();

@@ -1,5 +1,29 @@
 //! How messages leave and reach the loop. The loop sees only [`Transport`] (out) and a channel of
 //! [`TransportEvent`]s (in), so tests can put an in-memory network where the TCP transport goes.
+//!
+//! The TCP transport ([`TcpTransport`]) is built from one file per job: [`url`] (peer URLs),
+//! [`frame`] (framing and the pure frame decoder), [`handshake`] (who may connect),
+//! [`snapshot`] (chunking and reassembly), `backoff` (reconnect delays), `peer` (one outbound
+//! connection: bounded queue and writer thread), `listener` (accepting, reader threads) and
+//! `tcp` (the whole). The wire format is drawn in the book's "The peer transport".
+//! [`memory`] is the in-memory network the loop's tests use instead.
+
+mod backoff;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+mod listener;
+pub mod memory;
+mod peer;
+mod shared;
+pub mod snapshot;
+mod tcp;
+pub mod url;
+
+pub use error::{FrameError, HandshakeError, SnapshotError, TransportError, UrlError};
+pub use handshake::{DEFAULT_CLUSTER_TOKEN, cluster_id};
+pub use tcp::{TcpConfig, TcpTransport};
+pub use url::PeerUrl;
 
 use raftwood_raft::{Message, NodeId};
 

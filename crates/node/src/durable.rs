@@ -1,0 +1,62 @@
+//! The loop's view of durable storage: the few operations it needs from the WAL and the snapshot
+//! store, and nothing else. [`crate::storage::DiskStorage`] implements [`DurableLog`] (over
+//! `raftwood-wal` and `raftwood-snap`, in `storage/durable_log.rs`); the loop's tests implement
+//! it with a recording fake, so that they can check the order in which the loop calls it.
+//!
+//! # The rules an implementation keeps
+//! - [`DurableLog::save_snap`] returns only when the snapshot file is durable (written, synced,
+//!   its directory synced). The loop writes the WAL marker that names it only afterwards (in
+//!   [`DurableLog::save`]), so a marker never names a missing file.
+//! - [`DurableLog::save`] writes its [`Batch`] as one unit, in this order: a log-resetting marker
+//!   for `batch.snapshot`, the hard state, the entries; and syncs once, after all of it, if
+//!   `batch.sync`. When it returns with `sync` set, everything in the batch survives a crash.
+//!   The resetting marker says the log restarts after the snapshot: entries written before it
+//!   (which may conflict with the snapshot) are not replayed on restart.
+//! - [`DurableLog::record_local_snapshot`] records a snapshot this node took of its own state:
+//!   the file, durable, then a plain marker (the log after it stays; older snapshots stay
+//!   fallbacks), synced. The loop calls it only after the batch holding the commit index that
+//!   covers the snapshot (a marker above the persisted commit is ignored on restart).
+//! - [`DurableLog::purge`] keeps the newest `keep` snapshots (at least 2) and releases only WAL
+//!   segments wholly below the oldest kept snapshot's index.
+//! - [`DurableLog::close`] syncs what was written; the files are released when the value drops.
+
+use raftwood_raft::{Entry, HardState, Snapshot};
+
+/// One WAL write: written in this order, synced once at the end if `sync`.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// A leader's snapshot, whose file [`DurableLog::save_snap`] already made durable: written as
+    /// a log-resetting marker.
+    pub snapshot: Option<&'a Snapshot>,
+    /// Term, vote and commit index, when they changed.
+    pub hard_state: Option<HardState>,
+    /// Entries continuing the log (replacing any at or after the first one's index).
+    pub entries: &'a [Entry],
+    /// Sync after writing (raft's `must_sync`).
+    pub sync: bool,
+}
+
+impl Batch<'_> {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.hard_state.is_none() && self.entries.is_empty()
+    }
+}
+
+/// The error type of a [`DurableLog`], boxed: the loop only reports it (and stops).
+pub type DurableError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The durable storage the loop writes. See the module documentation for the rules.
+pub trait DurableLog: Send + 'static {
+    /// Writes a leader's snapshot's file and makes it durable.
+    fn save_snap(&mut self, snapshot: &Snapshot) -> Result<(), DurableError>;
+    /// Writes one batch to the WAL, synced once at the end if `batch.sync`.
+    fn save(&mut self, batch: Batch<'_>) -> Result<(), DurableError>;
+    /// Records this node's own snapshot: its file, durable, then a plain marker, synced.
+    fn record_local_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), DurableError>;
+    /// Keeps the newest `keep` snapshots (at least 2) and releases the WAL segments below the
+    /// oldest one kept.
+    fn purge(&mut self, keep: usize) -> Result<(), DurableError>;
+    /// Syncs what was written. Called once, when the loop stops.
+    fn close(&mut self) -> Result<(), DurableError>;
+}

@@ -1,0 +1,629 @@
+//! [`RaftNode`]: raftexample's `raftNode`, one method per event of its `serveChannels` loop
+//! (`on_tick`, `on_transport_event`, `on_proposals`, ...) and [`RaftNode::process_ready`], which
+//! handles every Ready in the order the book's "The node loop" chapter explains. The `select!`
+//! loop ([`crate::serve::serve_channels`]) only picks the next event; tests call these methods
+//! directly, step by step, without threads or real time.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use raftwood_raft::{
+    ConfChange, ConfChangeStep, Entry, EntryKind, Index, MemStorage, Message, NodeId, RawNode,
+    ReadState, Ready, Snapshot, Status, Storage,
+};
+use tracing::{debug, info, warn};
+
+use crate::app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};
+use crate::apply_queue::ApplyQueue;
+use crate::conf_history::ConfHistory;
+use crate::config::{ConfigError, NodeConfig};
+use crate::durable::{Batch, DurableLog};
+use crate::stats::NodeStats;
+use crate::transport::{Transport, TransportEvent};
+
+/// Where a node starts from.
+#[derive(Debug)]
+pub enum StartFrom {
+    /// Nothing on disk: bootstrap with `NodeConfig::peers` as voters, or, with
+    /// `NodeConfig::join`, with no voters (the leader's log or snapshot brings them).
+    Fresh,
+    /// What the durable storage replayed: the snapshot, hard state and entries, rebuilt in a
+    /// [`MemStorage`]. The state machine is restored from its snapshot (an [`Apply::Snapshot`]
+    /// first) and the committed entries after it are handed out again.
+    Restored(MemStorage),
+}
+
+/// The node's state for display, refreshed after every turn of the loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Raft's own view: role, term, leader, commit, last index, per-peer progress.
+    pub raft: Status,
+    /// The last index handed to the application.
+    pub applied_index: Index,
+    /// The index of the newest snapshot (taken or installed).
+    pub snapshot_index: Index,
+}
+
+/// What the application keeps of a node built with [`RaftNode::new`]: the out channels.
+#[derive(Debug)]
+pub struct AppReceivers {
+    /// Committed entries, conf changes, snapshots and reads, in order (bounded).
+    pub apply: Receiver<Apply>,
+    /// Errors answering the application's requests, and fatal ones.
+    pub errors: Receiver<NodeError>,
+}
+
+/// One replica: raft, its in-memory storage, the durable log, the transport, and the channels to
+/// the application.
+pub struct RaftNode<L: DurableLog, T: Transport> {
+    id: NodeId,
+    raw: RawNode<MemStorage>,
+    log: L,
+    transport: T,
+    apply: ApplyQueue,
+    errors: Sender<NodeError>,
+    get_snapshot: Box<dyn GetSnapshot>,
+    conf_states: ConfHistory,
+    /// The last index handed to the application (raftexample's `appliedIndex`).
+    applied_index: Index,
+    /// The index of the newest snapshot (raftexample's `snapshotIndex`).
+    snapshot_index: Index,
+    /// Read states waiting for the entries up to their index to be handed out.
+    pending_reads: VecDeque<ReadState>,
+    leader: Option<NodeId>,
+    snapshot_count: u64,
+    snapshot_catch_up_entries: u64,
+    snapshots_to_keep: usize,
+    stopping: Option<Outcome>,
+    /// A tick passed since the last try at a snapshot: try again even without a Ready, so that
+    /// an application that was behind when asked is asked again once it may have caught up.
+    snapshot_retry: bool,
+    stats: Arc<NodeStats>,
+    status: Arc<Mutex<NodeStatus>>,
+}
+
+impl<L: DurableLog, T: Transport> RaftNode<L, T> {
+    /// A node ready to run. Nothing runs until events are fed to it (or
+    /// [`crate::serve::serve_channels`] runs it).
+    pub fn new(
+        config: NodeConfig,
+        start: StartFrom,
+        log: L,
+        transport: T,
+        get_snapshot: Box<dyn GetSnapshot>,
+    ) -> Result<(RaftNode<L, T>, AppReceivers), ConfigError> {
+        config.validate()?;
+        let voters: Vec<NodeId> = config.peers.keys().copied().collect();
+        let (mut storage, restored) = match start {
+            StartFrom::Fresh if config.join => {
+                // Not a voter until the change that adds it is applied: it starts from the
+                // configuration before its addition (its peers but itself) and replays the
+                // log's changes like everyone; applying a change is idempotent, so it ends
+                // with the voters every other member has.
+                let others: Vec<NodeId> =
+                    voters.iter().copied().filter(|&v| v != config.id).collect();
+                (MemStorage::new_with_voters(&others), false)
+            }
+            StartFrom::Fresh => (MemStorage::new_with_voters(&voters), false),
+            StartFrom::Restored(s) => (s, true),
+        };
+        let snapshot = storage.snapshot().map_err(raftwood_raft::Error::from)?;
+        let index = snapshot.metadata.index;
+        let mut base = storage
+            .initial_state()
+            .map_err(raftwood_raft::Error::from)?;
+        if restored && index == 0 && base.conf_state.voters.is_empty() && !config.join {
+            // Restarted before any snapshot: the voters are the bootstrap ones.
+            storage.set_conf_state(raftwood_raft::ConfState { voters });
+            base = storage
+                .initial_state()
+                .map_err(raftwood_raft::Error::from)?;
+        }
+        let history_start = if index > 0 {
+            snapshot.metadata.conf_state.clone()
+        } else {
+            base.conf_state
+        };
+        let mut raft_config = config.raft.clone();
+        raft_config.id = config.id;
+        raft_config.applied = index;
+        let raw = RawNode::new(raft_config, storage)?;
+        let (apply_tx, apply_rx) = crossbeam_channel::bounded(config.apply_capacity);
+        let (errors_tx, errors_rx) = crossbeam_channel::unbounded();
+        let status = NodeStatus {
+            raft: raw.status(),
+            applied_index: index,
+            snapshot_index: index,
+        };
+        let mut node = RaftNode {
+            id: config.id,
+            raw,
+            log,
+            transport,
+            apply: ApplyQueue::new(apply_tx),
+            errors: errors_tx,
+            get_snapshot,
+            conf_states: ConfHistory::new(index, history_start),
+            applied_index: index,
+            snapshot_index: index,
+            pending_reads: VecDeque::new(),
+            leader: None,
+            snapshot_count: config.snapshot_count,
+            snapshot_catch_up_entries: config.snapshot_catch_up_entries,
+            snapshots_to_keep: config.snapshots_to_keep,
+            stopping: None,
+            snapshot_retry: false,
+            stats: Arc::new(NodeStats::default()),
+            status: Arc::new(Mutex::new(status)),
+        };
+        if index > 0 {
+            // The state machine starts from the snapshot the storage restored (raftexample's
+            // kvstore loads it itself at start; here the node hands it over, first).
+            node.apply.push(Apply::Snapshot(snapshot));
+        }
+        let receivers = AppReceivers {
+            apply: apply_rx,
+            errors: errors_rx,
+        };
+        Ok((node, receivers))
+    }
+
+    /// The counters, shared.
+    pub fn stats(&self) -> Arc<NodeStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The status, shared; refreshed by [`RaftNode::process_ready`].
+    pub fn status(&self) -> Arc<Mutex<NodeStatus>> {
+        Arc::clone(&self.status)
+    }
+
+    /// The raft node, for tests and tools.
+    pub fn raw(&self) -> &RawNode<MemStorage> {
+        &self.raw
+    }
+
+    /// The durable log, for tests and tools.
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// The transport, for tests and tools.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The ticker fired (raftexample: `case <-ticker.C: rc.node.Tick()`).
+    pub fn on_tick(&mut self) {
+        self.snapshot_retry = true;
+        self.raw.tick();
+    }
+
+    /// Starts an election now (tests; a single-node cluster elects itself after a timeout).
+    pub fn campaign(&mut self) {
+        self.raw.campaign();
+    }
+
+    /// Something from the transport.
+    pub fn on_transport_event(&mut self, event: TransportEvent) {
+        match event {
+            TransportEvent::Message(m) => self.on_message(m),
+            TransportEvent::Unreachable(to) => {
+                NodeStats::count_peer(&self.stats.unreachable, to);
+                self.raw.report_unreachable(to);
+            }
+            TransportEvent::SnapshotStatus { to, ok } => self.raw.report_snapshot(to, ok),
+            TransportEvent::Removed { by } => {
+                warn!(
+                    id = self.id,
+                    by, "a peer says this node was removed; stopping"
+                );
+                self.stopping = Some(Outcome::Removed);
+            }
+        }
+    }
+
+    /// A message from a peer: stepped into raft. Raft drops what makes no sense, and says so in
+    /// its own logs; the only errors are a message for another node (a misrouted frame).
+    pub fn on_message(&mut self, m: Message) {
+        if let Err(e) = self.raw.step(m) {
+            debug!(id = self.id, "message dropped: {e}");
+        }
+    }
+
+    /// Proposals from the application (raftexample's `proposeC`), proposed one by one: they go
+    /// into one Ready and so into one WAL batch and one sync.
+    pub fn on_proposals(&mut self, proposals: impl IntoIterator<Item = Proposal>) {
+        for p in proposals {
+            NodeStats::add(&self.stats.proposals, 1);
+            if let Err(error) = self.raw.propose(p.data) {
+                self.report(NodeError::ProposalDropped { id: p.id, error });
+            }
+        }
+    }
+
+    /// A membership change from the application (raftexample's `confChangeC`).
+    pub fn on_conf_change(&mut self, request: ConfChangeRequest) {
+        if let Err(error) = self.raw.propose_conf_change(request.change) {
+            self.report(NodeError::ConfChangeDropped {
+                id: request.id,
+                error,
+            });
+        }
+    }
+
+    /// A linearizable read (ReadIndex, thesis §6.4): its [`ReadState`] comes out in
+    /// [`Apply::ReadStates`] after the entries it waits for.
+    pub fn on_read_index(&mut self, context: Bytes) {
+        NodeStats::add(&self.stats.read_index_rounds, 1);
+        if let Err(error) = self.raw.read_index(context.clone()) {
+            self.report(NodeError::ReadDropped { context, error });
+        }
+    }
+
+    /// A leadership transfer request (thesis §3.10).
+    pub fn on_transfer_leader(&mut self, to: NodeId) {
+        if let Err(error) = self.raw.transfer_leader(to) {
+            self.report(NodeError::TransferRefused { to, error });
+        }
+    }
+
+    /// The application asked the node to stop: the loop finishes its turn and stops.
+    pub fn request_stop(&mut self) {
+        self.stopping.get_or_insert(Outcome::Stopped);
+    }
+
+    /// Why the node is stopping, once it is.
+    pub fn stopping(&self) -> Option<&Outcome> {
+        self.stopping.as_ref()
+    }
+
+    pub(crate) fn apply_queue(&mut self) -> &mut ApplyQueue {
+        &mut self.apply
+    }
+
+    /// Handles every Ready raft has, then refreshes the status. Called after every event.
+    /// An error is fatal (durable storage failed, a committed entry is unreadable): the node
+    /// must stop, since it can no longer keep its promises.
+    pub fn process_ready(&mut self) -> Result<(), NodeError> {
+        loop {
+            self.apply.flush();
+            if self.apply.is_closed() {
+                // The application dropped its receiver: it has gone.
+                self.request_stop();
+            }
+            let backed_up = self.apply.is_backed_up();
+            if backed_up {
+                NodeStats::add(&self.stats.apply_pauses, 1);
+            }
+            self.raw.set_apply_paused(backed_up);
+            self.publish_reads();
+            if !self.raw.has_ready() {
+                break;
+            }
+            let rd = self.raw.ready();
+            self.handle_ready(rd)?;
+        }
+        if std::mem::take(&mut self.snapshot_retry) {
+            self.maybe_trigger_snapshot()?;
+        }
+        self.publish_status();
+        Ok(())
+    }
+
+    /// One Ready, in the order of the book's chapter (a) to (h).
+    fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
+        if let Some(ss) = rd.soft_state
+            && ss.leader != self.leader
+        {
+            self.leader = ss.leader;
+            NodeStats::add(&self.stats.leader_changes, 1);
+            info!(id = self.id, leader = ?ss.leader, role = %ss.role, "leader changed");
+        }
+        // (e, early) `messages` go out now, before this node's own write (Ready rule 2): they
+        // ask (appends, heartbeats, vote requests), they acknowledge nothing. A leader's appends
+        // thus reach the followers while it writes its own copy (thesis §10.2.1), which is safe
+        // because raft counts the leader's own copy towards a quorum only after `advance`, that
+        // is after (b)'s sync: a follower's acknowledgement alone cannot commit an entry the
+        // leader may still lose. Test: loop_ordering.rs,
+        // the_leader_does_not_count_itself_before_its_sync.
+        self.send(std::mem::take(&mut rd.messages));
+        // (a) A leader's snapshot: its file first, durable, before any WAL marker names it.
+        if let Some(snap) = &rd.snapshot {
+            self.save_snap(snap)?;
+        }
+        // (b) One WAL batch: the snapshot's log-resetting marker, the hard state, the entries;
+        // one sync, if needed.
+        let batch = Batch {
+            snapshot: rd.snapshot.as_deref(),
+            hard_state: rd.hard_state,
+            entries: &rd.entries,
+            sync: rd.must_sync,
+        };
+        if !batch.is_empty() {
+            self.log.save(batch).map_err(fatal("saving a WAL batch"))?;
+        }
+        self.stats
+            .count_ready(rd.entries.len() as u64, rd.must_sync && !batch.is_empty());
+        // (c) Only now, durable, the snapshot replaces the in-memory log and goes to the app.
+        if let Some(snap) = rd.snapshot.take() {
+            self.raw
+                .storage_mut()
+                .apply_snapshot((*snap).clone())
+                .map_err(fatal("installing a snapshot in memory"))?;
+            self.publish_snapshot(*snap);
+            self.log
+                .purge(self.snapshots_to_keep)
+                .map_err(fatal("purging"))?;
+        }
+        // (d) The in-memory log (raft reads from it) follows the durable one.
+        if let Some(hs) = rd.hard_state {
+            self.raw.storage_mut().set_hard_state(hs);
+        }
+        self.raw.storage_mut().append(&rd.entries);
+        // (e) `persisted_messages` acknowledge what (b) made durable (accepted appends, granted
+        // votes): only now may they leave (Ready rule 3).
+        self.send(std::mem::take(&mut rd.persisted_messages));
+        // (f) Committed entries, conf changes, then the reads that waited for them.
+        let ents = self.entries_to_apply(std::mem::take(&mut rd.committed_entries));
+        self.publish_entries(ents)?;
+        self.pending_reads.extend(rd.read_states);
+        self.publish_reads();
+        if !rd.dropped_reads.is_empty() {
+            self.apply.push(Apply::DroppedReads(rd.dropped_reads));
+        }
+        for f in rd.storage_failures {
+            self.report(NodeError::Storage(f.to_string()));
+        }
+        if let Some(e) = rd.apply_failure {
+            self.report(NodeError::Storage(format!(
+                "reading committed entries: {e}"
+            )));
+        }
+        // (g) Every `snapshot_count` entries, a snapshot of the application's state.
+        self.maybe_trigger_snapshot()?;
+        // (h) Done: raft may count this node's copy of the entries and move `applied`.
+        self.raw.advance();
+        Ok(())
+    }
+
+    /// Writes a snapshot's file, durable (raftexample's `saveSnap` first step; its WAL marker is
+    /// written by the caller after this returns).
+    fn save_snap(&mut self, snap: &Snapshot) -> Result<(), NodeError> {
+        self.log
+            .save_snap(snap)
+            .map_err(fatal("saving a snapshot file"))
+    }
+
+    fn send(&mut self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        {
+            let mut sent = self.stats.sent.lock();
+            for m in &messages {
+                *sent.entry(m.to).or_default() += 1;
+            }
+        }
+        self.transport.send(messages);
+    }
+
+    /// raftexample's `entriesToApply`: the committed entries not handed out yet. Raft already
+    /// never hands an entry out twice; the check keeps the loop honest about it.
+    fn entries_to_apply(&self, ents: Vec<Entry>) -> Vec<Entry> {
+        let Some(first) = ents.first() else {
+            return ents;
+        };
+        assert!(
+            first.index <= self.applied_index + 1,
+            "invariant violated: first committed entry {} after applied index {} + 1",
+            first.index,
+            self.applied_index
+        );
+        ents.into_iter()
+            .filter(|e| e.index > self.applied_index)
+            .collect()
+    }
+
+    /// raftexample's `publishEntries`: normal entries in batches, each conf change applied to
+    /// raft (and to the transport) and handed out between them, in log order.
+    fn publish_entries(&mut self, ents: Vec<Entry>) -> Result<(), NodeError> {
+        let Some(last) = ents.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        let count = ents.len() as u64;
+        let mut batch = Vec::new();
+        for e in ents {
+            match e.kind {
+                EntryKind::Normal => batch.push(e),
+                EntryKind::ConfChange => {
+                    if !batch.is_empty() {
+                        self.apply.push(Apply::Entries(std::mem::take(&mut batch)));
+                    }
+                    self.apply_conf_change(&e)?;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.apply.push(Apply::Entries(batch));
+        }
+        NodeStats::add(&self.stats.committed_published, count);
+        self.applied_index = last;
+        Ok(())
+    }
+
+    fn apply_conf_change(&mut self, e: &Entry) -> Result<(), NodeError> {
+        let cc = ConfChange::decode(&e.data).map_err(|err| {
+            NodeError::Fatal(format!("committed conf change at index {}: {err}", e.index))
+        })?;
+        let conf_state = match self.raw.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(error) => {
+                // Refused the same way on every node: the configuration stays as it was.
+                warn!(
+                    id = self.id,
+                    index = e.index,
+                    "conf change refused: {error}"
+                );
+                self.report(NodeError::Storage(format!(
+                    "committed conf change at index {} refused: {error}",
+                    e.index
+                )));
+                return Ok(());
+            }
+        };
+        self.raw.storage_mut().set_conf_state(conf_state.clone());
+        self.conf_states.record(e.index, conf_state.clone());
+        for step in &cc.steps {
+            match *step {
+                ConfChangeStep::AddVoter(id) if id != self.id && !cc.context.is_empty() => {
+                    // raftexample puts the new member's peer URL in the context.
+                    match std::str::from_utf8(&cc.context) {
+                        Ok(url) => self.transport.add_peer(id, url),
+                        Err(_) => warn!(id, "added voter's context is not a UTF-8 URL"),
+                    }
+                }
+                ConfChangeStep::RemoveNode(id) if id == self.id => {
+                    info!(id = self.id, "removed from the cluster; stopping");
+                    self.stopping = Some(Outcome::Removed);
+                }
+                ConfChangeStep::RemoveNode(id) => self.transport.remove_peer(id),
+                _ => {}
+            }
+        }
+        self.apply.push(Apply::ConfChange {
+            index: e.index,
+            term: e.term,
+            change: cc,
+            conf_state,
+        });
+        Ok(())
+    }
+
+    /// Hands out the read states whose index has been reached, in order.
+    fn publish_reads(&mut self) {
+        let mut ready = Vec::new();
+        while let Some(rs) = self.pending_reads.front() {
+            if rs.index > self.applied_index {
+                break;
+            }
+            ready.extend(self.pending_reads.pop_front());
+        }
+        if !ready.is_empty() {
+            self.apply.push(Apply::ReadStates(ready));
+        }
+    }
+
+    /// raftexample's `publishSnapshot`: the state machine restarts from a leader's snapshot.
+    fn publish_snapshot(&mut self, snap: Snapshot) {
+        let m = &snap.metadata;
+        assert!(
+            m.index > self.applied_index,
+            "invariant violated: snapshot index {} at or below applied index {}",
+            m.index,
+            self.applied_index
+        );
+        info!(id = self.id, index = m.index, "publishing snapshot");
+        self.conf_states.reset(m.index, m.conf_state.clone());
+        self.snapshot_index = m.index;
+        self.applied_index = m.index;
+        self.apply.push(Apply::Snapshot(snap));
+    }
+
+    /// raftexample's `maybeTriggerSnapshot`: every `snapshot_count` entries handed out, take the
+    /// application's state, record it (file, then a plain WAL marker), compact the in-memory
+    /// log keeping `snapshot_catch_up_entries`, and purge old snapshots and WAL segments.
+    fn maybe_trigger_snapshot(&mut self) -> Result<(), NodeError> {
+        if self.applied_index - self.snapshot_index < self.snapshot_count {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (index, data) = self
+            .get_snapshot
+            .get_snapshot()
+            .map_err(|e| NodeError::Fatal(format!("getSnapshot: {e}")))?;
+        if index <= self.snapshot_index {
+            // The application is still behind (items wait in the channel): ask again at the next
+            // Ready or tick. While it stays more than `snapshot_count` behind it is asked at
+            // every one of them; an application that slow has a bigger problem.
+            return Ok(());
+        }
+        if index > self.applied_index {
+            return Err(NodeError::Fatal(format!(
+                "getSnapshot returned index {index}, past the applied index {}",
+                self.applied_index
+            )));
+        }
+        let cs = self.conf_states.at(index);
+        let snap = self
+            .raw
+            .storage_mut()
+            .create_snapshot(index, cs, data)
+            .map_err(fatal("creating a snapshot"))?;
+        // The file, durable, then a plain marker: the commit index covering `index` is already
+        // durable (this Ready's batch, or an earlier one), so a restart honours the marker.
+        self.log
+            .record_local_snapshot(&snap)
+            .map_err(fatal("recording a snapshot"))?;
+        let compact_index = index.saturating_sub(self.snapshot_catch_up_entries);
+        if compact_index >= self.raw.storage().first_index().unwrap_or(1) {
+            self.raw
+                .storage_mut()
+                .compact(compact_index)
+                .map_err(fatal("compacting"))?;
+            info!(id = self.id, compact_index, "compacted log");
+        }
+        self.log
+            .purge(self.snapshots_to_keep)
+            .map_err(fatal("purging"))?;
+        self.snapshot_index = index;
+        self.conf_states.prune(index);
+        NodeStats::add(&self.stats.snapshots_taken, 1);
+        NodeStats::add(
+            &self.stats.snapshot_micros,
+            started.elapsed().as_micros() as u64,
+        );
+        Ok(())
+    }
+
+    fn publish_status(&self) {
+        let status = NodeStatus {
+            raft: self.raw.status(),
+            applied_index: self.applied_index,
+            snapshot_index: self.snapshot_index,
+        };
+        *self.status.lock() = status;
+    }
+
+    fn report(&self, error: NodeError) {
+        debug!(id = self.id, "{error}");
+        // The application holds the receiver for the node's whole life; if it dropped it, it
+        // does not want the errors.
+        let _ = self.errors.send(error);
+    }
+
+    /// Stops: hands what it can to the application, syncs and closes the durable log.
+    pub fn finish(mut self) -> Result<Outcome, NodeError> {
+        self.apply.flush();
+        self.log.close().map_err(fatal("closing the log"))?;
+        Ok(self.stopping.unwrap_or(Outcome::Stopped))
+    }
+
+    /// After a fatal error: report it, close the log as well as possible, return the error.
+    pub(crate) fn fail(mut self, error: NodeError) -> NodeError {
+        let _ = self.errors.send(NodeError::Fatal(error.to_string()));
+        if let Err(e) = self.log.close() {
+            warn!(id = self.id, "closing the log after a failure: {e}");
+        }
+        error
+    }
+}
+
+/// Turns a storage error into the fatal error that stops the node, saying what was being done.
+fn fatal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> NodeError {
+    move |e| NodeError::Fatal(format!("{what}: {e}"))
+}

@@ -285,6 +285,10 @@ fn local_cluster_starts_its_nodes_and_stops_them_on_sigterm() {
 fn local_clusters_nodes_stop_when_it_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = start_cluster(dir.path());
+    assert!(
+        !all_stopped(dir.path()),
+        "the nodes stopped while local-cluster lived"
+    );
     cluster.0.kill().unwrap();
     cluster.0.wait().unwrap();
     assert!(

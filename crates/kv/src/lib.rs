@@ -14,12 +14,19 @@
 //! - [`loadgen`]: the load tool behind `raftwood bench`.
 //! - [`replica`]: [`replica::RaftKv`], the service over the raft node, and [`replica::run`], the
 //!   whole server.
+//! - [`cli`]: the `raftwood` command line and the [`cli::ServerConfig`] it produces.
+//! - [`server`]: running a node from a [`cli::ServerConfig`].
+//! - [`local_cluster`]: `raftwood local-cluster`, N local nodes as child processes, and the
+//!   child's side of their parent pipe ([`local_cluster::watch_parent`]).
 
+pub mod cli;
 pub mod codec;
 pub mod command;
 pub mod http;
 pub mod loadgen;
+pub mod local_cluster;
 pub mod replica;
+pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod state;

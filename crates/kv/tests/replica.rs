@@ -483,7 +483,7 @@ fn the_server_serves_http_and_stops_gracefully() {
     assert!(body.contains("\"role\":\"leader\""), "{body}");
     stop_tx.send(()).unwrap();
     let exit = server.join().unwrap().expect("a clean stop");
-    assert_eq!(exit, replica::ReplicaExit::Stopped);
+    assert_eq!(exit, raftwood_kv::server::ExitReason::Stopped);
     assert!(std::net::TcpStream::connect(addr).is_err(), "HTTP stopped");
 }
 
@@ -549,6 +549,6 @@ fn a_removed_server_returns_removed() {
     let exit = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the removed server exits by itself");
-    assert_eq!(exit.unwrap(), replica::ReplicaExit::Removed);
+    assert_eq!(exit.unwrap(), raftwood_kv::server::ExitReason::Removed);
     first.stop();
 }

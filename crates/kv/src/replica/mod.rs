@@ -41,7 +41,7 @@ use raftwood_node::NodeHandle;
 use raftwood_raft::ConfChange;
 
 pub use reads::ROUND_TIMEOUT;
-pub use run::{ReplicaConfig, ReplicaError, ReplicaExit, run, signals, start};
+pub use run::{ReplicaConfig, ReplicaError, run, signals, start};
 pub use threads::{Replica, ReplicaThreads};
 
 use crate::service::ServiceError;

@@ -8,8 +8,8 @@
 //! --port              ─► HTTP (axum on tokio) over RaftKv
 //! ```
 //!
-//! It returns when the node is removed ([`ReplicaExit::Removed`]) or when asked to stop
-//! (SIGINT, SIGTERM, or the caller's `stop` future: [`ReplicaExit::Stopped`]): the HTTP server
+//! It returns when the node is removed ([`ExitReason::Removed`]) or when asked to stop
+//! (SIGINT, SIGTERM, or the caller's `stop` future: [`ExitReason::Stopped`]): the HTTP server
 //! stops accepting and lets the requests in flight finish, then the node finishes the Ready in
 //! hand, syncs and closes its WAL, and the threads are joined.
 
@@ -26,7 +26,9 @@ use raftwood_raft::ReadOnlyOption;
 use tracing::{info, warn};
 
 use super::{RaftKv, Replica};
+use crate::cli::ServerConfig;
 use crate::http::{self, HttpConfig};
+use crate::server::ExitReason;
 use crate::snapshot::SnapshotLimits;
 
 /// Everything one server needs; the binary fills it from its flags.
@@ -112,13 +114,27 @@ impl ReplicaConfig {
     }
 }
 
-/// How a server ended normally (the process exits with status 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaExit {
-    /// Asked to stop (signal or the caller's stop future).
-    Stopped,
-    /// Removed from the cluster.
-    Removed,
+impl From<&ServerConfig> for ReplicaConfig {
+    /// The binary's flags (`crate::cli`), with the WAL synced.
+    fn from(c: &ServerConfig) -> ReplicaConfig {
+        ReplicaConfig {
+            id: c.id,
+            peers: c.peers.clone(),
+            join: c.join,
+            data_dir: c.data_dir.clone(),
+            snapshot_count: c.snapshot_count,
+            catch_up_entries: c.catch_up,
+            http: c.http_config(),
+            cluster_token: c.cluster_token.clone(),
+            peer_listen: Some(c.peer_listen),
+            tick_interval: c.tick_interval,
+            election_ticks: c.election_ticks,
+            heartbeat_ticks: c.heartbeat_ticks,
+            pre_vote: c.pre_vote,
+            check_quorum: c.check_quorum,
+            fsync: true,
+        }
+    }
 }
 
 /// Why a server could not start or failed. `Display` is one line naming the file, address or
@@ -157,7 +173,7 @@ pub enum ReplicaError {
 pub fn run(
     config: ReplicaConfig,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<ReplicaExit, ReplicaError> {
+) -> Result<ExitReason, ReplicaError> {
     // Bound first: a port in use is reported before anything touches the data directory.
     let http_listener = TcpListener::bind(config.http.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -204,10 +220,10 @@ pub fn run(
         source,
     })?;
     match outcome? {
-        Outcome::Stopped => Ok(ReplicaExit::Stopped),
+        Outcome::Stopped => Ok(ExitReason::Stopped),
         Outcome::Removed => {
             info!(id = config.id, "removed from the cluster; exiting");
-            Ok(ReplicaExit::Removed)
+            Ok(ExitReason::Removed)
         }
     }
 }

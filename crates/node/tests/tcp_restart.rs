@@ -1,7 +1,8 @@
 //! Real nodes over loopback TCP with real WALs (fsync on), stopped and restarted: from the WAL
 //! alone, from a snapshot plus the WAL, over a torn WAL tail, refusing a WAL damaged in the
 //! middle, falling back past a damaged newest snapshot, and a node far behind catching up by the
-//! leader's snapshot, sent in chunks. The harness is `tcp_common`.
+//! leader's snapshot, sent in chunks; and a node restarted after compaction that finds a member
+//! added before its snapshot through the URL the snapshot carries. The harness is `tcp_common`.
 #![allow(clippy::unwrap_used)]
 
 mod tcp_common;
@@ -22,6 +23,8 @@ fn snapshotting() -> Tuning {
 /// Stops the whole cluster and starts it again: every node's application state is what it had,
 /// nothing committed lost. Returns the restarted cluster.
 fn stop_all_and_restart(mut c: TcpCluster) -> TcpCluster {
+    // Every node has applied everything committed before it stops.
+    c.converge_on(c.leader());
     let before = c.stop_all();
     for &id in before.keys() {
         c.restart(id);
@@ -197,4 +200,32 @@ fn a_node_far_behind_catches_up_by_the_leaders_snapshot_in_chunks() {
     assert!(state_size > 4 * 256, "the snapshot took several chunks");
     assert_eq!(caught_up.map, s.map);
     assert_eq!(caught_up.order, s.order);
+}
+
+#[test]
+fn a_node_restarted_after_compaction_dials_the_member_added_before_its_snapshot() {
+    let mut c = TcpCluster::start(1, snapshotting());
+    c.commit(0..5);
+    c.add(2);
+    c.commit_in_steps(5..60, 10);
+    c.settle_snapshots();
+    let before = c.stop(1);
+    // Its `--cluster` list names only itself: node 2's URL is in the conf change, which its
+    // snapshot covers, so only the snapshot's member list can tell it where node 2 is. Two
+    // voters: nothing commits without node 2.
+    let only_me = [(1, c.peers[&1].clone())].into();
+    c.restart_with_peers(1, only_me);
+    let restored = c
+        .node(1)
+        .restored_snapshot
+        .expect("restarted from a snapshot");
+    assert!(
+        restored > before.conf_changes[0],
+        "the snapshot covers the change"
+    );
+    c.commit(60..70);
+    let s = c.assert_same_everywhere(c.leader());
+    assert_eq!(s.map.len(), 70);
+    let members = c.node(1).handle.status().members;
+    assert_eq!(members.get(&2), Some(&c.peers[&2]), "{members:?}");
 }

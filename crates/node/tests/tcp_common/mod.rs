@@ -41,6 +41,8 @@ pub struct State {
     pub order: Vec<String>,
     /// The indexes of the snapshots it was restored from.
     pub snapshots_restored: Vec<Index>,
+    /// The indexes of the conf changes it applied.
+    pub conf_changes: Vec<Index>,
 }
 
 impl State {
@@ -73,6 +75,7 @@ impl State {
             Apply::ConfChange { index, .. } => {
                 assert_eq!(index, self.applied + 1, "conf changes arrive in order");
                 self.applied = index;
+                self.conf_changes.push(index);
             }
             Apply::Snapshot(s) => {
                 assert!(s.metadata.index > self.applied);
@@ -185,6 +188,19 @@ impl TcpCluster {
 
     /// Opens node `id`'s directory and starts it on `listener`.
     fn launch(&mut self, id: NodeId, listener: TcpListener, join: bool) {
+        let peers = self.peers.clone();
+        self.launch_with(id, listener, join, peers);
+    }
+
+    /// Opens node `id`'s directory and starts it on `listener`, with `peers` as its
+    /// `--cluster` list.
+    fn launch_with(
+        &mut self,
+        id: NodeId,
+        listener: TcpListener,
+        join: bool,
+        peers: BTreeMap<NodeId, String>,
+    ) {
         let (storage, restored) = DiskStorage::open(&self.dir(id), self.storage_options()).unwrap();
         let Restored {
             snapshot,
@@ -196,7 +212,7 @@ impl TcpCluster {
         let skipped_snapshots = skipped_snapshots.len();
         let torn_tail = torn_tail.is_some();
 
-        let mut config = NodeConfig::new(id, self.peers.clone());
+        let mut config = NodeConfig::new(id, peers.clone());
         config.join = join;
         config.tick_interval = TICK;
         config.raft.election_tick = 10;
@@ -204,7 +220,7 @@ impl TcpCluster {
         config.snapshot_count = self.tuning.snapshot_count;
         config.snapshot_catch_up_entries = self.tuning.snapshot_catch_up_entries;
 
-        let mut tcp = TcpConfig::new(id, listener.local_addr().unwrap(), self.peers.clone());
+        let mut tcp = TcpConfig::new(id, listener.local_addr().unwrap(), peers);
         tcp.backoff_min = Duration::from_millis(10);
         tcp.backoff_max = Duration::from_millis(100);
         tcp.io_timeout = Duration::from_secs(2);
@@ -272,6 +288,13 @@ impl TcpCluster {
     pub fn restart(&mut self, id: NodeId) {
         let listener = TcpListener::bind(self.addrs[&id]).unwrap();
         self.launch(id, listener, false);
+    }
+
+    /// Starts node `id` again from its directory, on its old port, with only `peers` as its
+    /// `--cluster` list (what an operator who never updated it would pass).
+    pub fn restart_with_peers(&mut self, id: NodeId, peers: BTreeMap<NodeId, String>) {
+        let listener = TcpListener::bind(self.addrs[&id]).unwrap();
+        self.launch_with(id, listener, false, peers);
     }
 
     /// Adds node `id` through the leader (a conf change carrying its URL) and starts it with

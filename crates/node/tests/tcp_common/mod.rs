@@ -140,10 +140,17 @@ fn bind_any() -> TcpListener {
 }
 
 /// Waits until `done` holds, polling every 5 ms; panics with `what` after [`WAIT`].
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_or_describe(what, done, String::new);
+}
+
+/// As [`wait_until`], adding `describe()` to the panic message.
+fn wait_or_describe(what: &str, mut done: impl FnMut() -> bool, describe: impl Fn() -> String) {
     let deadline = Instant::now() + WAIT;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}; {}", describe());
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -330,16 +337,51 @@ impl TcpCluster {
         self.launch(id, listener, true);
     }
 
+    /// Each running node's view, for a failure message.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (id, n) in &self.nodes {
+            let st = n.handle.status();
+            let r = &st.raft;
+            let finished = if n.thread.is_finished() {
+                " (thread ended)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "[n{id}{finished}: {:?} term {} leader {:?} commit {} last {} applied {} app {}] ",
+                r.soft_state.role,
+                r.hard_state.term,
+                r.soft_state.leader,
+                r.hard_state.commit,
+                r.last_index,
+                st.applied_index,
+                n.state.lock().applied,
+            ));
+            for e in n.errors.try_iter() {
+                out.push_str(&format!("(n{id} error: {e}) "));
+            }
+        }
+        out
+    }
+
     /// The node that leads, once the running nodes agree on one.
     pub fn leader(&self) -> NodeId {
         let mut leader = None;
-        wait_until("a leader", || {
-            leader = self.nodes.iter().find_map(|(&id, n)| {
+        let find = || {
+            self.nodes.iter().find_map(|(&id, n)| {
                 let s = n.handle.status().raft;
                 (s.soft_state.role == Role::Leader).then_some(id)
-            });
-            leader.is_some()
-        });
+            })
+        };
+        wait_or_describe(
+            "a leader",
+            || {
+                leader = find();
+                leader.is_some()
+            },
+            || self.describe(),
+        );
         leader.unwrap()
     }
 
@@ -409,11 +451,15 @@ impl TcpCluster {
     /// Waits until every running node has applied what node `id` has.
     pub fn converge_on(&self, id: NodeId) -> State {
         let target = self.state(id);
-        wait_until("every node to apply the same entries", || {
-            self.nodes
-                .values()
-                .all(|n| n.state.lock().applied >= target.applied)
-        });
+        wait_or_describe(
+            "every node to apply the same entries",
+            || {
+                self.nodes
+                    .values()
+                    .all(|n| n.state.lock().applied >= target.applied)
+            },
+            || format!("node {id} applied {}; {}", target.applied, self.describe()),
+        );
         target
     }
 

@@ -353,7 +353,8 @@ fn members_are_added_and_removed_and_a_removed_node_stops() {
     let read = block_on(get(&second.service, "before", Consistency::Linearizable));
     assert_eq!(read.unwrap(), "1");
     let members = block_on(first.service.members()).unwrap();
-    assert_eq!(members.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 2]);
+    let listed: Vec<(u64, &str)> = members.iter().map(|m| (m.id, m.url.as_str())).collect();
+    assert_eq!(listed, [(1, peers[&1].as_str()), (2, peers[&2].as_str())]);
     block_on(within("remove", first.service.remove_member(2))).unwrap();
     let missing = block_on(first.service.remove_member(2));
     assert!(

@@ -30,7 +30,9 @@ pub(crate) fn run(shared: Arc<Shared>, errors: Receiver<NodeError>) {
                 warn!(to, "leadership transfer refused: {error}");
             }
             NodeError::Storage(message) => warn!("node storage: {message}"),
-            NodeError::Fatal(message) => error!("node failed: {message}"),
+            fatal @ (NodeError::Fatal(_) | NodeError::SnapshotPayload(_)) => {
+                error!("node failed: {fatal}");
+            }
         }
     }
 }

@@ -50,14 +50,11 @@ fn role(role: raftwood_raft::Role) -> Role {
 /// The voters of the configuration this node applied, with their peer URLs (the node tracks
 /// them from the cluster list and the conf changes' contexts, and carries them in snapshots).
 pub(crate) fn members(node: &NodeStatus) -> Vec<Member> {
-    // INTERIM until NodeStatus carries `members` (node-tcp): the voters, URLs unknown.
-    node.raft
-        .conf_state
-        .voters
+    node.members
         .iter()
-        .map(|&id| Member {
+        .map(|(&id, url)| Member {
             id,
-            url: String::new(),
+            url: url.clone(),
             role: MemberRole::Voter,
         })
         .collect()

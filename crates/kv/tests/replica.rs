@@ -188,6 +188,12 @@ fn a_single_node_puts_reads_and_compares_and_sets() {
             missing,
             Err(ServiceError::PreconditionFailed { current: None })
         );
+        let long = "k".repeat(64 << 10 | 1);
+        let refused = s.put(long, "x".into(), None).await;
+        assert!(
+            matches!(refused, Err(ServiceError::BadRequest(_))),
+            "{refused:?}"
+        );
         within("delete", s.delete("k".into())).await.unwrap();
         assert_eq!(get(s, "k", Consistency::Linearizable).await, None);
     });

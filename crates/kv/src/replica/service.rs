@@ -84,6 +84,15 @@ impl KvService for RaftKv {
         value: Bytes,
         if_revision: Option<u64>,
     ) -> Result<u64, ServiceError> {
+        // A key the snapshot reader would refuse must never enter the log: every replica would
+        // apply it, and none could restore the snapshot that holds it.
+        let max = self.shared.snapshot_limits.max_key_len as usize;
+        if k.len() > max {
+            return Err(ServiceError::BadRequest(format!(
+                "key of {} bytes, over the limit of {max} bytes",
+                k.len()
+            )));
+        }
         let op = Op::Put {
             key: key(k)?,
             value,

@@ -41,10 +41,19 @@ impl RaftKv {
             },
             op,
         };
+        let data = command.encode();
+        if data.len() > crate::codec::DECODE_LIMIT {
+            // No replica could decode it: it would be skipped at apply and never answered.
+            return Err(ServiceError::BadRequest(format!(
+                "command of {} bytes, over the log's limit of {} bytes: send a smaller value",
+                data.len(),
+                crate::codec::DECODE_LIMIT
+            )));
+        }
         let (_guard, answer) = shared.writes.register(seq, ());
         let proposal = Proposal {
             id: seq,
-            data: Bytes::from(command.encode()),
+            data: Bytes::from(data),
         };
         // Never wait on the node's channel from an async task: a full channel means the node is
         // far behind its clients, and the client is better told to come back.

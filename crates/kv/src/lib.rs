@@ -12,11 +12,18 @@
 //!   [`service::memory::MemoryService`], an unreplicated one for tests and examples.
 //! - [`http`]: the HTTP API (axum on tokio) over any [`service::KvService`].
 //! - [`loadgen`]: the load tool behind `raftwood bench`.
+//! - [`cli`]: the `raftwood` command line and the [`cli::ServerConfig`] it produces.
+//! - [`server`]: running a node from a [`cli::ServerConfig`].
+//! - [`local_cluster`]: `raftwood local-cluster`, N local nodes as child processes, and the
+//!   child's side of their parent pipe ([`local_cluster::watch_parent`]).
 
+pub mod cli;
 pub mod codec;
 pub mod command;
 pub mod http;
 pub mod loadgen;
+pub mod local_cluster;
+pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod state;

@@ -63,7 +63,8 @@ pub enum Apply {
         conf_state: ConfState,
     },
     /// Restore the state machine from this snapshot (its data is what the application's
-    /// [`GetSnapshot`] returned somewhere in the cluster): at a restart, and when the leader sent
+    /// [`GetSnapshot`] returned somewhere in the cluster; the node's own layer around it,
+    /// [`crate::payload`], is already taken off): at a restart, and when the leader sent
     /// one. The entries after it follow.
     Snapshot(Snapshot),
     /// Reads that may be served now: every entry up to their index has been handed out before
@@ -114,6 +115,10 @@ pub enum NodeError {
     /// The node stops: durable storage failed, or a committed entry cannot be applied.
     #[error("fatal: {0}")]
     Fatal(String),
+    /// The node stops: a snapshot from the leader is not a node snapshot payload
+    /// ([`crate::payload`]): a bug, or a leader of another version.
+    #[error("fatal: {0}")]
+    SnapshotPayload(#[from] crate::payload::PayloadError),
 }
 
 /// How the node's thread ended.

@@ -48,7 +48,7 @@ pub struct NodeConfig {
     pub snapshots_to_keep: usize,
 }
 
-/// Why a [`NodeConfig`] was refused.
+/// Why a node could not be built from its [`NodeConfig`] and what it restored.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// A rule of the configuration is broken; the text says which.
@@ -57,6 +57,10 @@ pub enum ConfigError {
     /// The raft knobs contradict each other.
     #[error(transparent)]
     Raft(#[from] raftwood_raft::Error),
+    /// The restored snapshot is not a node snapshot payload ([`crate::payload`]): a bug, or a
+    /// data directory written by another version.
+    #[error(transparent)]
+    SnapshotPayload(#[from] crate::payload::PayloadError),
     /// The node's thread could not be started.
     #[error("cannot start the node's thread: {0}")]
     Spawn(String),

@@ -20,7 +20,8 @@
 //! - [`durable`]: [`DurableLog`], the few disk operations the loop needs.
 //! - [`transport`]: the [`transport::Transport`] seam and the in-memory network for tests.
 //! - [`clock`]: [`RealClock`] and [`ManualClock`]. [`config`]: [`NodeConfig`]. [`stats`]:
-//!   [`NodeStats`]. [`codec`]: the crate's one bincode codec.
+//!   [`NodeStats`]. [`codec`]: the crate's one bincode codec. [`payload`]: the node's layer in
+//!   every snapshot (the members' peer URLs around the application's bytes).
 //!
 //! ## Non-goals
 //! No protocol logic (that is `raftwood-raft`), no knowledge of the application's data.
@@ -33,6 +34,7 @@ mod conf_history;
 pub mod config;
 pub mod durable;
 pub mod handle;
+pub mod payload;
 pub mod raft_node;
 pub mod serve;
 pub mod stats;

@@ -4,7 +4,7 @@
 //! loop ([`crate::serve::serve_channels`]) only picks the next event; tests call these methods
 //! directly, step by step, without threads or real time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,9 +19,10 @@ use tracing::{debug, info, warn};
 
 use crate::app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};
 use crate::apply_queue::ApplyQueue;
-use crate::conf_history::ConfHistory;
+use crate::conf_history::{Conf, ConfHistory};
 use crate::config::{ConfigError, NodeConfig};
 use crate::durable::{Batch, DurableLog};
+use crate::payload::{Members, SnapshotPayload};
 use crate::stats::NodeStats;
 use crate::transport::{Transport, TransportEvent};
 
@@ -46,6 +47,9 @@ pub struct NodeStatus {
     pub applied_index: Index,
     /// The index of the newest snapshot (taken or installed).
     pub snapshot_index: Index,
+    /// The current voters and their peer URLs, this node's included (empty for a voter whose
+    /// URL this node never learned: one added by a change without a context).
+    pub members: BTreeMap<NodeId, String>,
 }
 
 /// What the application keeps of a node built with [`RaftNode::new`]: the out channels.
@@ -68,6 +72,9 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     errors: Sender<NodeError>,
     get_snapshot: Box<dyn GetSnapshot>,
     conf_states: ConfHistory,
+    /// The peer URLs the transport has been given (the initial `--cluster` list, then those of
+    /// added members), so that a restored snapshot adds only the members it does not know.
+    known_urls: Members,
     /// The last index handed to the application (raftexample's `appliedIndex`).
     applied_index: Index,
     /// The index of the newest snapshot (raftexample's `snapshotIndex`).
@@ -128,6 +135,18 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         } else {
             base.conf_state
         };
+        // A snapshot carries the members' URLs as of its index (`crate::payload`); the
+        // application gets only its own bytes.
+        let (members, app_snapshot) = if index > 0 {
+            let payload = SnapshotPayload::decode(index, &snapshot.data)?;
+            let app = Snapshot {
+                metadata: snapshot.metadata.clone(),
+                data: payload.app,
+            };
+            (payload.members, Some(app))
+        } else {
+            (config.peers.clone(), None)
+        };
         let mut raft_config = config.raft.clone();
         raft_config.id = config.id;
         raft_config.applied = index;
@@ -138,6 +157,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             raft: raw.status(),
             applied_index: index,
             snapshot_index: index,
+            members: BTreeMap::new(),
         };
         let mut node = RaftNode {
             id: config.id,
@@ -147,7 +167,14 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             apply: ApplyQueue::new(apply_tx),
             errors: errors_tx,
             get_snapshot,
-            conf_states: ConfHistory::new(index, history_start),
+            conf_states: ConfHistory::new(
+                index,
+                Conf {
+                    state: history_start,
+                    members,
+                },
+            ),
+            known_urls: config.peers.clone(),
             applied_index: index,
             snapshot_index: index,
             pending_reads: VecDeque::new(),
@@ -160,11 +187,13 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             stats: Arc::new(NodeStats::default()),
             status: Arc::new(Mutex::new(status)),
         };
-        if index > 0 {
+        node.dial_new_members();
+        if let Some(snapshot) = app_snapshot {
             // The state machine starts from the snapshot the storage restored (raftexample's
             // kvstore loads it itself at start; here the node hands it over, first).
             node.apply.push(Apply::Snapshot(snapshot));
         }
+        node.publish_status();
         let receivers = AppReceivers {
             apply: apply_rx,
             errors: errors_rx,
@@ -332,6 +361,12 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         // leader may still lose. Test: loop_ordering.rs,
         // the_leader_does_not_count_itself_before_its_sync.
         self.send(std::mem::take(&mut rd.messages));
+        // A leader's snapshot must be one of ours (`crate::payload`): read it before anything
+        // of it is written.
+        let payload = match &rd.snapshot {
+            Some(snap) => Some(SnapshotPayload::decode(snap.metadata.index, &snap.data)?),
+            None => None,
+        };
         // (a) A leader's snapshot: its file first, durable, before any WAL marker names it.
         if let Some(snap) = &rd.snapshot {
             self.save_snap(snap)?;
@@ -350,12 +385,12 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         self.stats
             .count_ready(rd.entries.len() as u64, rd.must_sync && !batch.is_empty());
         // (c) Only now, durable, the snapshot replaces the in-memory log and goes to the app.
-        if let Some(snap) = rd.snapshot.take() {
+        if let (Some(snap), Some(payload)) = (rd.snapshot.take(), payload) {
             self.raw
                 .storage_mut()
                 .apply_snapshot((*snap).clone())
                 .map_err(fatal("installing a snapshot in memory"))?;
-            self.publish_snapshot(*snap);
+            self.publish_snapshot(*snap, payload);
             self.log
                 .purge(self.snapshots_to_keep)
                 .map_err(fatal("purging"))?;
@@ -477,24 +512,42 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             }
         };
         self.raw.storage_mut().set_conf_state(conf_state.clone());
-        self.conf_states.record(e.index, conf_state.clone());
+        let mut members = self.conf_states.current().members.clone();
         for step in &cc.steps {
             match *step {
-                ConfChangeStep::AddVoter(id) if id != self.id && !cc.context.is_empty() => {
+                ConfChangeStep::AddVoter(id) if !cc.context.is_empty() => {
                     // raftexample puts the new member's peer URL in the context.
                     match std::str::from_utf8(&cc.context) {
-                        Ok(url) => self.transport.add_peer(id, url),
+                        Ok(url) => {
+                            members.insert(id, url.to_string());
+                            if id != self.id {
+                                self.known_urls.insert(id, url.to_string());
+                                self.transport.add_peer(id, url);
+                            }
+                        }
                         Err(_) => warn!(id, "added voter's context is not a UTF-8 URL"),
                     }
                 }
                 ConfChangeStep::RemoveNode(id) if id == self.id => {
                     info!(id = self.id, "removed from the cluster; stopping");
+                    members.remove(&id);
                     self.stopping = Some(Outcome::Removed);
                 }
-                ConfChangeStep::RemoveNode(id) => self.transport.remove_peer(id),
+                ConfChangeStep::RemoveNode(id) => {
+                    members.remove(&id);
+                    self.known_urls.remove(&id);
+                    self.transport.remove_peer(id);
+                }
                 _ => {}
             }
         }
+        self.conf_states.record(
+            e.index,
+            Conf {
+                state: conf_state.clone(),
+                members,
+            },
+        );
         self.apply.push(Apply::ConfChange {
             index: e.index,
             term: e.term,
@@ -518,8 +571,22 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         }
     }
 
-    /// raftexample's `publishSnapshot`: the state machine restarts from a leader's snapshot.
-    fn publish_snapshot(&mut self, snap: Snapshot) {
+    /// Tells the transport about every member whose URL it was never given (not this node):
+    /// those a restored snapshot names.
+    fn dial_new_members(&mut self) {
+        let members = self.conf_states.current().members.clone();
+        for (id, url) in members {
+            if id != self.id && !self.known_urls.contains_key(&id) {
+                info!(id = self.id, peer = id, %url, "member learned from a snapshot");
+                self.transport.add_peer(id, &url);
+                self.known_urls.insert(id, url);
+            }
+        }
+    }
+
+    /// raftexample's `publishSnapshot`: the state machine restarts from a leader's snapshot
+    /// (its own bytes; the members' URLs stay with the node, which dials those it did not know).
+    fn publish_snapshot(&mut self, snap: Snapshot, payload: SnapshotPayload) {
         let m = &snap.metadata;
         assert!(
             m.index > self.applied_index,
@@ -528,10 +595,20 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             self.applied_index
         );
         info!(id = self.id, index = m.index, "publishing snapshot");
-        self.conf_states.reset(m.index, m.conf_state.clone());
+        self.conf_states.reset(
+            m.index,
+            Conf {
+                state: m.conf_state.clone(),
+                members: payload.members,
+            },
+        );
+        self.dial_new_members();
         self.snapshot_index = m.index;
         self.applied_index = m.index;
-        self.apply.push(Apply::Snapshot(snap));
+        self.apply.push(Apply::Snapshot(Snapshot {
+            metadata: snap.metadata,
+            data: payload.app,
+        }));
     }
 
     /// raftexample's `maybeTriggerSnapshot`: every `snapshot_count` entries handed out, take the
@@ -558,11 +635,17 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
                 self.applied_index
             )));
         }
-        let cs = self.conf_states.at(index);
+        // The configuration and the members' URLs as of `index`, wrapped around the app's bytes.
+        let conf = self.conf_states.at(index);
+        let data = SnapshotPayload {
+            members: conf.members,
+            app: data,
+        }
+        .encode();
         let snap = self
             .raw
             .storage_mut()
-            .create_snapshot(index, cs, data)
+            .create_snapshot(index, conf.state, data)
             .map_err(fatal("creating a snapshot"))?;
         // The file, durable, then a plain marker: the commit index covering `index` is already
         // durable (this Ready's batch, or an earlier one), so a restart honours the marker.
@@ -591,10 +674,18 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
     }
 
     fn publish_status(&self) {
+        let conf = self.conf_states.current();
+        let members = conf
+            .state
+            .voters
+            .iter()
+            .map(|&id| (id, conf.members.get(&id).cloned().unwrap_or_default()))
+            .collect();
         let status = NodeStatus {
             raft: self.raw.status(),
             applied_index: self.applied_index,
             snapshot_index: self.snapshot_index,
+            members,
         };
         *self.status.lock() = status;
     }

@@ -44,7 +44,13 @@ fn a_snapshot_every_snapshot_count_entries_keeps_the_catch_up_margin() {
         "compacted up to 18 - 3, keeping 3 entries below the snapshot"
     );
     let snap = storage.snapshot().unwrap();
-    let state: Vec<bytes::Bytes> = raftwood_node::codec::decode(&snap.data, "state").unwrap();
+    let payload =
+        raftwood_node::payload::SnapshotPayload::decode(snap.metadata.index, &snap.data).unwrap();
+    assert_eq!(
+        payload.members[&1], "http://n1",
+        "the members' URLs ride along"
+    );
+    let state: Vec<bytes::Bytes> = raftwood_node::codec::decode(&payload.app, "state").unwrap();
     assert_eq!(state.len(), 17, "the application's state at index 18");
     assert_eq!(snap.metadata.conf_state.voters, [1]);
     assert!(

@@ -114,6 +114,22 @@ impl TcpTransport {
         config: TcpConfig,
         events: Sender<TransportEvent>,
     ) -> Result<TcpTransport, TransportError> {
+        let listener = TcpListener::bind(config.listen).map_err(|source| TransportError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        TcpTransport::start_with_listener(config, listener, events)
+    }
+
+    /// As [`TcpTransport::start`], on a listener the caller bound (`config.listen` is replaced
+    /// by its address). Tests bind every node's listener on port 0 first and build the peer
+    /// URLs from the ports the OS chose: no window in which another process could take a port
+    /// between choosing and binding it.
+    pub fn start_with_listener(
+        mut config: TcpConfig,
+        listener: TcpListener,
+        events: Sender<TransportEvent>,
+    ) -> Result<TcpTransport, TransportError> {
         config.validate()?;
         let mut urls = BTreeMap::new();
         for (&id, url) in config.peers.iter().filter(|(id, _)| **id != config.id) {
@@ -125,9 +141,9 @@ impl TcpTransport {
             addr: config.listen,
             source,
         };
-        let listener = TcpListener::bind(config.listen).map_err(bind)?;
         listener.set_nonblocking(true).map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
+        config.listen = local_addr;
         let shared = Arc::new(Shared {
             cluster_id: cluster_id(&config.cluster_token),
             members: RwLock::new(Members {

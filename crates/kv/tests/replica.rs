@@ -559,3 +559,91 @@ fn a_removed_server_returns_removed() {
     assert_eq!(exit.unwrap(), raftwood_kv::server::ExitReason::Removed);
     first.stop();
 }
+
+/// A log that keeps nothing: the node under test never gets far enough to need one.
+struct NoLog;
+
+impl raftwood_node::DurableLog for NoLog {
+    fn save_snap(
+        &mut self,
+        _: &raftwood_raft::Snapshot,
+    ) -> Result<(), raftwood_node::DurableError> {
+        Ok(())
+    }
+    fn save(&mut self, _: raftwood_node::Batch<'_>) -> Result<(), raftwood_node::DurableError> {
+        Ok(())
+    }
+    fn record_local_snapshot(
+        &mut self,
+        _: &raftwood_raft::Snapshot,
+    ) -> Result<(), raftwood_node::DurableError> {
+        Ok(())
+    }
+    fn purge(&mut self, _: usize) -> Result<(), raftwood_node::DurableError> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), raftwood_node::DurableError> {
+        Ok(())
+    }
+}
+
+/// A transport to nowhere (a single-node cluster sends nothing).
+struct NoTransport;
+
+impl raftwood_node::transport::Transport for NoTransport {
+    fn send(&mut self, _: Vec<raftwood_raft::Message>) {}
+    fn add_peer(&mut self, _: u64, _: &str) {}
+    fn remove_peer(&mut self, _: u64) {}
+}
+
+#[test]
+fn a_snapshot_the_store_cannot_restore_ends_the_node_as_failed() {
+    use raftwood_raft::{ConfState, HardState, MemStorage, Snapshot, SnapshotMetadata};
+
+    let url = "http://127.0.0.1:1".to_string();
+    let peers = BTreeMap::from([(1, url.clone())]);
+    let mut storage = MemStorage::new();
+    let payload = raftwood_node::payload::SnapshotPayload {
+        members: peers.clone(),
+        app: Bytes::from_static(b"not a kv snapshot"),
+    };
+    let snapshot = Snapshot {
+        metadata: SnapshotMetadata {
+            index: 5,
+            term: 2,
+            conf_state: ConfState { voters: vec![1] },
+        },
+        data: payload.encode(),
+    };
+    storage.apply_snapshot(snapshot).unwrap();
+    storage.set_hard_state(HardState {
+        term: 2,
+        vote: None,
+        commit: 5,
+    });
+    let (_events_tx, events) = crossbeam_channel::unbounded();
+    let Replica { service, threads } = RaftKv::start(
+        raftwood_node::NodeConfig::new(1, peers),
+        raftwood_node::StartFrom::Restored(storage),
+        NoLog,
+        NoTransport,
+        events,
+        raftwood_node::ManualClock::new(),
+        raftwood_kv::SnapshotLimits::default(),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(threads.join()));
+    let ended = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the node stops by itself after the failed restore");
+    // A clean `Ok(Stopped)` would make the binary exit 0 as if asked to stop.
+    let error = ended
+        .expect_err("a failed restore is a failure")
+        .to_string();
+    assert!(
+        error.contains("snap/0000000000000002-0000000000000005.snap"),
+        "{error}"
+    );
+    assert_eq!(service.applied_index(), 0, "nothing applied on top");
+}

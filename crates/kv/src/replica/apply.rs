@@ -20,11 +20,19 @@ use crate::service::ServiceError;
 use crate::state::KvStore;
 
 /// Runs until the node closes the apply channel (it stopped), then fails what still waits.
-pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) {
+/// Returns why it gave up, if a snapshot could not be restored: the node was then stopped, and
+/// the server must exit as failed (not as a clean stop) naming the snapshot.
+pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) -> Option<String> {
     // Read states whose index the store has not reached yet (the node hands them out after the
     // entries they need, so this stays empty unless a snapshot restore failed).
     let mut deferred: Vec<ReadState> = Vec::new();
+    let mut failure: Option<String> = None;
     for item in apply.iter() {
+        if failure.is_some() {
+            // The store missed a snapshot: applying the entries after it would serve a state no
+            // other replica has. Drain until the node, already asked to stop, closes the channel.
+            continue;
+        }
         match item {
             Apply::Entries(entries) => apply_entries(&shared, &entries),
             Apply::ConfChange { index, change, .. } => {
@@ -36,7 +44,9 @@ pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) {
                     // The node cannot apply anything after a snapshot it cannot load; stopping
                     // is the only way to keep the replicas consistent.
                     error!(index = snapshot.metadata.index, "{e}; stopping the node");
+                    failure = Some(e);
                     shared.handle.stop();
+                    continue;
                 }
             }
             Apply::ReadStates(states) => deferred.extend(states),
@@ -52,6 +62,7 @@ pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) {
     shared.writes.fail_all(|| Err(stopped()));
     shared.confs.fail_all(|| Err(stopped()));
     shared.reads.fail_all(stopped());
+    failure
 }
 
 /// Applies a batch under one write lock, then answers this node's writes outside it.
@@ -87,8 +98,10 @@ fn advance(shared: &Shared, index: u64) {
 /// Replaces the store with the snapshot's (raftexample's `recoverFromSnapshot`).
 fn restore(shared: &Shared, snapshot: &Snapshot) -> Result<(), String> {
     let index = snapshot.metadata.index;
+    // The file's name as the snap store gives it, so that a damaged one on disk is named.
+    let name = format!("snap/{:016x}-{index:016x}.snap", snapshot.metadata.term);
     let mut store = read(&snapshot.data, shared)
-        .map_err(|e| format!("cannot restore the snapshot at index {index}: {e}"))?;
+        .map_err(|e| format!("cannot restore the snapshot at index {index} ({name}): {e}"))?;
     if store.applied_index() > index {
         return Err(format!(
             "the snapshot at index {index} holds a state applied up to {}",

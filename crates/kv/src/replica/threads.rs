@@ -32,8 +32,8 @@ pub struct Replica {
 pub struct ReplicaThreads {
     /// The node loop.
     pub node: JoinHandle<Result<Outcome, NodeError>>,
-    /// The apply thread.
-    pub apply: JoinHandle<()>,
+    /// The apply thread; it returns why it gave up, if a snapshot could not be restored.
+    pub apply: JoinHandle<Option<String>>,
     /// The errors thread.
     pub errors: JoinHandle<()>,
     /// The read batcher (it ends when the service is dropped or the node stops).
@@ -44,14 +44,23 @@ impl ReplicaThreads {
     /// Waits for the node to end (it was asked to stop, or it was removed), then for the apply
     /// and errors threads to drain what it handed out. The read batcher is not waited for: it
     /// ends once the service (its other user) is dropped.
+    ///
+    /// A node the apply thread stopped because it could not restore a snapshot ended in failure,
+    /// although the node itself reports a clean stop: that is a [`NodeError::Fatal`].
     pub fn join(self) -> Result<Outcome, NodeError> {
         let outcome = self
             .node
             .join()
             .unwrap_or_else(|_| Err(NodeError::Fatal("the node thread panicked".into())));
-        let _ = self.apply.join();
+        let applied = self
+            .apply
+            .join()
+            .unwrap_or_else(|_| Some("the apply thread panicked".into()));
         let _ = self.errors.join();
-        outcome
+        match (outcome, applied) {
+            (Ok(_), Some(failure)) => Err(NodeError::Fatal(failure)),
+            (outcome, _) => outcome,
+        }
     }
 }
 
@@ -104,7 +113,10 @@ impl RaftKv {
                 .map_err(|e| ConfigError::Spawn(e.to_string()))
         };
         let (s, apply_rx) = (Arc::clone(&shared), node.apply);
-        let apply = spawn("apply", Box::new(move || apply::run(s, apply_rx)))?;
+        let apply = std::thread::Builder::new()
+            .name(format!("raftwood-apply-{id}"))
+            .spawn(move || apply::run(s, apply_rx))
+            .map_err(|e| ConfigError::Spawn(e.to_string()))?;
         let (s, errors_rx) = (Arc::clone(&shared), node.errors);
         let errors = spawn("errors", Box::new(move || errors::run(s, errors_rx)))?;
         let (b, handle) = (Arc::clone(&shared.reads), node.handle);

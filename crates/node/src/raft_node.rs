@@ -444,7 +444,11 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
                 *sent.entry(m.to).or_default() += 1;
             }
         }
-        self.transport.send(messages);
+        // What the transport could not send is reported at once, never through the events
+        // channel (which may be full): see `Transport::send`.
+        for event in self.transport.send(messages) {
+            self.on_transport_event(event);
+        }
     }
 
     /// raftexample's `entriesToApply`: the committed entries not handed out yet. Raft already

@@ -106,10 +106,12 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
-    /// Binds the listen address and starts dialing every initial peer. Events (messages
-    /// received, unreachable peers, snapshot outcomes, removal) go to `events`; give it room
-    /// (unbounded is simplest): events raised inside [`Transport::send`] are dropped with a
-    /// warning when it is full, since the loop must never wait.
+    /// Binds the listen address and starts dialing every initial peer. Events of the
+    /// transport's threads (messages received, connections lost, snapshot outcomes, removal) go
+    /// to `events`, bounded ([`super::EVENTS_CAPACITY`]): while it is full, reader threads stop
+    /// reading (TCP pushes back on the peers) and writer threads wait to report, until the loop
+    /// drains it or the transport stops. Events raised inside [`Transport::send`] are returned
+    /// to the loop instead.
     pub fn start(
         config: TcpConfig,
         events: Sender<TransportEvent>,
@@ -230,29 +232,30 @@ impl Drop for TcpTransport {
 }
 
 impl Transport for TcpTransport {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) -> Vec<TransportEvent> {
+        let mut events = Vec::new();
         for message in messages {
             let to = message.to;
             let Some(peer) = self.peers.get(&to) else {
                 tracing::debug!(%message, "no such peer; message dropped");
-                self.shared.emit_now(TransportEvent::Unreachable(to));
+                events.push(TransportEvent::Unreachable(to));
                 continue;
             };
             let Err(dropped) = peer.offer(message) else {
                 continue;
             };
             if let MessageBody::Snapshot { .. } = dropped.body {
-                self.shared
-                    .emit_now(TransportEvent::SnapshotStatus { to, ok: false });
+                events.push(TransportEvent::SnapshotStatus { to, ok: false });
             }
             if peer.first_drop() {
                 tracing::debug!(
                     peer = to,
                     "peer unreachable or its queue full; dropping messages"
                 );
-                self.shared.emit_now(TransportEvent::Unreachable(to));
+                events.push(TransportEvent::Unreachable(to));
             }
         }
+        events
     }
 
     fn add_peer(&mut self, id: NodeId, url: &str) {

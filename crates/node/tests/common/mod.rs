@@ -118,9 +118,9 @@ pub struct RecordingTransport {
 }
 
 impl Transport for RecordingTransport {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) -> Vec<TransportEvent> {
         self.trace.lock().push(Step::Send(messages.clone()));
-        self.inner.send(messages);
+        self.inner.send(messages)
     }
     fn add_peer(&mut self, id: NodeId, url: &str) {
         self.inner.add_peer(id, url);

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use raftwood_node::storage::{DiskStorage, Restored, StorageOptions};
-use raftwood_node::transport::{TcpConfig, TcpTransport};
+use raftwood_node::transport::{EVENTS_CAPACITY, TcpConfig, TcpTransport};
 use raftwood_node::{
     Apply, ConfChangeRequest, Node, NodeConfig, NodeError, NodeHandle, Outcome, Proposal,
     RealClock, StartFrom,
@@ -232,7 +232,7 @@ impl TcpCluster {
         tcp.backoff_max = Duration::from_millis(100);
         tcp.io_timeout = Duration::from_secs(2);
         tcp.snapshot_chunk_size = self.tuning.snapshot_chunk_size;
-        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (events_tx, events) = crossbeam_channel::bounded(EVENTS_CAPACITY);
         let transport = TcpTransport::start_with_listener(tcp, listener, events_tx).unwrap();
 
         let state = Arc::new(Mutex::new(State::default()));

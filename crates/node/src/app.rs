@@ -77,13 +77,14 @@ pub enum Apply {
 /// What went wrong, for the application.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// A proposal was not taken (no leader, a transfer in progress, too much uncommitted...).
+    /// A proposal was not taken (no leader, a transfer in progress, too much uncommitted, too
+    /// large...).
     #[error("proposal {id} dropped: {error}")]
     ProposalDropped {
         /// The proposal's id.
         id: u64,
         /// Why.
-        error: raftwood_raft::Error,
+        error: DropReason,
     },
     /// A membership change was not taken.
     #[error("conf change {id} dropped: {error}")]
@@ -119,6 +120,24 @@ pub enum NodeError {
     /// ([`crate::payload`]): a bug, or a leader of another version.
     #[error("fatal: {0}")]
     SnapshotPayload(#[from] crate::payload::PayloadError),
+}
+
+/// Why a proposal was dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum DropReason {
+    /// Raft refused it (no leader, a transfer in progress, too much uncommitted...).
+    #[error(transparent)]
+    Raft(#[from] raftwood_raft::Error),
+    /// Its data is larger than [`crate::NodeConfig::max_entry_size`]: an entry the transport
+    /// could not carry in one frame would stop replication for good (raft sends at least one
+    /// entry per append, however large).
+    #[error("{size} bytes, above max_entry_size {max}")]
+    TooLarge {
+        /// The proposal's size.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
 }
 
 /// How the node's thread ended.

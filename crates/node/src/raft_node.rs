@@ -17,7 +17,7 @@ use raftwood_raft::{
 };
 use tracing::{debug, info, warn};
 
-use crate::app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};
+use crate::app::{Apply, ConfChangeRequest, DropReason, GetSnapshot, NodeError, Outcome, Proposal};
 use crate::apply_queue::ApplyQueue;
 use crate::conf_history::{Conf, ConfHistory};
 use crate::config::{ConfigError, NodeConfig};
@@ -85,6 +85,7 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     snapshot_count: u64,
     snapshot_catch_up_entries: u64,
     snapshots_to_keep: usize,
+    max_entry_size: usize,
     stopping: Option<Outcome>,
     /// A tick passed since the last try at a snapshot: try again even without a Ready, so that
     /// an application that was behind when asked is asked again once it may have caught up.
@@ -182,6 +183,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             snapshot_count: config.snapshot_count,
             snapshot_catch_up_entries: config.snapshot_catch_up_entries,
             snapshots_to_keep: config.snapshots_to_keep,
+            max_entry_size: config.max_entry_size,
             stopping: None,
             snapshot_retry: false,
             stats: Arc::new(NodeStats::default()),
@@ -269,7 +271,15 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
     pub fn on_proposals(&mut self, proposals: impl IntoIterator<Item = Proposal>) {
         for p in proposals {
             NodeStats::add(&self.stats.proposals, 1);
-            if let Err(error) = self.raw.propose(p.data) {
+            let size = p.data.len();
+            if size > self.max_entry_size {
+                let error = DropReason::TooLarge {
+                    size,
+                    max: self.max_entry_size,
+                };
+                self.report(NodeError::ProposalDropped { id: p.id, error });
+            } else if let Err(error) = self.raw.propose(p.data) {
+                let error = error.into();
                 self.report(NodeError::ProposalDropped { id: p.id, error });
             }
         }

@@ -27,6 +27,10 @@ pub use url::PeerUrl;
 
 use raftwood_raft::{Message, NodeId};
 
+/// The default largest frame (`TcpConfig::max_frame_size`), 8 MiB. The node's
+/// `NodeConfig::max_entry_size` is checked against it: one entry must fit in one frame.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 8 << 20;
+
 /// The capacity of the events channel every composition of the node gives its transport
 /// (`crossbeam_channel::bounded(EVENTS_CAPACITY)`). Bounded, so that a loop busy in a long fsync
 /// holds back its peers (their reader threads wait, TCP pushes back) instead of queueing their

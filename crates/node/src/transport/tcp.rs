@@ -38,8 +38,9 @@ pub struct TcpConfig {
     /// Messages queued per peer before new ones are dropped (default 4096, etcd's stream
     /// buffer).
     pub queue_len: usize,
-    /// The largest frame accepted or sent, kind byte and payload (default 8 MiB; at most
-    /// [`DECODE_LIMIT`]). Raft's maximum message size must stay below it.
+    /// The largest frame accepted or sent, kind byte and payload (default
+    /// [`super::DEFAULT_MAX_FRAME_SIZE`], 8 MiB; at most [`DECODE_LIMIT`]). Raft's maximum
+    /// message size and the node's `max_entry_size` must stay below it.
     pub max_frame_size: usize,
     /// The data carried by one snapshot chunk frame (default 1 MiB; below `max_frame_size`).
     pub snapshot_chunk_size: usize,
@@ -65,7 +66,7 @@ impl TcpConfig {
             listen,
             peers,
             queue_len: 4096,
-            max_frame_size: 8 << 20,
+            max_frame_size: super::DEFAULT_MAX_FRAME_SIZE,
             snapshot_chunk_size: 1 << 20,
             max_snapshot_size: 1 << 30,
             backoff_min: Duration::from_millis(50),

@@ -20,6 +20,15 @@
 //! machine falls behind. As the application drains the channel, the waiting items go in and raft
 //! hands out the entries it held back, in order, none lost or repeated. Read states wait in the
 //! loop until the entries they need are handed out.
+//!
+//! Meanwhile the loop takes no proposals (nor while more than `max_apply_gap`, 5,000, committed
+//! entries are not handed out, etcd's "too many requests" gap): each one taken would add to the
+//! committed entries raft holds in memory. They wait in their bounded channel
+//! (`proposal_capacity`), so [`crate::NodeHandle::propose`] blocks until the application catches
+//! up, and a `try_send` on [`crate::NodeHandle::proposal_sender`] fails with `Full`. An
+//! application must therefore not propose with the blocking call from the thread that drains
+//! the apply channel without a bound on what it proposes per item received (raftexample's
+//! pattern, one proposal per commit, is fine while the channel has room).
 
 use bytes::Bytes;
 use raftwood_raft::{ConfChange, ConfState, Entry, Index, NodeId, ReadState, Snapshot, Term};

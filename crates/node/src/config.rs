@@ -54,6 +54,12 @@ pub struct NodeConfig {
     /// ([`crate::transport::DEFAULT_MAX_FRAME_SIZE`]) for the message around the entry; a
     /// composition that lowers `TcpConfig::max_frame_size` lowers this with it.
     pub max_entry_size: usize,
+    /// The most committed entries not yet handed to the application (commit index − applied
+    /// index) before the loop stops taking proposals (default 5,000, etcd's
+    /// `maxGapBetweenApplyAndCommitIndex`, its "too many requests"). Together with a backed-up
+    /// apply channel it is what bounds the memory a slow application costs; see
+    /// [`crate::app`].
+    pub max_apply_gap: u64,
 }
 
 /// The largest `max_entry_size` allowed: the transport's default frame size less 64 KiB for the
@@ -93,6 +99,7 @@ impl NodeConfig {
             proposal_capacity: 4096,
             snapshots_to_keep: 2,
             max_entry_size: 4 << 20,
+            max_apply_gap: 5_000,
         }
     }
 
@@ -110,6 +117,8 @@ impl NodeConfig {
             "snapshots_to_keep must be at least 2"
         } else if self.tick_interval.is_zero() {
             "tick_interval must not be zero"
+        } else if self.max_apply_gap == 0 {
+            "max_apply_gap must be greater than 0"
         } else if self.max_entry_size == 0 || self.max_entry_size > MAX_ENTRY_SIZE_LIMIT {
             "max_entry_size must lie between 1 and MAX_ENTRY_SIZE_LIMIT (below the frame size)"
         } else {

@@ -86,6 +86,7 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     snapshot_catch_up_entries: u64,
     snapshots_to_keep: usize,
     max_entry_size: usize,
+    max_apply_gap: u64,
     stopping: Option<Outcome>,
     /// A tick passed since the last try at a snapshot: try again even without a Ready, so that
     /// an application that was behind when asked is asked again once it may have caught up.
@@ -184,6 +185,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             snapshot_catch_up_entries: config.snapshot_catch_up_entries,
             snapshots_to_keep: config.snapshots_to_keep,
             max_entry_size: config.max_entry_size,
+            max_apply_gap: config.max_apply_gap,
             stopping: None,
             snapshot_retry: false,
             stats: Arc::new(NodeStats::default()),
@@ -309,6 +311,17 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         if let Err(error) = self.raw.transfer_leader(to) {
             self.report(NodeError::TransferRefused { to, error });
         }
+    }
+
+    /// Whether the loop should take proposals now: not while the application is behind (the
+    /// apply channel is full and items wait, or more than `max_apply_gap` committed entries are
+    /// not handed out yet). Raft holds those entries in memory, and every proposal taken adds to
+    /// them; left in their bounded channel instead, proposals make their proposers wait
+    /// (etcd answers "too many requests" at the same gap).
+    pub fn accepts_proposals(&self) -> bool {
+        let commit = self.raw.storage().hard_state().commit;
+        !self.apply.is_backed_up()
+            && commit.saturating_sub(self.applied_index) <= self.max_apply_gap
     }
 
     /// The application asked the node to stop: the loop finishes its turn and stops.

@@ -6,9 +6,11 @@
 //! transfer requests and a stop request go in through [`crate::handle::NodeHandle`].
 //!
 //! # Out
-//! [`Apply`] items, in log order, through a **bounded** channel; [`NodeError`]s through an
-//! unbounded one (each error answers one request of the application, so it grows only as fast
-//! as the application asks).
+//! [`Apply`] items, in log order, through a **bounded** channel; [`NodeError`]s through another
+//! ([`ERRORS_CAPACITY`]). The loop never waits on the errors channel: an error it cannot put
+//! there is dropped and counted (`NodeStats::errors_dropped`). A storage failure raft meets
+//! again and again (it retries at every heartbeat or tick) is reported when it changes, and
+//! counted every time (`NodeStats::storage_failures`).
 //!
 //! # When the apply channel is full
 //! The loop never blocks on the application. Items it cannot put in the channel wait in the loop
@@ -83,6 +85,10 @@ pub enum Apply {
     DroppedReads(Vec<Bytes>),
 }
 
+/// The capacity of the errors channel: an application that does not read it loses errors (they
+/// are counted), never blocks the node.
+pub const ERRORS_CAPACITY: usize = 1024;
+
 /// What went wrong, for the application.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -120,8 +126,18 @@ pub enum NodeError {
         error: raftwood_raft::Error,
     },
     /// The in-memory storage failed to read entries back (raft goes on, and tries again).
+    /// Reported when the failure changes, not at every retry.
     #[error("storage: {0}")]
     Storage(String),
+    /// A committed membership change was refused when applied (the same way on every node: the
+    /// configuration stays as it was).
+    #[error("committed conf change at index {index} refused: {error}")]
+    ConfChangeRefused {
+        /// Its index in the log.
+        index: Index,
+        /// Why.
+        error: raftwood_raft::Error,
+    },
     /// The node stops: durable storage failed, or a committed entry cannot be applied.
     #[error("fatal: {0}")]
     Fatal(String),

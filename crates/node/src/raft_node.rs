@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use raftwood_raft::{
     ConfChange, ConfChangeStep, Entry, EntryKind, Index, MemStorage, Message, NodeId, RawNode,
@@ -91,6 +91,8 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     /// A tick passed since the last try at a snapshot: try again even without a Ready, so that
     /// an application that was behind when asked is asked again once it may have caught up.
     snapshot_retry: bool,
+    /// The storage failures last reported: the same ones again are only counted.
+    last_storage_failures: Vec<String>,
     stats: Arc<NodeStats>,
     status: Arc<Mutex<NodeStatus>>,
 }
@@ -154,7 +156,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         raft_config.applied = index;
         let raw = RawNode::new(raft_config, storage)?;
         let (apply_tx, apply_rx) = crossbeam_channel::bounded(config.apply_capacity);
-        let (errors_tx, errors_rx) = crossbeam_channel::unbounded();
+        let (errors_tx, errors_rx) = crossbeam_channel::bounded(crate::app::ERRORS_CAPACITY);
         let status = NodeStatus {
             raft: raw.status(),
             applied_index: index,
@@ -188,6 +190,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             max_apply_gap: config.max_apply_gap,
             stopping: None,
             snapshot_retry: false,
+            last_storage_failures: Vec::new(),
             stats: Arc::new(NodeStats::default()),
             status: Arc::new(Mutex::new(status)),
         };
@@ -434,14 +437,11 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         if !rd.dropped_reads.is_empty() {
             self.apply.push(Apply::DroppedReads(rd.dropped_reads));
         }
-        for f in rd.storage_failures {
-            self.report(NodeError::Storage(f.to_string()));
-        }
-        if let Some(e) = rd.apply_failure {
-            self.report(NodeError::Storage(format!(
-                "reading committed entries: {e}"
-            )));
-        }
+        let failures = rd.storage_failures.iter().map(|f| f.to_string());
+        let apply_failure = rd
+            .apply_failure
+            .map(|e| format!("reading committed entries: {e}"));
+        self.report_storage_failures(failures.chain(apply_failure).collect());
         // (g) Every `snapshot_count` entries, a snapshot of the application's state.
         self.maybe_trigger_snapshot()?;
         // (h) Done: raft may count this node's copy of the entries and move `applied`.
@@ -531,10 +531,10 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
                     index = e.index,
                     "conf change refused: {error}"
                 );
-                self.report(NodeError::Storage(format!(
-                    "committed conf change at index {} refused: {error}",
-                    e.index
-                )));
+                self.report(NodeError::ConfChangeRefused {
+                    index: e.index,
+                    error,
+                });
                 return Ok(());
             }
         };
@@ -717,11 +717,33 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         *self.status.lock() = status;
     }
 
+    /// Reports this Ready's storage failures, unless they are the ones reported last: raft
+    /// retries a failing read at every heartbeat response or tick, and would flood the errors
+    /// channel with the same line. Every occurrence is counted.
+    fn report_storage_failures(&mut self, failures: Vec<String>) {
+        if failures.is_empty() {
+            return;
+        }
+        NodeStats::add(&self.stats.storage_failures, failures.len() as u64);
+        if failures == self.last_storage_failures {
+            return;
+        }
+        for f in &failures {
+            warn!(id = self.id, "storage: {f}");
+            self.report(NodeError::Storage(f.clone()));
+        }
+        self.last_storage_failures = failures;
+    }
+
+    /// Hands `error` to the application without waiting: a full channel drops it (counted).
     fn report(&self, error: NodeError) {
         debug!(id = self.id, "{error}");
-        // The application holds the receiver for the node's whole life; if it dropped it, it
-        // does not want the errors.
-        let _ = self.errors.send(error);
+        match self.errors.try_send(error) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => NodeStats::add(&self.stats.errors_dropped, 1),
+            // The application dropped its receiver: it does not want the errors.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
     }
 
     /// Stops: hands what it can to the application, syncs and closes the durable log.
@@ -733,7 +755,8 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
 
     /// After a fatal error: report it, close the log as well as possible, return the error.
     pub(crate) fn fail(mut self, error: NodeError) -> NodeError {
-        let _ = self.errors.send(NodeError::Fatal(error.to_string()));
+        // The thread's result carries the error too, should the channel be full.
+        self.report(NodeError::Fatal(error.to_string()));
         if let Err(e) = self.log.close() {
             warn!(id = self.id, "closing the log after a failure: {e}");
         }
@@ -744,4 +767,71 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
 /// Turns a storage error into the fatal error that stops the node, saying what was being done.
 fn fatal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> NodeError {
     move |e| NodeError::Fatal(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::durable::DurableError;
+    use crate::transport::memory::{MemoryNetwork, MemoryTransport};
+
+    struct NullLog;
+
+    impl DurableLog for NullLog {
+        fn save_snap(&mut self, _: &Snapshot) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn save(&mut self, _: Batch<'_>) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn record_local_snapshot(&mut self, _: &Snapshot) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn purge(&mut self, _: usize) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), DurableError> {
+            Ok(())
+        }
+    }
+
+    fn node() -> (RaftNode<NullLog, MemoryTransport>, AppReceivers) {
+        let (transport, _events) = MemoryNetwork::new().join(1);
+        let config = NodeConfig::new(1, [(1, "http://n1".to_string())].into());
+        let get_snapshot = Box::new(|| Ok((0, Bytes::new())));
+        RaftNode::new(config, StartFrom::Fresh, NullLog, transport, get_snapshot).unwrap()
+    }
+
+    /// Fails when every retry is reported (the same failure twice gives two errors).
+    #[test]
+    fn a_repeated_storage_failure_is_reported_once_and_counted_every_time() {
+        let (mut n, rx) = node();
+        n.report_storage_failures(vec!["entry 7 unavailable".into()]);
+        n.report_storage_failures(vec!["entry 7 unavailable".into()]);
+        n.report_storage_failures(Vec::new());
+        n.report_storage_failures(vec!["entry 7 unavailable".into()]);
+        n.report_storage_failures(vec!["entry 9 unavailable".into()]);
+        let reported: Vec<String> = rx.errors.try_iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            reported,
+            [
+                "storage: entry 7 unavailable",
+                "storage: entry 9 unavailable"
+            ]
+        );
+        assert_eq!(NodeStats::get(&n.stats.storage_failures), 4);
+    }
+
+    /// Fails with an unbounded errors channel (nothing is ever dropped, memory grows instead).
+    #[test]
+    fn errors_the_application_does_not_read_are_dropped_and_counted() {
+        let (n, rx) = node();
+        for to in 0..crate::app::ERRORS_CAPACITY as u64 + 3 {
+            let error = raftwood_raft::Error::ReadIndexNoLeader;
+            n.report(NodeError::TransferRefused { to, error });
+        }
+        assert_eq!(rx.errors.len(), crate::app::ERRORS_CAPACITY);
+        assert_eq!(NodeStats::get(&n.stats.errors_dropped), 3);
+    }
 }

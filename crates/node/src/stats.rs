@@ -34,6 +34,11 @@ pub struct NodeStats {
     pub leader_changes: AtomicU64,
     /// Times the loop held committed entries back because the apply channel was full.
     pub apply_pauses: AtomicU64,
+    /// Errors dropped because the application's errors channel was full.
+    pub errors_dropped: AtomicU64,
+    /// Storage failures raft met (each retry counted; reported to the application only when
+    /// the failure changes).
+    pub storage_failures: AtomicU64,
     /// Messages handed to the transport, per recipient.
     pub sent: Mutex<BTreeMap<NodeId, u64>>,
     /// Messages the transport reported unreachable, per recipient.

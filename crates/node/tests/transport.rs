@@ -312,6 +312,24 @@ fn a_snapshot_dropped_inside_send_is_returned_even_with_the_events_channel_full(
     a.shutdown();
 }
 
+/// Fails when `add_peer` replaces a configured peer's URL: the messages then go to the dead
+/// address and never arrive.
+#[test]
+fn add_peer_keeps_the_url_of_a_configured_peer() {
+    let mut b = start(config(2, any_port(), &[]));
+    let mut a = start(config(1, any_port(), &[(2, b.addr())]));
+    b.add(1, &a);
+    let closed = std::net::TcpListener::bind(any_port()).unwrap();
+    let elsewhere = closed.local_addr().unwrap();
+    drop(closed);
+    a.transport.add_peer(2, &format!("http://{elsewhere}"));
+    deliver(&mut a, &b, heartbeat(1, 2, 1));
+    // Removed, then added again: dialed at the configured URL again.
+    a.transport.remove_peer(2);
+    a.transport.add_peer(2, &format!("http://{elsewhere}"));
+    deliver(&mut a, &b, heartbeat(1, 2, 2));
+}
+
 /// A fake peer that accepts the handshake and then never reads.
 fn stalled_peer() -> (std::net::TcpListener, SocketAddr) {
     let listener = std::net::TcpListener::bind(any_port()).unwrap();

@@ -51,7 +51,8 @@ pub trait Transport: Send {
     /// the follower would get nothing more this term.
     #[must_use = "the events raised by a send must reach raft"]
     fn send(&mut self, messages: Vec<Message>) -> Vec<TransportEvent>;
-    /// Starts talking to a member added by a conf change, at the peer URL the change carried.
+    /// Starts talking to a member added by a conf change, at the peer URL the change carried
+    /// (unless this node's own peer list names the member: its URL there wins).
     fn add_peer(&mut self, id: NodeId, url: &str);
     /// Stops talking to a removed member, and tells it it was removed if it calls again.
     fn remove_peer(&mut self, id: NodeId);

@@ -259,11 +259,27 @@ impl Transport for TcpTransport {
         events
     }
 
+    /// A member in this node's own `--cluster` list (`TcpConfig::peers`) is dialed at the URL
+    /// the list gives, whatever the conf change says: each node routes its peer traffic as its
+    /// operator configured it (through a proxy, say), and a change's URL is only for members the
+    /// list does not name. So for such an id this does nothing while its writer runs, and after
+    /// a `remove_peer` re-adds it at the configured URL.
     fn add_peer(&mut self, id: NodeId, url: &str) {
         if id == self.shared.config.id {
             return;
         }
-        let url = match PeerUrl::parse(url) {
+        let configured = self.shared.config.peers.get(&id);
+        if let Some(configured) = configured
+            && configured != url
+        {
+            tracing::debug!(
+                peer = id,
+                configured = %configured,
+                ignored = %url,
+                "peer is in the --cluster list; its configured URL is kept"
+            );
+        }
+        let url = match PeerUrl::parse(configured.map_or(url, String::as_str)) {
             Ok(url) => url,
             Err(e) => {
                 tracing::error!(peer = id, "cannot add peer: {e}");

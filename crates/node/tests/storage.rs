@@ -365,6 +365,11 @@ fn a_wal_with_a_hole_is_refused() {
         "{err}"
     );
     let text = err.to_string();
+    let wal_dir = tmp.path().join(WAL_DIR);
+    assert!(
+        text.starts_with(&format!("WAL in {}:", wal_dir.display())),
+        "{text}"
+    );
     assert!(
         text.contains("not contiguous") && !text.contains('\n'),
         "{text}"

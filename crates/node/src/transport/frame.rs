@@ -225,11 +225,12 @@ mod tests {
         }
     }
 
-    /// 256 cases by default (a fraction of a second); `PROPTEST_CASES=100000` for a long run.
+    /// 256 cases by default (a fraction of a second); `RAFTWOOD_PROPTEST_CASES=100000` for a
+    /// long run (the workspace's variable; proptest's own `PROPTEST_CASES` works too).
     fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        ["RAFTWOOD_PROPTEST_CASES", "PROPTEST_CASES"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok()?.parse().ok())
             .unwrap_or(256)
     }
 

@@ -11,7 +11,11 @@
 //!                                               recv(reads)        => node.on_read_index(..),
 //!                                               recv(transfers)    => node.on_transfer_leader(..),
 //!   case rd := <-node.Ready():                  (after every event: node.process_ready())
-//!   case err := <-transport.ErrorC:             recv(events)       => node.on_transport_event(..),
+//!   (rafthttp calls rc.Process(m):              recv(events)       => node.on_transport_event(..),
+//!    node.Step, on the transport's goroutine;
+//!    ReportUnreachable, ReportSnapshot too)
+//!   case err := <-transport.ErrorC:             Err on recv(events): the transport is gone,
+//!     writeError(err); return (fatal)             a fatal error
 //!   case <-stopc:                               recv(stop)         => node.request_stop(),
 //!                                               send(apply, item)  => (a waiting Apply item)
 //!   }                                         }

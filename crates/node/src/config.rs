@@ -103,6 +103,29 @@ impl NodeConfig {
         }
     }
 
+    /// The voters a log without a snapshot starts from, the one place they are derived: with
+    /// `join`, `peers` minus this node (the configuration before the change that adds it),
+    /// otherwise all of `peers`. A fresh node bootstraps with them, and every composition passes
+    /// them to the durable storage as well (`StorageOptions::bootstrap_voters`), which rebuilds
+    /// a restarted log without a snapshot from them; [`crate::RaftNode::new`] refuses a restored
+    /// storage that disagrees.
+    ///
+    /// ```
+    /// use raftwood_node::config::NodeConfig;
+    /// let peers = [(1, "http://a".to_string()), (2, "http://b".to_string())].into();
+    /// let mut c = NodeConfig::new(2, peers);
+    /// assert_eq!(c.bootstrap_voters(), [1, 2]);
+    /// c.join = true;
+    /// assert_eq!(c.bootstrap_voters(), [1]);
+    /// ```
+    pub fn bootstrap_voters(&self) -> Vec<NodeId> {
+        self.peers
+            .keys()
+            .copied()
+            .filter(|&v| !self.join || v != self.id)
+            .collect()
+    }
+
     /// Checks the values.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let problem = if self.id == 0 {

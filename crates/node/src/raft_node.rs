@@ -29,8 +29,8 @@ use crate::transport::{Transport, TransportEvent};
 /// Where a node starts from.
 #[derive(Debug)]
 pub enum StartFrom {
-    /// Nothing on disk: bootstrap with `NodeConfig::peers` as voters, or, with
-    /// `NodeConfig::join`, with no voters (the leader's log or snapshot brings them).
+    /// Nothing on disk: bootstrap with [`NodeConfig::bootstrap_voters`] (`peers`, or with
+    /// `join` `peers` minus this node; the leader's log or snapshot brings the rest).
     Fresh,
     /// What the durable storage replayed: the snapshot, hard state and entries, rebuilt in a
     /// [`MemStorage`]. The state machine is restored from its snapshot (an [`Apply::Snapshot`]
@@ -108,31 +108,25 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         get_snapshot: Box<dyn GetSnapshot>,
     ) -> Result<(RaftNode<L, T>, AppReceivers), ConfigError> {
         config.validate()?;
-        let voters: Vec<NodeId> = config.peers.keys().copied().collect();
-        let (mut storage, restored) = match start {
-            StartFrom::Fresh if config.join => {
-                // Not a voter until the change that adds it is applied: it starts from the
-                // configuration before its addition (its peers but itself) and replays the
-                // log's changes like everyone; applying a change is idempotent, so it ends
-                // with the voters every other member has.
-                let others: Vec<NodeId> =
-                    voters.iter().copied().filter(|&v| v != config.id).collect();
-                (MemStorage::new_with_voters(&others), false)
-            }
-            StartFrom::Fresh => (MemStorage::new_with_voters(&voters), false),
-            StartFrom::Restored(s) => (s, true),
+        // Not a voter until the change that adds it is applied, a joining node starts from the
+        // configuration before its addition and replays the log's changes like everyone
+        // (applying a change is idempotent); see `NodeConfig::bootstrap_voters`.
+        let voters = config.bootstrap_voters();
+        let storage = match start {
+            StartFrom::Fresh => MemStorage::new_with_voters(&voters),
+            StartFrom::Restored(s) => s,
         };
         let snapshot = storage.snapshot().map_err(raftwood_raft::Error::from)?;
         let index = snapshot.metadata.index;
-        let mut base = storage
+        let base = storage
             .initial_state()
             .map_err(raftwood_raft::Error::from)?;
-        if restored && index == 0 && base.conf_state.voters.is_empty() && !config.join {
-            // Restarted before any snapshot: the voters are the bootstrap ones.
-            storage.set_conf_state(raftwood_raft::ConfState { voters });
-            base = storage
-                .initial_state()
-                .map_err(raftwood_raft::Error::from)?;
+        if index == 0 && base.conf_state.voters != voters {
+            // The storage rebuilt a log without a snapshot from other voters than these: the
+            // composition gave `StorageOptions::bootstrap_voters` something else.
+            return Err(ConfigError::Invalid(
+                "the storage's bootstrap voters are not NodeConfig::bootstrap_voters()",
+            ));
         }
         let history_start = if index > 0 {
             snapshot.metadata.conf_state.clone()
@@ -801,6 +795,22 @@ mod tests {
         let config = NodeConfig::new(1, [(1, "http://n1".to_string())].into());
         let get_snapshot = Box::new(|| Ok((0, Bytes::new())));
         RaftNode::new(config, StartFrom::Fresh, NullLog, transport, get_snapshot).unwrap()
+    }
+
+    /// Fails without the check (the restored voters were taken as they came, or patched from
+    /// the peers when empty: two sources that could disagree).
+    #[test]
+    fn a_restored_log_without_a_snapshot_must_start_from_the_configs_voters() {
+        let config = NodeConfig::new(1, [(1, "http://n1".to_string())].into());
+        let start = |voters: &[NodeId]| {
+            let (transport, _events) = MemoryNetwork::new().join(1);
+            let storage = StartFrom::Restored(MemStorage::new_with_voters(voters));
+            let get_snapshot = Box::new(|| Ok((0, Bytes::new())));
+            RaftNode::new(config.clone(), storage, NullLog, transport, get_snapshot).map(|_| ())
+        };
+        assert!(start(&[1]).is_ok());
+        assert!(matches!(start(&[1, 2]), Err(ConfigError::Invalid(_))));
+        assert!(matches!(start(&[]), Err(ConfigError::Invalid(_))));
     }
 
     /// Fails when every retry is reported (the same failure twice gives two errors).

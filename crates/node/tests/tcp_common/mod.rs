@@ -185,6 +185,8 @@ impl TcpCluster {
         self.root.path().join(format!("n{id}"))
     }
 
+    /// The storage options of a node of the initial cluster (tests open directories with them
+    /// to inspect or damage them; a launched node derives its voters from its config).
     pub fn storage_options(&self) -> StorageOptions {
         StorageOptions {
             bootstrap_voters: self.initial.clone(),
@@ -208,7 +210,13 @@ impl TcpCluster {
         join: bool,
         peers: BTreeMap<NodeId, String>,
     ) {
-        let (storage, restored) = DiskStorage::open(&self.dir(id), self.storage_options()).unwrap();
+        let mut config = NodeConfig::new(id, peers.clone());
+        config.join = join;
+        let options = StorageOptions {
+            bootstrap_voters: config.bootstrap_voters(),
+            ..self.storage_options()
+        };
+        let (storage, restored) = DiskStorage::open(&self.dir(id), options).unwrap();
         let Restored {
             snapshot,
             skipped_snapshots,
@@ -219,8 +227,6 @@ impl TcpCluster {
         let skipped_snapshots = skipped_snapshots.len();
         let torn_tail = torn_tail.is_some();
 
-        let mut config = NodeConfig::new(id, peers.clone());
-        config.join = join;
         config.tick_interval = TICK;
         config.raft.election_tick = 10;
         config.raft.heartbeat_tick = 1;

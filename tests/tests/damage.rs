@@ -70,7 +70,6 @@ fn check_keys(cluster: &mut Cluster, via: u64, n: usize) {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn wal_corrupted_in_the_middle_refuses_to_start_naming_the_file() {
     let mut cluster = Cluster::start(1);
     write_keys(&mut cluster, 60);
@@ -116,7 +115,6 @@ fn wal_corrupted_in_the_middle_refuses_to_start_naming_the_file() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn torn_wal_tail_of_garbage_is_cut_and_every_acknowledged_write_kept() {
     let mut cluster = Cluster::start(1);
     write_keys(&mut cluster, 30);
@@ -158,7 +156,6 @@ fn torn_wal_tail_of_garbage_is_cut_and_every_acknowledged_write_kept() {
 /// written): it starts, and serves every acknowledged write (the cut batch is sent again by
 /// the leader).
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn torn_wal_tail_cut_mid_batch_starts_and_serves_every_write() {
     let mut cluster = Cluster::start(3);
     write_keys(&mut cluster, 30);
@@ -191,7 +188,6 @@ fn hold_idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn garbage_on_both_ports_leaves_the_nodes_serving() {
     let mut cluster = Cluster::start(3);
     cluster.put_ok(1, "before", b"garbage");

@@ -69,7 +69,6 @@ fn spawn_writers(
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn kill_9_every_node_during_writes_loses_no_acknowledged_write() {
     let mut cluster = Cluster::start(3);
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
@@ -116,7 +115,6 @@ fn kill_9_every_node_during_writes_loses_no_acknowledged_write() {
 /// kill -9 of a single node right after acknowledged writes: a restarted node replays its own
 /// WAL (the writes it acknowledged as a quorum member are in it) and serves them.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn kill_9_of_a_single_node_cluster_keeps_acknowledged_writes() {
     let mut cluster = Cluster::start(1);
     for i in 0..20 {

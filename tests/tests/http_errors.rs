@@ -29,7 +29,6 @@ fn assert_error(r: &Response, status: u16, what: &str) {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn value_over_the_limit_is_413_on_both_route_families() {
     let mut cluster = small_limit();
     let at_limit = vec![b'x'; LIMIT];
@@ -51,7 +50,6 @@ fn value_over_the_limit_is_413_on_both_route_families() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn default_limit_is_one_mebibyte() {
     let mut cluster = Cluster::start(1);
     let at_limit = vec![7u8; 1 << 20];
@@ -67,7 +65,6 @@ fn default_limit_is_one_mebibyte() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn empty_keys_and_bad_members_are_400() {
     let cluster = small_limit();
     for (method, path, body) in [
@@ -87,7 +84,6 @@ fn empty_keys_and_bad_members_are_400() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn unknown_routes_are_404_with_a_json_error() {
     let cluster = small_limit();
     for path in ["/v1/nope", "/v1/status/extra", "/v1/members/1/x", "/v1"] {
@@ -104,7 +100,6 @@ fn unknown_routes_are_404_with_a_json_error() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn wrong_methods_are_405() {
     let cluster = small_limit();
     for (method, path) in [
@@ -134,7 +129,6 @@ fn etag(r: &Response) -> u64 {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn if_match_is_compare_and_set_on_the_revision() {
     let mut cluster = small_limit();
     // If-Match on a key that does not exist: 412.
@@ -174,7 +168,6 @@ fn if_match_is_compare_and_set_on_the_revision() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn delete_and_keys_with_slashes_share_one_keyspace() {
     let mut cluster = small_limit();
     cluster.put_ok(1, "dir/sub key", b"spaced");
@@ -200,7 +193,6 @@ fn delete_and_keys_with_slashes_share_one_keyspace() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn status_members_and_metrics_answer_per_the_contract() {
     let mut cluster = small_limit();
     let status = cluster.status(1).unwrap();

@@ -37,7 +37,6 @@ fn put_then_get_across_nodes(cluster: &LocalCluster) {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn local_cluster_starts_serves_and_stops_on_sigterm() {
     let mut cluster = LocalCluster::start(3);
     assert_eq!(cluster.http().len(), 3, "{:?}", cluster.http());
@@ -61,7 +60,6 @@ fn local_cluster_starts_serves_and_stops_on_sigterm() {
 }
 
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn local_cluster_children_exit_when_it_is_killed() {
     let mut cluster = LocalCluster::start(3);
     put_then_get_across_nodes(&cluster);

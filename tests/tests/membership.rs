@@ -14,7 +14,6 @@ use raftwood_tests::{Cluster, Options};
 /// A node added with `POST /4` and started with `--join` serves linearizable reads of what was
 /// written before and after it joined, and is listed by `GET /v1/members` as a voter.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn added_member_joins_and_serves_reads() {
     let mut cluster = Cluster::start(3);
     cluster.put_ok(1, "before", b"written by three");
@@ -45,7 +44,6 @@ fn added_member_joins_and_serves_reads() {
 /// `DELETE /3`: node 3 learns of its removal and exits by itself with status 0; the two others
 /// keep serving, and the member list no longer has it.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn removed_member_exits_with_status_0() {
     let mut cluster = Cluster::start(3);
     cluster.put_ok(1, "my-key", b"foo");
@@ -71,7 +69,6 @@ fn removed_member_exits_with_status_0() {
 /// raftexample's whole reconfiguration transcript: add node 4, remove node 3, write through
 /// node 1, read through node 4.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn add_four_remove_three_then_read_on_four() {
     let mut cluster = Cluster::start(3);
     let new = cluster.add_node();
@@ -112,7 +109,6 @@ fn index(status: &serde_json::Value, field: &str) -> u64 {
 /// Node 3 is stopped, the others write and compact their logs past where node 3 stopped;
 /// restarted, node 3 catches up (it can only be through a snapshot) and holds every key.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn restarted_node_catches_up_after_compaction() {
     let mut cluster = Cluster::start_with(3, compacting());
     cluster.put_ok(1, "early", b"before the stop");
@@ -148,7 +144,6 @@ fn restarted_node_catches_up_after_compaction() {
 /// A brand-new member joins a cluster whose logs were compacted long ago: it gets the snapshot,
 /// then the entries after it, and holds every key.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn new_member_catches_up_after_compaction() {
     let mut cluster = Cluster::start_with(3, compacting());
     write_keys(&mut cluster, 2);

@@ -13,7 +13,6 @@ use raftwood_tests::Cluster;
 /// `raftexample --id 1 --cluster http://127.0.0.1:12379 --port 12380`, then
 /// `curl -L http://127.0.0.1:12380/my-key -XPUT -d foo` and `curl -L .../my-key` → `foo`.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn single_node_put_then_get() {
     let cluster = Cluster::start(1);
     let put = cluster.put(1, "my-key", b"foo");
@@ -28,7 +27,6 @@ fn single_node_put_then_get() {
 /// The three-node part: a write through node 1 is read back through node 3 (a follower or the
 /// leader: followers forward), and a value can be overwritten.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn three_nodes_write_on_one_read_on_another() {
     let mut cluster = Cluster::start(3);
     cluster.put_ok(1, "my-key", b"bar");
@@ -46,7 +44,6 @@ fn three_nodes_write_on_one_read_on_another() {
 /// The fault-tolerance part: `goreman run stop raftexample2`, write `foo` through node 1, read
 /// it through node 3, `goreman run start raftexample2`, read it through node 2.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn three_nodes_survive_a_stopped_node() {
     let mut cluster = Cluster::start(3);
     cluster.put_ok(1, "my-key", b"bar");
@@ -66,7 +63,6 @@ fn three_nodes_survive_a_stopped_node() {
 /// The same with the leader stopped: the two others elect a new one and keep serving; the old
 /// leader comes back as a follower and sees what was written without it.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn three_nodes_survive_a_stopped_leader() {
     let mut cluster = Cluster::start(3);
     let leader = cluster.wait_leader(raftwood_tests::cluster::LEADER_TIMEOUT);
@@ -90,7 +86,6 @@ fn three_nodes_survive_a_stopped_leader() {
 
 /// `raftwood --help` answers (exit 0) and lists the contract's flags, raftexample's names.
 #[test]
-#[ignore = "needs the raftwood server (issue 12 in progress)"]
 fn help_lists_the_contract_flags() {
     let output = std::process::Command::new(raftwood_tests::binary::raftwood())
         .arg("--help")

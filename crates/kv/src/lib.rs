@@ -12,6 +12,8 @@
 //!   [`service::memory::MemoryService`], an unreplicated one for tests and examples.
 //! - [`http`]: the HTTP API (axum on tokio) over any [`service::KvService`].
 //! - [`loadgen`]: the load tool behind `raftwood bench`.
+//! - [`replica`]: [`replica::RaftKv`], the service over the raft node, and [`replica::run`], the
+//!   whole server.
 //! - [`cli`]: the `raftwood` command line and the [`cli::ServerConfig`] it produces.
 //! - [`server`]: running a node from a [`cli::ServerConfig`].
 //! - [`local_cluster`]: `raftwood local-cluster`, N local nodes as child processes, and the
@@ -23,6 +25,7 @@ pub mod command;
 pub mod http;
 pub mod loadgen;
 pub mod local_cluster;
+pub mod replica;
 pub mod server;
 pub mod service;
 pub mod snapshot;

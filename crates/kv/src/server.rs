@@ -1,12 +1,11 @@
 //! Running a node: the replicated key-value server that `raftwood` runs when no subcommand is
-//! given. It composes the raft node (`raftwood-node`) with [`crate::service::KvService`] and the
-//! HTTP API ([`crate::http`]) from a [`ServerConfig`].
-//!
-//! Not built yet: the composition is issue 12's next step, and until then [`run`] returns
-//! [`ServerError::NotBuilt`] so that `raftwood` says so in one line instead of pretending to
-//! serve.
+//! given. [`run`] turns the command line's [`ServerConfig`] into a
+//! [`crate::replica::ReplicaConfig`] and runs [`crate::replica::run`] (storage, transport, node,
+//! service, HTTP), stopping gracefully on SIGINT, SIGTERM, or, under `local-cluster`, when the
+//! parent's pipe closes ([`crate::local_cluster::watch_parent`]).
 
 use crate::cli::ServerConfig;
+use crate::replica::{self, ReplicaConfig, ReplicaError};
 
 /// Why a server that ran stopped; both mean exit status 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,23 +20,30 @@ pub enum ExitReason {
 /// exits with a status other than 0.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The node and the HTTP layer are not composed into a server yet (issue 12's next step).
-    #[error(
-        "the replicated server is not built yet (issue 12: node {id} would serve HTTP on {http}); \
-         `raftwood bench` and `raftwood local-cluster` parse their flags, but nodes cannot run"
-    )]
-    NotBuilt {
-        /// The node's id.
-        id: u64,
-        /// Where its HTTP API would listen.
-        http: std::net::SocketAddr,
-    },
+    /// Storage, transport, HTTP listener or node: the message names the file, address or setting.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    /// The parent-pipe watcher could not start.
+    #[error("cannot watch the parent's pipe: {0}")]
+    ParentPipe(std::io::Error),
 }
 
 /// Runs the node described by `config` until it is stopped or removed.
 pub fn run(config: ServerConfig) -> Result<ExitReason, ServerError> {
-    Err(ServerError::NotBuilt {
-        id: config.id,
-        http: config.http_listen,
-    })
+    let (parent_gone_tx, parent_gone) = tokio::sync::oneshot::channel::<()>();
+    // Without a parent pipe the stop future holds the sender itself, so it never completes.
+    let keep_sender = if config.parent_pipe {
+        crate::local_cluster::watch_parent(move || {
+            let _ = parent_gone_tx.send(());
+        })
+        .map_err(ServerError::ParentPipe)?;
+        None
+    } else {
+        Some(parent_gone_tx)
+    };
+    let stop = async move {
+        let _keep = keep_sender;
+        let _ = parent_gone.await;
+    };
+    Ok(replica::run(ReplicaConfig::from(&config), stop)?)
 }

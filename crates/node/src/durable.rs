@@ -59,4 +59,9 @@ pub trait DurableLog: Send + 'static {
     fn purge(&mut self, keep: usize) -> Result<(), DurableError>;
     /// Syncs what was written. Called once, when the loop stops.
     fn close(&mut self) -> Result<(), DurableError>;
+    /// The sync latencies so far, for `/metrics` (the loop publishes them in
+    /// [`crate::NodeStats::wal_sync`] after each synced batch). `None`: not kept.
+    fn wal_sync_stats(&self) -> Option<crate::stats::WalSyncStats> {
+        None
+    }
 }

@@ -48,4 +48,4 @@ pub use durable::{Batch, DurableError, DurableLog};
 pub use handle::{NodeHandle, Stopped};
 pub use raft_node::{AppReceivers, NodeStatus, RaftNode, StartFrom};
 pub use serve::{Node, serve_channels};
-pub use stats::NodeStats;
+pub use stats::{NodeStats, WalSyncStats};

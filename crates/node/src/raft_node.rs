@@ -404,6 +404,12 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         }
         self.stats
             .count_ready(rd.entries.len() as u64, rd.must_sync && !batch.is_empty());
+        if rd.must_sync
+            && !batch.is_empty()
+            && let Some(sync) = self.log.wal_sync_stats()
+        {
+            *self.stats.wal_sync.lock() = sync;
+        }
         // (c) Only now, durable, the snapshot replaces the in-memory log and goes to the app.
         if let (Some(snap), Some(payload)) = (rd.snapshot.take(), payload) {
             self.raw

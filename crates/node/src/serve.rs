@@ -38,6 +38,13 @@ use crate::transport::{Transport, TransportEvent};
 /// sync (group commit); the bound keeps one turn short.
 pub const MAX_PROPOSALS_PER_TURN: usize = 1024;
 
+/// The most transport events taken from the channel in one turn. What the peers sent while the
+/// loop was busy (most often: during its WAL sync) is stepped into raft together, so that it
+/// makes one Ready: a follower writes the appends that queued up during its last sync as one
+/// batch with one sync, and a leader counts all the acknowledgements before it hands out what
+/// they commit. The bound keeps one turn short.
+pub const MAX_EVENTS_PER_TURN: usize = 1024;
+
 /// The channels the loop waits on.
 pub struct Channels {
     /// The clock's ticks.
@@ -92,7 +99,10 @@ pub fn serve_channels<L: DurableLog, T: Transport>(
             },
             recv(inbox.stop) -> _ => node.request_stop(),
             recv(ch.events) -> ev => match ev {
-                Ok(ev) => node.on_transport_event(ev),
+                Ok(ev) => {
+                    let more = ch.events.try_iter().take(MAX_EVENTS_PER_TURN - 1);
+                    std::iter::once(ev).chain(more).for_each(|ev| node.on_transport_event(ev));
+                }
                 Err(_) => {
                     let e = NodeError::Fatal("the transport closed its event channel".into());
                     return Err(node.fail(e));

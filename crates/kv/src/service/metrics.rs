@@ -41,6 +41,20 @@ impl Histogram {
         Self::new(&bounds)
     }
 
+    /// A histogram from counts kept elsewhere (the node's own buckets): `counts[i]` observations
+    /// at or below `upper_bounds[i]`, the last count for `+Inf`, and their `sum`. Returns `None`
+    /// unless there is exactly one count more than bounds and the bounds are finite and strictly
+    /// increasing (the type's invariant).
+    pub fn from_counts(upper_bounds: Vec<f64>, counts: Vec<u64>, sum: f64) -> Option<Self> {
+        let increasing = upper_bounds.windows(2).all(|w| w[0] < w[1]);
+        let finite = upper_bounds.iter().all(|b| b.is_finite());
+        (increasing && finite && counts.len() == upper_bounds.len() + 1).then_some(Self {
+            upper_bounds,
+            counts,
+            sum,
+        })
+    }
+
     /// Records one observation.
     pub fn observe(&mut self, value: f64) {
         let bucket = self.upper_bounds.partition_point(|&bound| bound < value);
@@ -138,6 +152,8 @@ impl Default for MetricsSnapshot {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -149,6 +165,14 @@ mod tests {
         assert_eq!(h.counts(), &[2, 1, 1, 1]);
         assert_eq!(h.count(), 5);
         assert!((h.sum() - 16.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn from_counts_keeps_the_invariant() {
+        let h = Histogram::from_counts(vec![1.0, 2.0], vec![3, 0, 1], 7.0).unwrap();
+        assert_eq!(h.count(), 4);
+        assert!(Histogram::from_counts(vec![1.0, 2.0], vec![3, 0], 7.0).is_none());
+        assert!(Histogram::from_counts(vec![2.0, 1.0], vec![3, 0, 1], 7.0).is_none());
     }
 
     #[test]

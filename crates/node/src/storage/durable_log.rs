@@ -6,6 +6,7 @@ use super::open::Restored;
 use super::save::ReadyToSave;
 use crate::durable::{Batch, DurableError, DurableLog};
 use crate::raft_node::StartFrom;
+use crate::stats::WalSyncStats;
 use raftwood_raft::Snapshot;
 
 impl DurableLog for DiskStorage {
@@ -35,6 +36,14 @@ impl DurableLog for DiskStorage {
     fn close(&mut self) -> Result<(), DurableError> {
         // `DiskStorage::close` consumes the storage; the loop drops it right after this.
         Ok(self.sync()?)
+    }
+
+    fn wal_sync_stats(&self) -> Option<WalSyncStats> {
+        let stats = self.stats();
+        Some(WalSyncStats {
+            latency: stats.wal_sync_latency.clone(),
+            total: stats.wal_sync_total,
+        })
     }
 }
 

@@ -1,0 +1,56 @@
+//! The errors thread: the node's [`NodeError`]s answer requests fast instead of letting them run
+//! into their timeout: a dropped proposal (no leader, a leadership transfer in progress) or
+//! conf change fails its waiter with `503`, a refused ReadIndex round fails its reads.
+
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use raftwood_node::{DropReason, NodeError};
+use tracing::{error, warn};
+
+use super::Shared;
+use crate::service::ServiceError;
+
+/// Runs until the node drops its errors sender (it stopped).
+pub(crate) fn run(shared: Arc<Shared>, errors: Receiver<NodeError>) {
+    for e in errors.iter() {
+        match e {
+            NodeError::ProposalDropped { id, error } => {
+                let answer = match &error {
+                    DropReason::Raft(error) => unavailable(error),
+                    // Over the node's max_entry_size: the request itself is at fault.
+                    DropReason::TooLarge { .. } => ServiceError::BadRequest(error.to_string()),
+                };
+                shared.writes.complete(id, Err(answer));
+            }
+            NodeError::ConfChangeDropped { id, error } => {
+                shared.confs.complete(id, Err(unavailable(&error)));
+            }
+            NodeError::ReadDropped { context, error } => {
+                if let Some(round) = shared.reads.round_of(&context) {
+                    shared.reads.fail(round, unavailable(&error));
+                }
+            }
+            NodeError::TransferRefused { to, error } => {
+                warn!(to, "leadership transfer refused: {error}");
+            }
+            NodeError::Storage(message) => warn!("node storage: {message}"),
+            NodeError::ConfChangeRefused { index, error } => {
+                warn!(index, "committed conf change refused: {error}");
+            }
+            fatal @ (NodeError::Fatal(_) | NodeError::SnapshotPayload(_)) => {
+                error!("node failed: {fatal}");
+            }
+        }
+    }
+}
+
+/// Raft refuses a request when it knows no leader or the leader is busy (a transfer): `503`,
+/// saying which.
+fn unavailable(error: &raftwood_raft::Error) -> ServiceError {
+    match error {
+        raftwood_raft::Error::ProposalDropped(raftwood_raft::ProposalDropped::NoLeader)
+        | raftwood_raft::Error::ReadIndexNoLeader => ServiceError::NoLeader,
+        other => ServiceError::Unavailable(other.to_string()),
+    }
+}

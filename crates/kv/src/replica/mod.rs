@@ -1,0 +1,116 @@
+//! The replicated service: [`RaftKv`], a [`crate::service::KvService`] over a running
+//! `raftwood-node`, and [`run`], which composes a whole server (storage, transport, node, apply
+//! thread, HTTP) from a [`ReplicaConfig`].
+//!
+//! # Threads
+//! ```text
+//!  tokio (HTTP handlers) ──propose / read_index──► node loop thread (raftwood-node)
+//!        ▲                                               │ Apply (bounded), NodeError
+//!        │ oneshot answers                               ▼
+//!        └──────────── apply thread (owns KvStore writes) + errors thread
+//!                       read batcher thread (one ReadIndex round at a time)
+//! ```
+//! Nothing here blocks the node loop: proposals go through a bounded channel with `try_send`
+//! (a full one answers `503`), and the apply channel is the node's own, bounded, with the node
+//! holding entries back when it is full.
+//!
+//! # Files
+//! - [`waiters`]: requests waiting for their answer, removed when their future is dropped.
+//! - [`reads`]: the ReadIndex batcher.
+//! - [`apply`]: the apply thread.
+//! - [`errors`]: the errors thread (dropped proposals and reads answered fast).
+//! - [`service`]: the [`crate::service::KvService`] methods.
+//! - [`report`]: `/v1/status`, `/v1/members` and `/metrics` from the node's status and counters.
+//! - [`threads`]: [`RaftKv::start`], the node and the threads around it.
+//! - [`run`](mod@run): the server: flags to storage, transport, node, service and HTTP.
+
+mod apply;
+mod errors;
+mod reads;
+mod report;
+pub mod run;
+mod service;
+pub mod threads;
+mod waiters;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use parking_lot::RwLock;
+use raftwood_node::NodeHandle;
+use raftwood_raft::ConfChange;
+
+pub use reads::ROUND_TIMEOUT;
+pub use run::{ReplicaConfig, ReplicaError, run, signals, start};
+pub use threads::{Replica, ReplicaThreads};
+
+use crate::service::ServiceError;
+use crate::snapshot::SnapshotLimits;
+use crate::state::{KvStore, Outcome};
+use reads::ReadBatcher;
+use waiters::Waiters;
+
+/// What the service, the apply thread, the errors thread and the read batcher share.
+pub(crate) struct Shared {
+    /// This node's raft id.
+    id: u64,
+    handle: NodeHandle,
+    /// The state machine. Written only by the apply thread; read by serializable and (once their
+    /// round is through) linearizable reads, and by the node's `get_snapshot`.
+    store: Arc<RwLock<KvStore>>,
+    /// Writes waiting for their entry to be applied, by `RequestId::seq`.
+    writes: Waiters<(), Result<Outcome, ServiceError>>,
+    /// Membership changes waiting for their conf change to be applied, by request id, tagged with
+    /// the change (the node does not carry request ids into the log; the change and its context
+    /// identify it).
+    confs: Waiters<ConfChange, Result<(), ServiceError>>,
+    reads: Arc<ReadBatcher>,
+    /// Where linearizable reads queue for the next round (the batcher thread ends when this,
+    /// its only sender, is dropped with the service).
+    read_queue: crossbeam_channel::Sender<reads::PendingRead>,
+    /// The next `RequestId::seq` (and conf change id); seeded from the clock so that a restarted
+    /// node does not reuse the numbers of entries its previous run may still see committed.
+    next_seq: AtomicU64,
+    snapshot_limits: SnapshotLimits,
+    linearizable_reads: AtomicU64,
+    serializable_reads: AtomicU64,
+}
+
+/// The replicated key-value service: put, delete, get and membership through raft. Create it
+/// with [`RaftKv::start`]; serve it with [`crate::http::serve`].
+pub struct RaftKv {
+    shared: Arc<Shared>,
+}
+
+impl RaftKv {
+    /// The node's handle (status, counters, stop).
+    pub fn handle(&self) -> &NodeHandle {
+        &self.shared.handle
+    }
+
+    /// ReadIndex rounds this service started (each serves every read that joined it).
+    pub fn read_rounds(&self) -> u64 {
+        self.shared
+            .reads
+            .rounds_started
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes waiting for their entry to be applied (tests: none are left behind).
+    pub fn waiting_writes(&self) -> usize {
+        self.shared.writes.len()
+    }
+
+    /// The store's applied index.
+    pub fn applied_index(&self) -> u64 {
+        self.shared.store.read().applied_index()
+    }
+}
+
+/// A number no earlier run of this process on this machine used: nanoseconds since the epoch.
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
+        .unwrap_or(1)
+}

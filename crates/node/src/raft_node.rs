@@ -97,6 +97,73 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     status: Arc<Mutex<NodeStatus>>,
 }
 
+/// What a node starts from, read out of its [`StartFrom`]: the first half of
+/// [`RaftNode::new`].
+struct Start {
+    /// The in-memory storage raft starts on.
+    storage: MemStorage,
+    /// The snapshot's index (0 without one): where `applied` starts.
+    index: Index,
+    /// The configuration and the members' URLs as of `index`.
+    conf: Conf,
+    /// The snapshot to hand the application first, without the node's layer.
+    app_snapshot: Option<Snapshot>,
+}
+
+impl Start {
+    fn new(config: &NodeConfig, start: StartFrom) -> Result<Start, ConfigError> {
+        // Not a voter until the change that adds it is applied, a joining node starts from the
+        // configuration before its addition and replays the log's changes like everyone
+        // (applying a change is idempotent); see `NodeConfig::bootstrap_voters`.
+        let voters = config.bootstrap_voters();
+        let storage = match start {
+            StartFrom::Fresh => MemStorage::new_with_voters(&voters),
+            StartFrom::Restored(s) => s,
+        };
+        let snapshot = storage.snapshot().map_err(raftwood_raft::Error::from)?;
+        let index = snapshot.metadata.index;
+        if index == 0 {
+            let base = storage
+                .initial_state()
+                .map_err(raftwood_raft::Error::from)?;
+            if base.conf_state.voters != voters {
+                // The storage rebuilt a log without a snapshot from other voters than these:
+                // the composition gave `StorageOptions::bootstrap_voters` something else.
+                return Err(ConfigError::Invalid(
+                    "the storage's bootstrap voters are not NodeConfig::bootstrap_voters()",
+                ));
+            }
+            let conf = Conf {
+                state: base.conf_state,
+                members: config.peers.clone(),
+            };
+            return Ok(Start {
+                storage,
+                index,
+                conf,
+                app_snapshot: None,
+            });
+        }
+        // A snapshot carries the members' URLs as of its index (`crate::payload`); the
+        // application gets only its own bytes.
+        let payload = SnapshotPayload::decode(index, &snapshot.data)?;
+        let conf = Conf {
+            state: snapshot.metadata.conf_state.clone(),
+            members: payload.members,
+        };
+        let app_snapshot = Some(Snapshot {
+            metadata: snapshot.metadata,
+            data: payload.app,
+        });
+        Ok(Start {
+            storage,
+            index,
+            conf,
+            app_snapshot,
+        })
+    }
+}
+
 impl<L: DurableLog, T: Transport> RaftNode<L, T> {
     /// A node ready to run. Nothing runs until events are fed to it (or
     /// [`crate::serve::serve_channels`] runs it).
@@ -108,43 +175,12 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         get_snapshot: Box<dyn GetSnapshot>,
     ) -> Result<(RaftNode<L, T>, AppReceivers), ConfigError> {
         config.validate()?;
-        // Not a voter until the change that adds it is applied, a joining node starts from the
-        // configuration before its addition and replays the log's changes like everyone
-        // (applying a change is idempotent); see `NodeConfig::bootstrap_voters`.
-        let voters = config.bootstrap_voters();
-        let storage = match start {
-            StartFrom::Fresh => MemStorage::new_with_voters(&voters),
-            StartFrom::Restored(s) => s,
-        };
-        let snapshot = storage.snapshot().map_err(raftwood_raft::Error::from)?;
-        let index = snapshot.metadata.index;
-        let base = storage
-            .initial_state()
-            .map_err(raftwood_raft::Error::from)?;
-        if index == 0 && base.conf_state.voters != voters {
-            // The storage rebuilt a log without a snapshot from other voters than these: the
-            // composition gave `StorageOptions::bootstrap_voters` something else.
-            return Err(ConfigError::Invalid(
-                "the storage's bootstrap voters are not NodeConfig::bootstrap_voters()",
-            ));
-        }
-        let history_start = if index > 0 {
-            snapshot.metadata.conf_state.clone()
-        } else {
-            base.conf_state
-        };
-        // A snapshot carries the members' URLs as of its index (`crate::payload`); the
-        // application gets only its own bytes.
-        let (members, app_snapshot) = if index > 0 {
-            let payload = SnapshotPayload::decode(index, &snapshot.data)?;
-            let app = Snapshot {
-                metadata: snapshot.metadata.clone(),
-                data: payload.app,
-            };
-            (payload.members, Some(app))
-        } else {
-            (config.peers.clone(), None)
-        };
+        let Start {
+            storage,
+            index,
+            conf,
+            app_snapshot,
+        } = Start::new(&config, start)?;
         let mut raft_config = config.raft.clone();
         raft_config.id = config.id;
         raft_config.applied = index;
@@ -165,13 +201,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             apply: ApplyQueue::new(apply_tx),
             errors: errors_tx,
             get_snapshot,
-            conf_states: ConfHistory::new(
-                index,
-                Conf {
-                    state: history_start,
-                    members,
-                },
-            ),
+            conf_states: ConfHistory::new(index, conf),
             known_urls: config.peers.clone(),
             applied_index: index,
             snapshot_index: index,
@@ -381,6 +411,21 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         // leader may still lose. Test: loop_ordering.rs,
         // the_leader_does_not_count_itself_before_its_sync.
         self.send(std::mem::take(&mut rd.messages));
+        // (a) to (d): the disk, then the in-memory storage that mirrors it.
+        self.persist(&mut rd)?;
+        // (e) `persisted_messages` acknowledge what (b) made durable (accepted appends, granted
+        // votes): only now may they leave (Ready rule 3).
+        self.send(std::mem::take(&mut rd.persisted_messages));
+        // (f) and (g): the application's share.
+        self.publish(rd)?;
+        // (h) Done: raft may count this node's copy of the entries and move `applied`.
+        self.raw.advance();
+        Ok(())
+    }
+
+    /// Steps (a) to (d) of a Ready: the snapshot file, the WAL batch, then the in-memory
+    /// storage (and the application's snapshot), never ahead of the disk.
+    fn persist(&mut self, rd: &mut Ready) -> Result<(), NodeError> {
         // A leader's snapshot must be one of ours (`crate::payload`): read it before anything
         // of it is written.
         let payload = match &rd.snapshot {
@@ -399,15 +444,12 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             entries: &rd.entries,
             sync: rd.must_sync,
         };
+        let synced = rd.must_sync && !batch.is_empty();
         if !batch.is_empty() {
             self.log.save(batch).map_err(fatal("saving a WAL batch"))?;
         }
-        self.stats
-            .count_ready(rd.entries.len() as u64, rd.must_sync && !batch.is_empty());
-        if rd.must_sync
-            && !batch.is_empty()
-            && let Some(sync) = self.log.wal_sync_stats()
-        {
+        self.stats.count_ready(rd.entries.len() as u64, synced);
+        if synced && let Some(sync) = self.log.wal_sync_stats() {
             *self.stats.wal_sync.lock() = sync;
         }
         // (c) Only now, durable, the snapshot replaces the in-memory log and goes to the app.
@@ -426,11 +468,14 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             self.raw.storage_mut().set_hard_state(hs);
         }
         self.raw.storage_mut().append(&rd.entries);
-        // (e) `persisted_messages` acknowledge what (b) made durable (accepted appends, granted
-        // votes): only now may they leave (Ready rule 3).
-        self.send(std::mem::take(&mut rd.persisted_messages));
-        // (f) Committed entries, conf changes, then the reads that waited for them.
-        let ents = self.entries_to_apply(std::mem::take(&mut rd.committed_entries));
+        Ok(())
+    }
+
+    /// Steps (f) and (g) of a Ready: committed entries, conf changes, then the reads that waited
+    /// for them, and the storage failures, to the application; a snapshot of its state every
+    /// `snapshot_count` entries.
+    fn publish(&mut self, rd: Ready) -> Result<(), NodeError> {
+        let ents = self.entries_to_apply(rd.committed_entries);
         self.publish_entries(ents)?;
         self.pending_reads.extend(rd.read_states);
         self.publish_reads();
@@ -442,11 +487,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             .apply_failure
             .map(|e| format!("reading committed entries: {e}"));
         self.report_storage_failures(failures.chain(apply_failure).collect());
-        // (g) Every `snapshot_count` entries, a snapshot of the application's state.
-        self.maybe_trigger_snapshot()?;
-        // (h) Done: raft may count this node's copy of the entries and move `applied`.
-        self.raw.advance();
-        Ok(())
+        self.maybe_trigger_snapshot()
     }
 
     /// Writes a snapshot's file, durable (raftexample's `saveSnap` first step; its WAL marker is

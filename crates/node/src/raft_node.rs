@@ -442,7 +442,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             snapshot: rd.snapshot.as_deref(),
             hard_state: rd.hard_state,
             entries: &rd.entries,
-            sync: rd.must_sync,
+            must_sync: rd.must_sync,
         };
         let synced = rd.must_sync && !batch.is_empty();
         if !batch.is_empty() {

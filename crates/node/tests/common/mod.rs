@@ -79,7 +79,7 @@ impl DurableLog for RecordingLog {
             }),
             hard_state: batch.hard_state,
             entries: batch.entries.to_vec(),
-            synced: batch.sync,
+            synced: batch.must_sync,
         });
         Ok(())
     }

@@ -19,6 +19,8 @@ struct Net {
     inboxes: BTreeMap<NodeId, Sender<TransportEvent>>,
     /// Directed links that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Every snapshot message is dropped (a snapshot stream that breaks).
+    drop_snapshots: bool,
     sent: Vec<Message>,
     dropped: Vec<Message>,
     /// `add_peer` / `remove_peer` calls, per node: `(node, peer, Some(url) | None)`.
@@ -87,6 +89,13 @@ impl MemoryNetwork {
         }
     }
 
+    /// Drops every snapshot message (`on`), as a snapshot stream that keeps breaking would,
+    /// while other messages go through; reported to the sender as a failed
+    /// [`TransportEvent::SnapshotStatus`].
+    pub fn drop_snapshots(&self, on: bool) {
+        self.net.lock().drop_snapshots = on;
+    }
+
     /// Restores every link.
     pub fn heal(&self) {
         self.net.lock().cut.clear();
@@ -115,7 +124,8 @@ impl Transport for MemoryTransport {
         for m in messages {
             let is_snapshot = matches!(m.body, MessageBody::Snapshot { .. });
             let to = m.to;
-            let link_up = !net.cut.contains(&(self.id, to));
+            let snapshot_dropped = is_snapshot && net.drop_snapshots;
+            let link_up = !net.cut.contains(&(self.id, to)) && !snapshot_dropped;
             let delivered = link_up
                 && net
                     .inboxes

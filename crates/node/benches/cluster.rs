@@ -502,6 +502,12 @@ fn new_histogram() -> Res<Histogram<u64>> {
 // The raw disk and the loopback
 
 /// 64-byte appends to one file, each followed by `fdatasync`.
+///
+/// The file grows with every write, as the WAL's active segment does: `raftwood-wal` does not
+/// preallocate (a non-goal in its README; a segment starts as its header and first batch and is
+/// appended to). So each `fdatasync` here and each WAL sync pay the same price: the data, and the
+/// journal commit of the inode's new size. A raw loop over preallocated space would skip that
+/// commit and be the harder bar, but it would not measure what the WAL does.
 struct RawSync {
     file: std::fs::File,
 }

@@ -26,6 +26,7 @@
 
 mod apply;
 mod errors;
+mod leader;
 mod reads;
 mod report;
 pub mod run;
@@ -42,7 +43,7 @@ use raftwood_raft::ConfChange;
 
 pub use reads::ROUND_TIMEOUT;
 pub use run::{ReplicaConfig, ReplicaError, run, signals, start};
-pub use threads::{Replica, ReplicaThreads};
+pub use threads::{Replica, ReplicaThreads, ServiceOptions};
 
 use crate::service::ServiceError;
 use crate::snapshot::SnapshotLimits;
@@ -72,6 +73,9 @@ pub(crate) struct Shared {
     /// node does not reuse the numbers of entries its previous run may still see committed.
     next_seq: AtomicU64,
     snapshot_limits: SnapshotLimits,
+    /// How long a request may wait for a leader, a commit or a ReadIndex round before it is
+    /// answered [`ServiceError::Timeout`] (the HTTP layer's request timeout).
+    request_timeout: std::time::Duration,
     linearizable_reads: AtomicU64,
     serializable_reads: AtomicU64,
 }

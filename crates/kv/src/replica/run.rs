@@ -25,7 +25,7 @@ use raftwood_node::{ConfigError, NodeConfig, NodeError, Outcome, RealClock, Star
 use raftwood_raft::ReadOnlyOption;
 use tracing::{info, warn};
 
-use super::{RaftKv, Replica};
+use super::{RaftKv, Replica, ServiceOptions};
 use crate::cli::ServerConfig;
 use crate::http::{self, HttpConfig};
 use crate::server::ExitReason;
@@ -276,7 +276,10 @@ pub fn start(config: &ReplicaConfig) -> Result<Replica, ReplicaError> {
         transport,
         events,
         clock,
-        limits,
+        ServiceOptions {
+            snapshot_limits: limits,
+            request_timeout: config.http.request_timeout,
+        },
     )?)
 }
 

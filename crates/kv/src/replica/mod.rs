@@ -59,8 +59,11 @@ pub(crate) struct Shared {
     /// The state machine. Written only by the apply thread; read by serializable and (once their
     /// round is through) linearizable reads, and by the node's `get_snapshot`.
     store: Arc<RwLock<KvStore>>,
-    /// Writes waiting for their entry to be applied, by `RequestId::seq`.
-    writes: Waiters<(), Result<Outcome, ServiceError>>,
+    /// Writes waiting for their entry to be applied, by `RequestId::seq`, each tagged with the
+    /// CRC-32 of the command it proposed: an entry answers a waiter only if both match, so an
+    /// old entry whose id a new request happens to reuse (a restart's seed colliding with an
+    /// earlier run's numbers) cannot answer it with another command's outcome.
+    writes: Waiters<u32, Result<Outcome, ServiceError>>,
     /// Membership changes waiting for their conf change to be applied, by request id, tagged with
     /// the change (the node does not carry request ids into the log; the change and its context
     /// identify it).
@@ -69,8 +72,9 @@ pub(crate) struct Shared {
     /// Where linearizable reads queue for the next round (the batcher thread ends when this,
     /// its only sender, is dropped with the service).
     read_queue: crossbeam_channel::Sender<reads::PendingRead>,
-    /// The next `RequestId::seq` (and conf change id); seeded from the clock so that a restarted
-    /// node does not reuse the numbers of entries its previous run may still see committed.
+    /// The next `RequestId::seq` (and conf change id); seeded at random ([`seed`]) so that a
+    /// restarted node is unlikely to reuse the numbers of entries its previous run may still see
+    /// committed (and the checksum in `writes` catches it if it does).
     next_seq: AtomicU64,
     snapshot_limits: SnapshotLimits,
     /// How long a request may wait for a leader, a commit or a ReadIndex round before it is
@@ -111,10 +115,27 @@ impl RaftKv {
     }
 }
 
-/// A number no earlier run of this process on this machine used: nanoseconds since the epoch.
-fn clock_seed() -> u64 {
-    std::time::SystemTime::now()
+/// A starting number unlikely to be near any earlier run's: the clock and the process id through
+/// std's randomly keyed hasher (SipHash with a per-process random key), so that a clock stepped
+/// back into an earlier run's range does not bring its numbers back. The top bit is cleared:
+/// counting up from it never wraps in practice.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
-        .unwrap_or(1)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish() >> 1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seeds_differ_between_calls_even_within_one_clock_tick() {
+        // Each RandomState has its own key, so two seeds differ even with the same clock.
+        assert_ne!(super::seed(), super::seed());
+    }
 }

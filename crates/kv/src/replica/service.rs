@@ -27,7 +27,7 @@ fn stopped() -> ServiceError {
 
 /// A registered write: its guard and where its answer comes.
 type WriteWaiter = (
-    WaiterGuard<(), Result<Outcome, ServiceError>>,
+    WaiterGuard<u32, Result<Outcome, ServiceError>>,
     oneshot::Receiver<Result<Outcome, ServiceError>>,
 );
 
@@ -92,7 +92,7 @@ impl RaftKv {
                 crate::codec::DECODE_LIMIT
             )));
         }
-        let waiter = shared.writes.register(seq, ());
+        let waiter = shared.writes.register(seq, crc32fast::hash(&data));
         let proposal = Proposal {
             id: seq,
             data: Bytes::from(data),

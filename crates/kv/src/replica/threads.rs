@@ -16,7 +16,7 @@ use raftwood_node::{
 
 use super::reads::{self, ReadBatcher};
 use super::waiters::Waiters;
-use super::{RaftKv, Shared, apply, clock_seed, errors};
+use super::{RaftKv, Shared, apply, errors, seed};
 use crate::snapshot::SnapshotLimits;
 use crate::state::KvStore;
 
@@ -113,7 +113,7 @@ impl RaftKv {
             Ok((copy.applied_index(), Bytes::from(bytes)))
         };
         let node = Node::start(config, start, log, transport, events, clock, get_snapshot)?;
-        let seed = clock_seed();
+        let seed = seed();
         let (batcher, read_queue, inbox) = ReadBatcher::new(id);
         let shared = Arc::new(Shared {
             id,

@@ -64,6 +64,17 @@ impl<M, T> Waiters<M, T> {
         }
     }
 
+    /// Answers request `id` if it still waits and its tag satisfies `matches`; a request whose
+    /// tag does not match keeps waiting.
+    pub(crate) fn complete_if(&self, id: u64, matches: impl FnOnce(&M) -> bool, answer: T) {
+        let mut map = self.map.lock();
+        if map.get(&id).is_some_and(|(tag, _)| matches(tag))
+            && let Some((_, tx)) = map.remove(&id)
+        {
+            let _ = tx.send(answer);
+        }
+    }
+
     /// Answers every request whose tag matches.
     pub(crate) fn complete_matching(&self, matches: impl Fn(&M) -> bool, answer: impl Fn() -> T) {
         let mut map = self.map.lock();

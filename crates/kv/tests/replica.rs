@@ -652,7 +652,12 @@ impl raftwood_node::DurableLog for NoLog {
 struct NoTransport;
 
 impl raftwood_node::transport::Transport for NoTransport {
-    fn send(&mut self, _: Vec<raftwood_raft::Message>) {}
+    fn send(
+        &mut self,
+        _: Vec<raftwood_raft::Message>,
+    ) -> Vec<raftwood_node::transport::TransportEvent> {
+        Vec::new()
+    }
     fn add_peer(&mut self, _: u64, _: &str) {}
     fn remove_peer(&mut self, _: u64) {}
 }

@@ -54,7 +54,7 @@ use crossbeam_channel::{Receiver, Sender};
 use hdrhistogram::Histogram;
 use parking_lot::RwLock;
 use raftwood_node::storage::{DiskStorage, StorageOptions};
-use raftwood_node::transport::{TcpConfig, TcpTransport, Transport};
+use raftwood_node::transport::{EVENTS_CAPACITY, TcpConfig, TcpTransport, Transport};
 use raftwood_node::{
     Apply, Node, NodeConfig, NodeError, NodeHandle, NodeStats, Outcome, Proposal, RealClock,
     StartFrom,
@@ -228,7 +228,7 @@ impl Cluster {
         // Bind the listeners first (port 0), then tell every transport where the others are.
         let mut parts = Vec::new();
         for id in ids {
-            let (events_tx, events) = crossbeam_channel::unbounded();
+            let (events_tx, events) = crossbeam_channel::bounded(EVENTS_CAPACITY);
             let listen: SocketAddr = "127.0.0.1:0".parse()?;
             let transport =
                 TcpTransport::start(TcpConfig::new(id, listen, BTreeMap::new()), events_tx)?;
@@ -243,13 +243,13 @@ impl Cluster {
             for (&peer, url) in &urls {
                 transport.add_peer(peer, url);
             }
+            let config = NodeConfig::new(id, urls.clone());
             let options = StorageOptions {
-                bootstrap_voters: ids.to_vec(),
+                bootstrap_voters: config.bootstrap_voters(),
                 fsync,
                 ..StorageOptions::default()
             };
             let (storage, restored) = DiskStorage::open(&dir.join(format!("n{id}")), options)?;
-            let config = NodeConfig::new(id, urls.clone());
             let clock = RealClock {
                 interval: config.tick_interval,
             };

@@ -6,9 +6,11 @@
 //! transfer requests and a stop request go in through [`crate::handle::NodeHandle`].
 //!
 //! # Out
-//! [`Apply`] items, in log order, through a **bounded** channel; [`NodeError`]s through an
-//! unbounded one (each error answers one request of the application, so it grows only as fast
-//! as the application asks).
+//! [`Apply`] items, in log order, through a **bounded** channel; [`NodeError`]s through another
+//! ([`ERRORS_CAPACITY`]). The loop never waits on the errors channel: an error it cannot put
+//! there is dropped and counted (`NodeStats::errors_dropped`). A storage failure raft meets
+//! again and again (it retries at every heartbeat or tick) is reported when it changes, and
+//! counted every time (`NodeStats::storage_failures`).
 //!
 //! # When the apply channel is full
 //! The loop never blocks on the application. Items it cannot put in the channel wait in the loop
@@ -20,6 +22,15 @@
 //! machine falls behind. As the application drains the channel, the waiting items go in and raft
 //! hands out the entries it held back, in order, none lost or repeated. Read states wait in the
 //! loop until the entries they need are handed out.
+//!
+//! Meanwhile the loop takes no proposals (nor while more than `max_apply_gap`, 5,000, committed
+//! entries are not handed out, etcd's "too many requests" gap): each one taken would add to the
+//! committed entries raft holds in memory. They wait in their bounded channel
+//! (`proposal_capacity`), so [`crate::NodeHandle::propose`] blocks until the application catches
+//! up, and a `try_send` on [`crate::NodeHandle::proposal_sender`] fails with `Full`. An
+//! application must therefore not propose with the blocking call from the thread that drains
+//! the apply channel without a bound on what it proposes per item received (raftexample's
+//! pattern, one proposal per commit, is fine while the channel has room).
 
 use bytes::Bytes;
 use raftwood_raft::{ConfChange, ConfState, Entry, Index, NodeId, ReadState, Snapshot, Term};
@@ -74,16 +85,21 @@ pub enum Apply {
     DroppedReads(Vec<Bytes>),
 }
 
+/// The capacity of the errors channel: an application that does not read it loses errors (they
+/// are counted), never blocks the node.
+pub const ERRORS_CAPACITY: usize = 1024;
+
 /// What went wrong, for the application.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// A proposal was not taken (no leader, a transfer in progress, too much uncommitted...).
+    /// A proposal was not taken (no leader, a transfer in progress, too much uncommitted, too
+    /// large...).
     #[error("proposal {id} dropped: {error}")]
     ProposalDropped {
         /// The proposal's id.
         id: u64,
         /// Why.
-        error: raftwood_raft::Error,
+        error: DropReason,
     },
     /// A membership change was not taken.
     #[error("conf change {id} dropped: {error}")]
@@ -110,8 +126,18 @@ pub enum NodeError {
         error: raftwood_raft::Error,
     },
     /// The in-memory storage failed to read entries back (raft goes on, and tries again).
+    /// Reported when the failure changes, not at every retry.
     #[error("storage: {0}")]
     Storage(String),
+    /// A committed membership change was refused when applied (the same way on every node: the
+    /// configuration stays as it was).
+    #[error("committed conf change at index {index} refused: {error}")]
+    ConfChangeRefused {
+        /// Its index in the log.
+        index: Index,
+        /// Why.
+        error: raftwood_raft::Error,
+    },
     /// The node stops: durable storage failed, or a committed entry cannot be applied.
     #[error("fatal: {0}")]
     Fatal(String),
@@ -119,6 +145,24 @@ pub enum NodeError {
     /// ([`crate::payload`]): a bug, or a leader of another version.
     #[error("fatal: {0}")]
     SnapshotPayload(#[from] crate::payload::PayloadError),
+}
+
+/// Why a proposal was dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum DropReason {
+    /// Raft refused it (no leader, a transfer in progress, too much uncommitted...).
+    #[error(transparent)]
+    Raft(#[from] raftwood_raft::Error),
+    /// Its data is larger than [`crate::NodeConfig::max_entry_size`]: an entry the transport
+    /// could not carry in one frame would stop replication for good (raft sends at least one
+    /// entry per append, however large).
+    #[error("{size} bytes, above max_entry_size {max}")]
+    TooLarge {
+        /// The proposal's size.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
 }
 
 /// How the node's thread ended.

@@ -46,7 +46,25 @@ pub struct NodeConfig {
     /// How many snapshots the storage keeps (at least 2, so that falling back to an older one
     /// stays possible if the newest is damaged).
     pub snapshots_to_keep: usize,
+    /// The largest proposal accepted, in bytes (default 4 MiB); larger ones come back as
+    /// [`crate::app::NodeError::ProposalDropped`] with [`crate::app::DropReason::TooLarge`].
+    /// Raft sends at least one entry per append however large, so an entry that does not fit
+    /// in one transport frame would stop replication to every follower for good. It must stay
+    /// at most [`MAX_ENTRY_SIZE_LIMIT`], which leaves room in the transport's default frame
+    /// ([`crate::transport::DEFAULT_MAX_FRAME_SIZE`]) for the message around the entry; a
+    /// composition that lowers `TcpConfig::max_frame_size` lowers this with it.
+    pub max_entry_size: usize,
+    /// The most committed entries not yet handed to the application (commit index − applied
+    /// index) before the loop stops taking proposals (default 5,000, etcd's
+    /// `maxGapBetweenApplyAndCommitIndex`, its "too many requests"). Together with a backed-up
+    /// apply channel it is what bounds the memory a slow application costs; see
+    /// [`crate::app`].
+    pub max_apply_gap: u64,
 }
+
+/// The largest `max_entry_size` allowed: the transport's default frame size less 64 KiB for the
+/// append message around the entry (its header, the entry's index and term, the encoding).
+pub const MAX_ENTRY_SIZE_LIMIT: usize = crate::transport::DEFAULT_MAX_FRAME_SIZE - (64 << 10);
 
 /// Why a node could not be built from its [`NodeConfig`] and what it restored.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,7 +98,32 @@ impl NodeConfig {
             apply_capacity: 1024,
             proposal_capacity: 4096,
             snapshots_to_keep: 2,
+            max_entry_size: 4 << 20,
+            max_apply_gap: 5_000,
         }
+    }
+
+    /// The voters a log without a snapshot starts from, the one place they are derived: with
+    /// `join`, `peers` minus this node (the configuration before the change that adds it),
+    /// otherwise all of `peers`. A fresh node bootstraps with them, and every composition passes
+    /// them to the durable storage as well (`StorageOptions::bootstrap_voters`), which rebuilds
+    /// a restarted log without a snapshot from them; [`crate::RaftNode::new`] refuses a restored
+    /// storage that disagrees.
+    ///
+    /// ```
+    /// use raftwood_node::config::NodeConfig;
+    /// let peers = [(1, "http://a".to_string()), (2, "http://b".to_string())].into();
+    /// let mut c = NodeConfig::new(2, peers);
+    /// assert_eq!(c.bootstrap_voters(), [1, 2]);
+    /// c.join = true;
+    /// assert_eq!(c.bootstrap_voters(), [1]);
+    /// ```
+    pub fn bootstrap_voters(&self) -> Vec<NodeId> {
+        self.peers
+            .keys()
+            .copied()
+            .filter(|&v| !self.join || v != self.id)
+            .collect()
     }
 
     /// Checks the values.
@@ -97,6 +140,10 @@ impl NodeConfig {
             "snapshots_to_keep must be at least 2"
         } else if self.tick_interval.is_zero() {
             "tick_interval must not be zero"
+        } else if self.max_apply_gap == 0 {
+            "max_apply_gap must be greater than 0"
+        } else if self.max_entry_size == 0 || self.max_entry_size > MAX_ENTRY_SIZE_LIMIT {
+            "max_entry_size must lie between 1 and MAX_ENTRY_SIZE_LIMIT (below the frame size)"
         } else {
             let mut raft = self.raft.clone();
             raft.id = self.id;
@@ -127,6 +174,9 @@ mod tests {
             c.validate().is_ok(),
             "a joining node need not be in its list"
         );
+        let mut c = NodeConfig::new(1, [(1, "http://a".to_string())].into());
+        c.max_entry_size = crate::transport::DEFAULT_MAX_FRAME_SIZE;
+        assert!(c.validate().is_err(), "an entry must fit in a frame");
         let mut c = NodeConfig::new(1, [(1, "http://a".to_string())].into());
         c.raft.election_tick = 1;
         assert!(matches!(c.validate(), Err(ConfigError::Raft(_))));

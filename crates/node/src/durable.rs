@@ -9,7 +9,7 @@
 //!   [`DurableLog::save`]), so a marker never names a missing file.
 //! - [`DurableLog::save`] writes its [`Batch`] as one unit, in this order: a log-resetting marker
 //!   for `batch.snapshot`, the hard state, the entries; and syncs once, after all of it, if
-//!   `batch.sync`. When it returns with `sync` set, everything in the batch survives a crash.
+//!   `batch.must_sync`. When it returns with `sync` set, everything in the batch survives a crash.
 //!   The resetting marker says the log restarts after the snapshot: entries written before it
 //!   (which may conflict with the snapshot) are not replayed on restart.
 //! - [`DurableLog::record_local_snapshot`] records a snapshot this node took of its own state:
@@ -20,23 +20,36 @@
 //!   segments wholly below the oldest kept snapshot's index.
 //! - [`DurableLog::close`] syncs what was written; the files are released when the value drops.
 
-use raftwood_raft::{Entry, HardState, Snapshot};
+use raftwood_raft::{Entry, HardState, Ready, Snapshot};
 
-/// One WAL write: written in this order, synced once at the end if `sync`.
-#[derive(Clone, Copy, Debug)]
+/// One WAL write, what one `Ready` asks to persist, borrowed from it ([`Batch::from_ready`]):
+/// written in this order, synced once at the end if `must_sync`. The one type both the loop and
+/// [`crate::storage::DiskStorage::save`] use.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Batch<'a> {
-    /// A leader's snapshot, whose file [`DurableLog::save_snap`] already made durable: written as
-    /// a log-resetting marker.
+    /// A leader's snapshot (`Ready::snapshot`), whose file [`DurableLog::save_snap`] already
+    /// made durable: written as a log-resetting marker.
     pub snapshot: Option<&'a Snapshot>,
     /// Term, vote and commit index, when they changed.
     pub hard_state: Option<HardState>,
     /// Entries continuing the log (replacing any at or after the first one's index).
     pub entries: &'a [Entry],
-    /// Sync after writing (raft's `must_sync`).
-    pub sync: bool,
+    /// Sync after writing: the batch must be durable before the caller goes on (raft's
+    /// `Ready::must_sync`).
+    pub must_sync: bool,
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
+    /// The parts of `ready` that go to disk.
+    pub fn from_ready(ready: &'a Ready) -> Batch<'a> {
+        Batch {
+            snapshot: ready.snapshot.as_deref(),
+            hard_state: ready.hard_state,
+            entries: &ready.entries,
+            must_sync: ready.must_sync,
+        }
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.snapshot.is_none() && self.hard_state.is_none() && self.entries.is_empty()
@@ -50,7 +63,7 @@ pub type DurableError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub trait DurableLog: Send + 'static {
     /// Writes a leader's snapshot's file and makes it durable.
     fn save_snap(&mut self, snapshot: &Snapshot) -> Result<(), DurableError>;
-    /// Writes one batch to the WAL, synced once at the end if `batch.sync`.
+    /// Writes one batch to the WAL, synced once at the end if `batch.must_sync`.
     fn save(&mut self, batch: Batch<'_>) -> Result<(), DurableError>;
     /// Records this node's own snapshot: its file, durable, then a plain marker, synced.
     fn record_local_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), DurableError>;

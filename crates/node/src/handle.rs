@@ -82,7 +82,9 @@ impl NodeHandle {
         (handle, inbox)
     }
 
-    /// Proposes a command; waits while the proposal channel is full. Its outcome is an
+    /// Proposes a command; waits while the proposal channel is full, which it stays while the
+    /// application is behind (the loop takes no proposals then; see [`crate::app`]). Its
+    /// outcome is an
     /// [`crate::app::Apply::Entries`] holding it, or a [`crate::app::NodeError::ProposalDropped`]
     /// with its `id`.
     pub fn propose(&self, proposal: Proposal) -> Result<(), Stopped> {

@@ -41,7 +41,7 @@ pub mod stats;
 pub mod storage;
 pub mod transport;
 
-pub use app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};
+pub use app::{Apply, ConfChangeRequest, DropReason, GetSnapshot, NodeError, Outcome, Proposal};
 pub use clock::{Clock, ManualClock, RealClock};
 pub use config::{ConfigError, NodeConfig};
 pub use durable::{Batch, DurableError, DurableLog};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use raftwood_raft::{
     ConfChange, ConfChangeStep, Entry, EntryKind, Index, MemStorage, Message, NodeId, RawNode,
@@ -17,7 +17,7 @@ use raftwood_raft::{
 };
 use tracing::{debug, info, warn};
 
-use crate::app::{Apply, ConfChangeRequest, GetSnapshot, NodeError, Outcome, Proposal};
+use crate::app::{Apply, ConfChangeRequest, DropReason, GetSnapshot, NodeError, Outcome, Proposal};
 use crate::apply_queue::ApplyQueue;
 use crate::conf_history::{Conf, ConfHistory};
 use crate::config::{ConfigError, NodeConfig};
@@ -29,8 +29,8 @@ use crate::transport::{Transport, TransportEvent};
 /// Where a node starts from.
 #[derive(Debug)]
 pub enum StartFrom {
-    /// Nothing on disk: bootstrap with `NodeConfig::peers` as voters, or, with
-    /// `NodeConfig::join`, with no voters (the leader's log or snapshot brings them).
+    /// Nothing on disk: bootstrap with [`NodeConfig::bootstrap_voters`] (`peers`, or with
+    /// `join` `peers` minus this node; the leader's log or snapshot brings the rest).
     Fresh,
     /// What the durable storage replayed: the snapshot, hard state and entries, rebuilt in a
     /// [`MemStorage`]. The state machine is restored from its snapshot (an [`Apply::Snapshot`]
@@ -85,12 +85,83 @@ pub struct RaftNode<L: DurableLog, T: Transport> {
     snapshot_count: u64,
     snapshot_catch_up_entries: u64,
     snapshots_to_keep: usize,
+    max_entry_size: usize,
+    max_apply_gap: u64,
     stopping: Option<Outcome>,
     /// A tick passed since the last try at a snapshot: try again even without a Ready, so that
     /// an application that was behind when asked is asked again once it may have caught up.
     snapshot_retry: bool,
+    /// The storage failures last reported: the same ones again are only counted.
+    last_storage_failures: Vec<String>,
     stats: Arc<NodeStats>,
     status: Arc<Mutex<NodeStatus>>,
+}
+
+/// What a node starts from, read out of its [`StartFrom`]: the first half of
+/// [`RaftNode::new`].
+struct Start {
+    /// The in-memory storage raft starts on.
+    storage: MemStorage,
+    /// The snapshot's index (0 without one): where `applied` starts.
+    index: Index,
+    /// The configuration and the members' URLs as of `index`.
+    conf: Conf,
+    /// The snapshot to hand the application first, without the node's layer.
+    app_snapshot: Option<Snapshot>,
+}
+
+impl Start {
+    fn new(config: &NodeConfig, start: StartFrom) -> Result<Start, ConfigError> {
+        // Not a voter until the change that adds it is applied, a joining node starts from the
+        // configuration before its addition and replays the log's changes like everyone
+        // (applying a change is idempotent); see `NodeConfig::bootstrap_voters`.
+        let voters = config.bootstrap_voters();
+        let storage = match start {
+            StartFrom::Fresh => MemStorage::new_with_voters(&voters),
+            StartFrom::Restored(s) => s,
+        };
+        let snapshot = storage.snapshot().map_err(raftwood_raft::Error::from)?;
+        let index = snapshot.metadata.index;
+        if index == 0 {
+            let base = storage
+                .initial_state()
+                .map_err(raftwood_raft::Error::from)?;
+            if base.conf_state.voters != voters {
+                // The storage rebuilt a log without a snapshot from other voters than these:
+                // the composition gave `StorageOptions::bootstrap_voters` something else.
+                return Err(ConfigError::Invalid(
+                    "the storage's bootstrap voters are not NodeConfig::bootstrap_voters()",
+                ));
+            }
+            let conf = Conf {
+                state: base.conf_state,
+                members: config.peers.clone(),
+            };
+            return Ok(Start {
+                storage,
+                index,
+                conf,
+                app_snapshot: None,
+            });
+        }
+        // A snapshot carries the members' URLs as of its index (`crate::payload`); the
+        // application gets only its own bytes.
+        let payload = SnapshotPayload::decode(index, &snapshot.data)?;
+        let conf = Conf {
+            state: snapshot.metadata.conf_state.clone(),
+            members: payload.members,
+        };
+        let app_snapshot = Some(Snapshot {
+            metadata: snapshot.metadata,
+            data: payload.app,
+        });
+        Ok(Start {
+            storage,
+            index,
+            conf,
+            app_snapshot,
+        })
+    }
 }
 
 impl<L: DurableLog, T: Transport> RaftNode<L, T> {
@@ -104,55 +175,18 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         get_snapshot: Box<dyn GetSnapshot>,
     ) -> Result<(RaftNode<L, T>, AppReceivers), ConfigError> {
         config.validate()?;
-        let voters: Vec<NodeId> = config.peers.keys().copied().collect();
-        let (mut storage, restored) = match start {
-            StartFrom::Fresh if config.join => {
-                // Not a voter until the change that adds it is applied: it starts from the
-                // configuration before its addition (its peers but itself) and replays the
-                // log's changes like everyone; applying a change is idempotent, so it ends
-                // with the voters every other member has.
-                let others: Vec<NodeId> =
-                    voters.iter().copied().filter(|&v| v != config.id).collect();
-                (MemStorage::new_with_voters(&others), false)
-            }
-            StartFrom::Fresh => (MemStorage::new_with_voters(&voters), false),
-            StartFrom::Restored(s) => (s, true),
-        };
-        let snapshot = storage.snapshot().map_err(raftwood_raft::Error::from)?;
-        let index = snapshot.metadata.index;
-        let mut base = storage
-            .initial_state()
-            .map_err(raftwood_raft::Error::from)?;
-        if restored && index == 0 && base.conf_state.voters.is_empty() && !config.join {
-            // Restarted before any snapshot: the voters are the bootstrap ones.
-            storage.set_conf_state(raftwood_raft::ConfState { voters });
-            base = storage
-                .initial_state()
-                .map_err(raftwood_raft::Error::from)?;
-        }
-        let history_start = if index > 0 {
-            snapshot.metadata.conf_state.clone()
-        } else {
-            base.conf_state
-        };
-        // A snapshot carries the members' URLs as of its index (`crate::payload`); the
-        // application gets only its own bytes.
-        let (members, app_snapshot) = if index > 0 {
-            let payload = SnapshotPayload::decode(index, &snapshot.data)?;
-            let app = Snapshot {
-                metadata: snapshot.metadata.clone(),
-                data: payload.app,
-            };
-            (payload.members, Some(app))
-        } else {
-            (config.peers.clone(), None)
-        };
+        let Start {
+            storage,
+            index,
+            conf,
+            app_snapshot,
+        } = Start::new(&config, start)?;
         let mut raft_config = config.raft.clone();
         raft_config.id = config.id;
         raft_config.applied = index;
         let raw = RawNode::new(raft_config, storage)?;
         let (apply_tx, apply_rx) = crossbeam_channel::bounded(config.apply_capacity);
-        let (errors_tx, errors_rx) = crossbeam_channel::unbounded();
+        let (errors_tx, errors_rx) = crossbeam_channel::bounded(crate::app::ERRORS_CAPACITY);
         let status = NodeStatus {
             raft: raw.status(),
             applied_index: index,
@@ -167,13 +201,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             apply: ApplyQueue::new(apply_tx),
             errors: errors_tx,
             get_snapshot,
-            conf_states: ConfHistory::new(
-                index,
-                Conf {
-                    state: history_start,
-                    members,
-                },
-            ),
+            conf_states: ConfHistory::new(index, conf),
             known_urls: config.peers.clone(),
             applied_index: index,
             snapshot_index: index,
@@ -182,8 +210,11 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             snapshot_count: config.snapshot_count,
             snapshot_catch_up_entries: config.snapshot_catch_up_entries,
             snapshots_to_keep: config.snapshots_to_keep,
+            max_entry_size: config.max_entry_size,
+            max_apply_gap: config.max_apply_gap,
             stopping: None,
             snapshot_retry: false,
+            last_storage_failures: Vec::new(),
             stats: Arc::new(NodeStats::default()),
             status: Arc::new(Mutex::new(status)),
         };
@@ -269,7 +300,15 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
     pub fn on_proposals(&mut self, proposals: impl IntoIterator<Item = Proposal>) {
         for p in proposals {
             NodeStats::add(&self.stats.proposals, 1);
-            if let Err(error) = self.raw.propose(p.data) {
+            let size = p.data.len();
+            if size > self.max_entry_size {
+                let error = DropReason::TooLarge {
+                    size,
+                    max: self.max_entry_size,
+                };
+                self.report(NodeError::ProposalDropped { id: p.id, error });
+            } else if let Err(error) = self.raw.propose(p.data) {
+                let error = error.into();
                 self.report(NodeError::ProposalDropped { id: p.id, error });
             }
         }
@@ -299,6 +338,17 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         if let Err(error) = self.raw.transfer_leader(to) {
             self.report(NodeError::TransferRefused { to, error });
         }
+    }
+
+    /// Whether the loop should take proposals now: not while the application is behind (the
+    /// apply channel is full and items wait, or more than `max_apply_gap` committed entries are
+    /// not handed out yet). Raft holds those entries in memory, and every proposal taken adds to
+    /// them; left in their bounded channel instead, proposals make their proposers wait
+    /// (etcd answers "too many requests" at the same gap).
+    pub fn accepts_proposals(&self) -> bool {
+        let commit = self.raw.storage().hard_state().commit;
+        !self.apply.is_backed_up()
+            && commit.saturating_sub(self.applied_index) <= self.max_apply_gap
     }
 
     /// The application asked the node to stop: the loop finishes its turn and stops.
@@ -361,6 +411,21 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         // leader may still lose. Test: loop_ordering.rs,
         // the_leader_does_not_count_itself_before_its_sync.
         self.send(std::mem::take(&mut rd.messages));
+        // (a) to (d): the disk, then the in-memory storage that mirrors it.
+        self.persist(&mut rd)?;
+        // (e) `persisted_messages` acknowledge what (b) made durable (accepted appends, granted
+        // votes): only now may they leave (Ready rule 3).
+        self.send(std::mem::take(&mut rd.persisted_messages));
+        // (f) and (g): the application's share.
+        self.publish(rd)?;
+        // (h) Done: raft may count this node's copy of the entries and move `applied`.
+        self.raw.advance();
+        Ok(())
+    }
+
+    /// Steps (a) to (d) of a Ready: the snapshot file, the WAL batch, then the in-memory
+    /// storage (and the application's snapshot), never ahead of the disk.
+    fn persist(&mut self, rd: &mut Ready) -> Result<(), NodeError> {
         // A leader's snapshot must be one of ours (`crate::payload`): read it before anything
         // of it is written.
         let payload = match &rd.snapshot {
@@ -377,17 +442,14 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             snapshot: rd.snapshot.as_deref(),
             hard_state: rd.hard_state,
             entries: &rd.entries,
-            sync: rd.must_sync,
+            must_sync: rd.must_sync,
         };
+        let synced = rd.must_sync && !batch.is_empty();
         if !batch.is_empty() {
             self.log.save(batch).map_err(fatal("saving a WAL batch"))?;
         }
-        self.stats
-            .count_ready(rd.entries.len() as u64, rd.must_sync && !batch.is_empty());
-        if rd.must_sync
-            && !batch.is_empty()
-            && let Some(sync) = self.log.wal_sync_stats()
-        {
+        self.stats.count_ready(rd.entries.len() as u64, synced);
+        if synced && let Some(sync) = self.log.wal_sync_stats() {
             *self.stats.wal_sync.lock() = sync;
         }
         // (c) Only now, durable, the snapshot replaces the in-memory log and goes to the app.
@@ -406,30 +468,26 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             self.raw.storage_mut().set_hard_state(hs);
         }
         self.raw.storage_mut().append(&rd.entries);
-        // (e) `persisted_messages` acknowledge what (b) made durable (accepted appends, granted
-        // votes): only now may they leave (Ready rule 3).
-        self.send(std::mem::take(&mut rd.persisted_messages));
-        // (f) Committed entries, conf changes, then the reads that waited for them.
-        let ents = self.entries_to_apply(std::mem::take(&mut rd.committed_entries));
+        Ok(())
+    }
+
+    /// Steps (f) and (g) of a Ready: committed entries, conf changes, then the reads that waited
+    /// for them, and the storage failures, to the application; a snapshot of its state every
+    /// `snapshot_count` entries.
+    fn publish(&mut self, rd: Ready) -> Result<(), NodeError> {
+        let ents = self.entries_to_apply(rd.committed_entries);
         self.publish_entries(ents)?;
         self.pending_reads.extend(rd.read_states);
         self.publish_reads();
         if !rd.dropped_reads.is_empty() {
             self.apply.push(Apply::DroppedReads(rd.dropped_reads));
         }
-        for f in rd.storage_failures {
-            self.report(NodeError::Storage(f.to_string()));
-        }
-        if let Some(e) = rd.apply_failure {
-            self.report(NodeError::Storage(format!(
-                "reading committed entries: {e}"
-            )));
-        }
-        // (g) Every `snapshot_count` entries, a snapshot of the application's state.
-        self.maybe_trigger_snapshot()?;
-        // (h) Done: raft may count this node's copy of the entries and move `applied`.
-        self.raw.advance();
-        Ok(())
+        let failures = rd.storage_failures.iter().map(|f| f.to_string());
+        let apply_failure = rd
+            .apply_failure
+            .map(|e| format!("reading committed entries: {e}"));
+        self.report_storage_failures(failures.chain(apply_failure).collect());
+        self.maybe_trigger_snapshot()
     }
 
     /// Writes a snapshot's file, durable (raftexample's `saveSnap` first step; its WAL marker is
@@ -450,7 +508,11 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
                 *sent.entry(m.to).or_default() += 1;
             }
         }
-        self.transport.send(messages);
+        // What the transport could not send is reported at once, never through the events
+        // channel (which may be full): see `Transport::send`.
+        for event in self.transport.send(messages) {
+            self.on_transport_event(event);
+        }
     }
 
     /// raftexample's `entriesToApply`: the committed entries not handed out yet. Raft already
@@ -510,10 +572,10 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
                     index = e.index,
                     "conf change refused: {error}"
                 );
-                self.report(NodeError::Storage(format!(
-                    "committed conf change at index {} refused: {error}",
-                    e.index
-                )));
+                self.report(NodeError::ConfChangeRefused {
+                    index: e.index,
+                    error,
+                });
                 return Ok(());
             }
         };
@@ -696,11 +758,33 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         *self.status.lock() = status;
     }
 
+    /// Reports this Ready's storage failures, unless they are the ones reported last: raft
+    /// retries a failing read at every heartbeat response or tick, and would flood the errors
+    /// channel with the same line. Every occurrence is counted.
+    fn report_storage_failures(&mut self, failures: Vec<String>) {
+        if failures.is_empty() {
+            return;
+        }
+        NodeStats::add(&self.stats.storage_failures, failures.len() as u64);
+        if failures == self.last_storage_failures {
+            return;
+        }
+        for f in &failures {
+            warn!(id = self.id, "storage: {f}");
+            self.report(NodeError::Storage(f.clone()));
+        }
+        self.last_storage_failures = failures;
+    }
+
+    /// Hands `error` to the application without waiting: a full channel drops it (counted).
     fn report(&self, error: NodeError) {
         debug!(id = self.id, "{error}");
-        // The application holds the receiver for the node's whole life; if it dropped it, it
-        // does not want the errors.
-        let _ = self.errors.send(error);
+        match self.errors.try_send(error) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => NodeStats::add(&self.stats.errors_dropped, 1),
+            // The application dropped its receiver: it does not want the errors.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
     }
 
     /// Stops: hands what it can to the application, syncs and closes the durable log.
@@ -712,7 +796,8 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
 
     /// After a fatal error: report it, close the log as well as possible, return the error.
     pub(crate) fn fail(mut self, error: NodeError) -> NodeError {
-        let _ = self.errors.send(NodeError::Fatal(error.to_string()));
+        // The thread's result carries the error too, should the channel be full.
+        self.report(NodeError::Fatal(error.to_string()));
         if let Err(e) = self.log.close() {
             warn!(id = self.id, "closing the log after a failure: {e}");
         }
@@ -723,4 +808,87 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
 /// Turns a storage error into the fatal error that stops the node, saying what was being done.
 fn fatal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> NodeError {
     move |e| NodeError::Fatal(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::durable::DurableError;
+    use crate::transport::memory::{MemoryNetwork, MemoryTransport};
+
+    struct NullLog;
+
+    impl DurableLog for NullLog {
+        fn save_snap(&mut self, _: &Snapshot) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn save(&mut self, _: Batch<'_>) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn record_local_snapshot(&mut self, _: &Snapshot) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn purge(&mut self, _: usize) -> Result<(), DurableError> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), DurableError> {
+            Ok(())
+        }
+    }
+
+    fn node() -> (RaftNode<NullLog, MemoryTransport>, AppReceivers) {
+        let (transport, _events) = MemoryNetwork::new().join(1);
+        let config = NodeConfig::new(1, [(1, "http://n1".to_string())].into());
+        let get_snapshot = Box::new(|| Ok((0, Bytes::new())));
+        RaftNode::new(config, StartFrom::Fresh, NullLog, transport, get_snapshot).unwrap()
+    }
+
+    /// Fails without the check (the restored voters were taken as they came, or patched from
+    /// the peers when empty: two sources that could disagree).
+    #[test]
+    fn a_restored_log_without_a_snapshot_must_start_from_the_configs_voters() {
+        let config = NodeConfig::new(1, [(1, "http://n1".to_string())].into());
+        let start = |voters: &[NodeId]| {
+            let (transport, _events) = MemoryNetwork::new().join(1);
+            let storage = StartFrom::Restored(MemStorage::new_with_voters(voters));
+            let get_snapshot = Box::new(|| Ok((0, Bytes::new())));
+            RaftNode::new(config.clone(), storage, NullLog, transport, get_snapshot).map(|_| ())
+        };
+        assert!(start(&[1]).is_ok());
+        assert!(matches!(start(&[1, 2]), Err(ConfigError::Invalid(_))));
+        assert!(matches!(start(&[]), Err(ConfigError::Invalid(_))));
+    }
+
+    /// Fails when every retry is reported (the same failure twice gives two errors).
+    #[test]
+    fn a_repeated_storage_failure_is_reported_once_and_counted_every_time() {
+        let (mut n, rx) = node();
+        n.report_storage_failures(vec!["entry 7 unavailable".into()]);
+        n.report_storage_failures(vec!["entry 7 unavailable".into()]);
+        n.report_storage_failures(Vec::new());
+        n.report_storage_failures(vec!["entry 7 unavailable".into()]);
+        n.report_storage_failures(vec!["entry 9 unavailable".into()]);
+        let reported: Vec<String> = rx.errors.try_iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            reported,
+            [
+                "storage: entry 7 unavailable",
+                "storage: entry 9 unavailable"
+            ]
+        );
+        assert_eq!(NodeStats::get(&n.stats.storage_failures), 4);
+    }
+
+    /// Fails with an unbounded errors channel (nothing is ever dropped, memory grows instead).
+    #[test]
+    fn errors_the_application_does_not_read_are_dropped_and_counted() {
+        let (n, rx) = node();
+        for to in 0..crate::app::ERRORS_CAPACITY as u64 + 3 {
+            let error = raftwood_raft::Error::ReadIndexNoLeader;
+            n.report(NodeError::TransferRefused { to, error });
+        }
+        assert_eq!(rx.errors.len(), crate::app::ERRORS_CAPACITY);
+        assert_eq!(NodeStats::get(&n.stats.errors_dropped), 3);
+    }
 }

@@ -11,7 +11,11 @@
 //!                                               recv(reads)        => node.on_read_index(..),
 //!                                               recv(transfers)    => node.on_transfer_leader(..),
 //!   case rd := <-node.Ready():                  (after every event: node.process_ready())
-//!   case err := <-transport.ErrorC:             recv(events)       => node.on_transport_event(..),
+//!   (rafthttp calls rc.Process(m):              recv(events)       => node.on_transport_event(..),
+//!    node.Step, on the transport's goroutine;
+//!    ReportUnreachable, ReportSnapshot too)
+//!   case err := <-transport.ErrorC:             Err on recv(events): the transport is gone,
+//!     writeError(err); return (fatal)             a fatal error
 //!   case <-stopc:                               recv(stop)         => node.request_stop(),
 //!                                               send(apply, item)  => (a waiting Apply item)
 //!   }                                         }
@@ -58,14 +62,22 @@ pub fn serve_channels<L: DurableLog, T: Transport>(
     ch: Channels,
 ) -> Result<Outcome, NodeError> {
     let inbox = &ch.inbox;
+    // The proposals arm while the application is behind: never ready, so proposals stay in
+    // their bounded channel (`RaftNode::accepts_proposals`).
+    let held = crossbeam_channel::never();
     if let Err(e) = node.process_ready() {
         return Err(node.fail(e));
     }
     while node.stopping().is_none() {
         let apply_tx = node.apply_queue().front_sender();
+        let proposals = if node.accepts_proposals() {
+            &inbox.proposals
+        } else {
+            &held
+        };
         select! {
             recv(ch.ticks) -> _ => node.on_tick(),
-            recv(inbox.proposals) -> p => match p {
+            recv(proposals) -> p => match p {
                 Ok(p) => {
                     let more = inbox.proposals.try_iter().take(MAX_PROPOSALS_PER_TURN - 1);
                     node.on_proposals(std::iter::once(p).chain(more));

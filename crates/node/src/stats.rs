@@ -51,6 +51,11 @@ pub struct NodeStats {
     pub leader_changes: AtomicU64,
     /// Times the loop held committed entries back because the apply channel was full.
     pub apply_pauses: AtomicU64,
+    /// Errors dropped because the application's errors channel was full.
+    pub errors_dropped: AtomicU64,
+    /// Storage failures raft met (each retry counted; reported to the application only when
+    /// the failure changes).
+    pub storage_failures: AtomicU64,
     /// Readys by the entries they carried, for those that carried any: bucket `i` counts Readys
     /// with at most `2^i` entries (the last bucket, everything larger). On a leader the entries
     /// are the proposals of one turn, so this is the group-commit factor: how many proposals

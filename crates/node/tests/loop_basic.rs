@@ -46,3 +46,25 @@ fn a_proposal_without_a_leader_comes_back_with_its_id() {
         "{errors:?}"
     );
 }
+
+/// Fails without the size check: the entry is proposed, committed and applied (and over TCP, an
+/// entry above the frame size would stop replication for good).
+#[test]
+fn a_proposal_above_max_entry_size_is_dropped_with_its_reason() {
+    let mut c = Cluster::with(1, |cfg| cfg.max_entry_size = 8);
+    c.elect(1);
+    c.propose(1, 1, "12345678");
+    c.propose(1, 2, "123456789");
+    assert_eq!(c.commands(1), ["12345678"]);
+    let errors = c.m(1).errors();
+    assert!(
+        matches!(
+            errors.as_slice(),
+            [raftwood_node::NodeError::ProposalDropped {
+                id: 2,
+                error: raftwood_node::DropReason::TooLarge { size: 9, max: 8 },
+            }]
+        ),
+        "{errors:?}"
+    );
+}

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{RecordingLog, RecordingTransport, Step, Trace};
 use parking_lot::Mutex;
-use raftwood_node::transport::TransportEvent;
 use raftwood_node::transport::memory::MemoryNetwork;
+use raftwood_node::transport::{EVENTS_CAPACITY, TransportEvent};
 use raftwood_node::{ManualClock, Node, Outcome, StartFrom};
 use raftwood_raft::{Entry, Message, MessageBody};
 
@@ -42,7 +42,7 @@ fn queued_appends_make_one_batch_and_one_sync() {
     let (inner, _unused) = net.join(2);
     // The loop's event channel, filled before it starts: the appends wait as they would have
     // during a sync.
-    let (events_tx, events) = crossbeam_channel::unbounded();
+    let (events_tx, events) = crossbeam_channel::bounded(EVENTS_CAPACITY);
     for i in 1..=N {
         events_tx.send(append(i)).unwrap();
     }

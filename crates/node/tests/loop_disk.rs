@@ -19,15 +19,15 @@ use raftwood_node::{Node, Outcome, Proposal, RealClock, StartFrom};
 /// Starts node 1 of a one-node cluster on the data directory `dir`; its application state is
 /// `app`, which the caller fills from the apply channel.
 fn start(dir: &Path, app: &Arc<Mutex<App>>) -> (Node, bool) {
+    let mut cfg = common::config(1, 1);
     let options = StorageOptions {
-        bootstrap_voters: vec![1],
+        bootstrap_voters: cfg.bootstrap_voters(),
         ..StorageOptions::default()
     };
     let (storage, restored) = DiskStorage::open(dir, options).unwrap();
     let fresh = restored.fresh;
     let net = MemoryNetwork::new();
     let (transport, events) = net.join(1);
-    let mut cfg = common::config(1, 1);
     cfg.snapshot_count = 5;
     cfg.snapshot_catch_up_entries = 2;
     let snap_app = Arc::clone(app);

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Cluster, Step};
 use raftwood_node::NodeStats;
-use raftwood_raft::Storage;
+use raftwood_raft::{MessageBody, Storage};
 
 #[test]
 fn a_snapshot_every_snapshot_count_entries_keeps_the_catch_up_margin() {
@@ -81,6 +81,38 @@ fn a_lagging_follower_catches_up_by_snapshot() {
     c.propose(1, 99, "after");
     c.tick(1);
     assert_eq!(c.commands(3).last().unwrap(), "after");
+}
+
+/// A snapshot the transport drops inside `send` is reported to raft at once (`send` returns
+/// the failed `SnapshotStatus`), so the leader leaves its snapshot state for the follower and
+/// sends again. Fails when the loop ignores what `send` returns: the follower's progress stays
+/// in its snapshot state and it gets nothing more this term.
+#[test]
+fn a_snapshot_dropped_by_the_transport_is_sent_again() {
+    let mut c = Cluster::with(3, |cfg| {
+        cfg.snapshot_count = 5;
+        cfg.snapshot_catch_up_entries = 2;
+    });
+    c.elect(1);
+    c.net.isolate(3);
+    for i in 0..20 {
+        c.propose(1, i, &format!("e{i}"));
+    }
+    c.net.drop_snapshots(true);
+    c.net.heal();
+    c.tick(3);
+    let dropped = c.net.dropped();
+    assert!(
+        dropped
+            .iter()
+            .any(|m| m.to == 3 && matches!(m.body, MessageBody::Snapshot { .. })),
+        "the leader tried a snapshot while they were dropped"
+    );
+    assert!(c.m(3).app.lock().snapshots_restored.is_empty());
+    c.net.drop_snapshots(false);
+    c.tick(3);
+    assert_eq!(c.m(3).app.lock().snapshots_restored.len(), 1);
+    assert_eq!(c.commands(3), c.commands(1));
 }
 
 /// The application's state may lag the index the node handed out (items still in the channel):

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raftwood_node::codec;
 use raftwood_node::storage::{
-    DiskStorage, ReadyToSave, Restored, SNAP_DIR, StorageError, StorageOptions, WAL_DIR,
+    Batch, DiskStorage, Restored, SNAP_DIR, StorageError, StorageOptions, WAL_DIR,
 };
 use raftwood_raft::{ConfState, Entry, HardState, MemStorage, Snapshot, SnapshotMetadata, Storage};
 use raftwood_snap::SnapshotId;
@@ -65,7 +65,7 @@ fn snapshot(index: u64, term: u64) -> Snapshot {
 /// Saves entries `from..=to` at `term` one batch each, with a hard state committing each.
 fn save_each(disk: &mut DiskStorage, from: u64, to: u64, term: u64) {
     for i in from..=to {
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             hard_state: Some(hs(term, Some(1), i)),
             entries: &[e(i, term)],
             must_sync: true,
@@ -128,7 +128,7 @@ fn entries_and_hard_state_survive_a_restart_identically() {
     {
         let (mut disk, _) = open(tmp.path());
         let batch = [e(1, 1), e(2, 1), e(3, 1)];
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             hard_state: Some(hs(1, Some(1), 0)),
             entries: &batch,
             must_sync: true,
@@ -138,7 +138,7 @@ fn entries_and_hard_state_survive_a_restart_identically() {
         model.append(&batch);
         // A new leader overwrites 3 and appends 4; the commit moves with no sync needed.
         let batch = [e(3, 2), e(4, 2)];
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             hard_state: Some(hs(2, None, 3)),
             entries: &batch,
             must_sync: true,
@@ -146,7 +146,7 @@ fn entries_and_hard_state_survive_a_restart_identically() {
         })
         .unwrap();
         model.append(&batch);
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             hard_state: Some(hs(2, None, 4)),
             must_sync: false,
             ..Default::default()
@@ -175,7 +175,7 @@ fn unsynced_batches_are_lost_by_a_crash_but_close_syncs_them() {
     {
         let (mut disk, _) = open(tmp.path());
         save_each(&mut disk, 1, 2, 1);
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             entries: &[e(3, 1)],
             must_sync: false,
             ..Default::default()
@@ -186,7 +186,7 @@ fn unsynced_batches_are_lost_by_a_crash_but_close_syncs_them() {
     {
         let (mut disk, restored) = open(tmp.path());
         assert_eq!(restored.storage.last_index(), Ok(2));
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             entries: &[e(3, 1)],
             must_sync: false,
             ..Default::default()
@@ -228,7 +228,7 @@ fn a_snapshot_installed_over_a_conflicting_log_keeps_stale_entries_out() {
     {
         let (mut disk, _) = open(tmp.path());
         let stale: Vec<Entry> = (1..=10).map(|i| e(i, 1)).collect();
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             hard_state: Some(hs(1, Some(1), 3)),
             entries: &stale,
             must_sync: true,
@@ -237,7 +237,7 @@ fn a_snapshot_installed_over_a_conflicting_log_keeps_stale_entries_out() {
         .unwrap();
         // The leader of term 2, voted for by this node, sends its snapshot at 5@2.
         disk.save_snap(&installed).unwrap();
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             snapshot: Some(&installed),
             hard_state: Some(hs(2, Some(2), 5)),
             entries: &[],
@@ -259,7 +259,7 @@ fn a_snapshot_installed_over_a_conflicting_log_keeps_stale_entries_out() {
             entries(&restored.storage).is_empty(),
             "6..=10 at term 1 are gone"
         );
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             entries: &[e(6, 2)],
             must_sync: true,
             ..Default::default()
@@ -278,7 +278,7 @@ fn save_refuses_a_snapshot_whose_file_was_not_saved_first() {
     let (mut disk, _) = open(tmp.path());
     let s = snapshot(5, 2);
     let err = disk
-        .save(ReadyToSave {
+        .save(Batch {
             snapshot: Some(&s),
             hard_state: Some(hs(2, None, 5)),
             must_sync: true,
@@ -319,7 +319,7 @@ fn a_marker_above_the_persisted_commit_is_ignored() {
     {
         let (mut disk, _) = open(tmp.path());
         let log: Vec<Entry> = (1..=10).map(|i| e(i, 1)).collect();
-        disk.save(ReadyToSave {
+        disk.save(Batch {
             hard_state: Some(hs(1, Some(1), 5)),
             entries: &log,
             must_sync: true,
@@ -365,6 +365,11 @@ fn a_wal_with_a_hole_is_refused() {
         "{err}"
     );
     let text = err.to_string();
+    let wal_dir = tmp.path().join(WAL_DIR);
+    assert!(
+        text.starts_with(&format!("WAL in {}:", wal_dir.display())),
+        "{text}"
+    );
     assert!(
         text.contains("not contiguous") && !text.contains('\n'),
         "{text}"
@@ -590,7 +595,7 @@ fn the_snapshot_file_is_durable_before_the_wal_write_of_its_marker() {
     recorder.clear();
     let s = snapshot(5, 2);
     disk.save_snap(&s).unwrap();
-    disk.save(ReadyToSave {
+    disk.save(Batch {
         snapshot: Some(&s),
         hard_state: Some(hs(2, None, 5)),
         entries: &[e(6, 2)],
@@ -629,7 +634,7 @@ fn an_entry_too_large_to_read_back_is_refused_and_nothing_is_written() {
     let mut big = e(2, 1);
     big.data = Bytes::from(vec![0u8; codec::DECODE_LIMIT]);
     let err = disk
-        .save(ReadyToSave {
+        .save(Batch {
             hard_state: Some(hs(1, None, 0)),
             entries: &[e(1, 1), big],
             must_sync: true,

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use raftwood_node::storage::{DiskStorage, ReadyToSave, Restored, StorageOptions};
+use raftwood_node::storage::{Batch, DiskStorage, Restored, StorageOptions};
 use raftwood_raft::{ConfState, Entry, MemStorage, Snapshot, SnapshotMetadata, Storage};
 
 #[derive(Clone, Debug)]
@@ -128,7 +128,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         }
                     })
                     .collect();
-                disk.save(ReadyToSave {
+                disk.save(Batch {
                     hard_state: Some(hs),
                     entries: &entries,
                     must_sync: sync,
@@ -143,7 +143,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Commit { by, sync } => {
                 hs.commit = (commit + by).min(last);
-                disk.save(ReadyToSave {
+                disk.save(Batch {
                     hard_state: Some(hs),
                     must_sync: sync,
                     ..Default::default()
@@ -173,7 +173,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 hs.commit = commit + ahead;
                 let s = snapshot(hs.commit, hs.term);
                 disk.save_snap(&s).unwrap();
-                disk.save(ReadyToSave {
+                disk.save(Batch {
                     snapshot: Some(&s),
                     hard_state: Some(hs),
                     entries: &[],

@@ -9,7 +9,7 @@ mod tcp_common;
 
 use std::io::Write;
 
-use raftwood_node::storage::{DiskStorage, ReadyToSave};
+use raftwood_node::storage::{Batch, DiskStorage};
 use tcp_common::{TcpCluster, Tuning, flip_byte, snapshot_files, wait_until, wal_segments};
 
 fn snapshotting() -> Tuning {
@@ -117,7 +117,7 @@ fn a_follower_whose_last_batch_was_cut_starts_and_the_cluster_loses_nothing() {
     {
         let (mut disk, restored) = DiskStorage::open(&c.dir(victim), c.storage_options()).unwrap();
         let entries = [];
-        let batch = ReadyToSave {
+        let batch = Batch {
             hard_state: Some(restored.hard_state),
             entries: &entries,
             must_sync: true,

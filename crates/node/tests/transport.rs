@@ -9,11 +9,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use raftwood_node::transport::DEFAULT_CLUSTER_TOKEN;
 use raftwood_node::transport::frame::{FrameKind, encode_frame, encode_message};
 use raftwood_node::transport::handshake::{HELLO_LEN, Hello, REPLY_LEN, Status};
-use raftwood_node::transport::{TcpConfig, TcpTransport, Transport, TransportEvent, cluster_id};
+use raftwood_node::transport::{
+    EVENTS_CAPACITY, TcpConfig, TcpTransport, Transport, TransportEvent, cluster_id,
+};
 use raftwood_raft::{Message, MessageBody, NodeId, Snapshot};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -37,17 +39,25 @@ fn any_port() -> SocketAddr {
 struct Node {
     transport: TcpTransport,
     events: Receiver<TransportEvent>,
+    /// The test plays the loop: what `send` returns joins the other events.
+    tx: Sender<TransportEvent>,
 }
 
 fn start(c: TcpConfig) -> Node {
-    let (tx, events) = crossbeam_channel::unbounded();
+    let (tx, events) = crossbeam_channel::bounded(EVENTS_CAPACITY);
     Node {
-        transport: TcpTransport::start(c, tx).unwrap(),
+        transport: TcpTransport::start(c, tx.clone()).unwrap(),
         events,
+        tx,
     }
 }
 
 impl Node {
+    fn send(&mut self, messages: Vec<Message>) {
+        for event in self.transport.send(messages) {
+            self.tx.send(event).unwrap();
+        }
+    }
     fn addr(&self) -> SocketAddr {
         self.transport.local_addr()
     }
@@ -107,7 +117,7 @@ fn deliver(from: &mut Node, to: &Node, message: Message) {
     let deadline = Instant::now() + WAIT;
     loop {
         assert!(Instant::now() < deadline, "{message} never arrived");
-        from.transport.send(vec![message.clone()]);
+        from.send(vec![message.clone()]);
         if let Ok(TransportEvent::Message(m)) = to.events.recv_timeout(Duration::from_millis(20))
             && m == message
         {
@@ -130,7 +140,7 @@ fn three_transports_exchange_messages_both_ways() {
     }
     // Once connected, a burst arrives whole and in order.
     let burst: Vec<Message> = (0..500).map(|i| heartbeat(1, 2, i)).collect();
-    nodes[0].transport.send(burst.clone());
+    nodes[0].send(burst.clone());
     for expected in burst {
         let got = wait_for(&nodes[1].events, |e| match e {
             TransportEvent::Message(m) => Some(m),
@@ -188,8 +198,7 @@ fn a_snapshot_of_a_few_mib_arrives_whole_in_chunks() {
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     let snapshot = snapshot_message(1, 2, data);
-    a.transport
-        .send(vec![snapshot.clone(), heartbeat(1, 2, 99)]);
+    a.send(vec![snapshot.clone(), heartbeat(1, 2, 99)]);
     let got = wait_for(&b.events, |e| match e {
         TransportEvent::Message(m) => Some(m),
         _ => None,
@@ -225,8 +234,7 @@ fn a_snapshot_above_the_receivers_limit_is_refused_and_reported_failed() {
     b.add(1, &a);
     deliver(&mut a, &b, heartbeat(1, 2, 1));
     // Enough to overflow the socket buffers, so the sender sees the closed connection.
-    a.transport
-        .send(vec![snapshot_message(1, 2, vec![5; 32 << 20])]);
+    a.send(vec![snapshot_message(1, 2, vec![5; 32 << 20])]);
     let ok = wait_for(&a.events, |e| match e {
         TransportEvent::SnapshotStatus { to: 2, ok } => Some(ok),
         _ => None,
@@ -249,7 +257,7 @@ fn a_peer_restarted_on_the_same_port_gets_messages_again() {
     wait_for(&a.events, |e| {
         (e == TransportEvent::Unreachable(2)).then_some(())
     });
-    a.transport.send(vec![heartbeat(1, 2, 2)]);
+    a.send(vec![heartbeat(1, 2, 2)]);
 
     let b = start(config(2, b_addr, &[(1, a.addr())]));
     deliver(&mut a, &b, heartbeat(1, 2, 3));
@@ -261,9 +269,8 @@ fn messages_to_a_down_peer_report_unreachable_once_per_burst() {
     let down = closed.local_addr().unwrap();
     drop(closed);
     let mut a = start(config(1, any_port(), &[(2, down)]));
-    a.transport
-        .send((0..10).map(|i| heartbeat(1, 2, i)).collect());
-    a.transport.send(vec![snapshot_message(1, 2, vec![1; 10])]);
+    a.send((0..10).map(|i| heartbeat(1, 2, i)).collect());
+    a.send(vec![snapshot_message(1, 2, vec![1; 10])]);
     let mut events = Vec::new();
     while let Ok(e) = a.events.recv_timeout(Duration::from_millis(300)) {
         events.push(e);
@@ -275,10 +282,52 @@ fn messages_to_a_down_peer_report_unreachable_once_per_burst() {
     assert_eq!(unreachable, 1, "{events:?}");
     assert!(events.contains(&TransportEvent::SnapshotStatus { to: 2, ok: false }));
     // A message to an id the transport never heard of is reported too.
-    a.transport.send(vec![heartbeat(1, 7, 0)]);
+    a.send(vec![heartbeat(1, 7, 0)]);
     wait_for(&a.events, |e| {
         (e == TransportEvent::Unreachable(7)).then_some(())
     });
+}
+
+/// Fails without the events returned by `send` (when `send` put them in the events channel
+/// with `try_send`, a full channel lost them, and raft's progress of the follower stayed in its
+/// snapshot state for the rest of the term).
+#[test]
+fn a_snapshot_dropped_inside_send_is_returned_even_with_the_events_channel_full() {
+    let closed = std::net::TcpListener::bind(any_port()).unwrap();
+    let down = closed.local_addr().unwrap();
+    drop(closed);
+    let (tx, events) = crossbeam_channel::bounded(1);
+    tx.send(TransportEvent::Unreachable(9)).unwrap();
+    let mut a = TcpTransport::start(config(1, any_port(), &[(2, down)]), tx).unwrap();
+    let raised = a.send(vec![snapshot_message(1, 2, vec![1; 10])]);
+    assert!(
+        raised.contains(&TransportEvent::SnapshotStatus { to: 2, ok: false }),
+        "{raised:?}"
+    );
+    assert!(
+        raised.contains(&TransportEvent::Unreachable(2)),
+        "{raised:?}"
+    );
+    assert_eq!(events.try_recv(), Ok(TransportEvent::Unreachable(9)));
+    a.shutdown();
+}
+
+/// Fails when `add_peer` replaces a configured peer's URL: the messages then go to the dead
+/// address and never arrive.
+#[test]
+fn add_peer_keeps_the_url_of_a_configured_peer() {
+    let mut b = start(config(2, any_port(), &[]));
+    let mut a = start(config(1, any_port(), &[(2, b.addr())]));
+    b.add(1, &a);
+    let closed = std::net::TcpListener::bind(any_port()).unwrap();
+    let elsewhere = closed.local_addr().unwrap();
+    drop(closed);
+    a.transport.add_peer(2, &format!("http://{elsewhere}"));
+    deliver(&mut a, &b, heartbeat(1, 2, 1));
+    // Removed, then added again: dialed at the configured URL again.
+    a.transport.remove_peer(2);
+    a.transport.add_peer(2, &format!("http://{elsewhere}"));
+    deliver(&mut a, &b, heartbeat(1, 2, 2));
 }
 
 /// A fake peer that accepts the handshake and then never reads.
@@ -318,7 +367,7 @@ fn a_full_queue_drops_and_reports_unreachable_without_blocking() {
     loop {
         assert!(Instant::now() < deadline, "queue never filled");
         let started = Instant::now();
-        a.transport.send(vec![big.clone()]);
+        a.send(vec![big.clone()]);
         assert!(
             started.elapsed() < Duration::from_millis(500),
             "send blocked"
@@ -490,7 +539,7 @@ fn a_removed_peer_is_told_and_reports_removed() {
     assert_eq!(status, Status::Removed);
     closed_by_peer(s);
     // Node 1 no longer sends to node 2.
-    nodes[0].transport.send(vec![heartbeat(1, 2, 2)]);
+    nodes[0].send(vec![heartbeat(1, 2, 2)]);
     wait_for(&nodes[0].events, |e| {
         (e == TransportEvent::Unreachable(2)).then_some(())
     });
@@ -503,7 +552,7 @@ fn a_foreign_token_cluster_never_connects() {
     b_config.cluster_token = "another".into();
     let mut b = start(b_config);
     for i in 0..20 {
-        b.transport.send(vec![heartbeat(2, 1, i)]);
+        b.send(vec![heartbeat(2, 1, i)]);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
-use raftwood_node::NodeError;
+use raftwood_node::{DropReason, NodeError};
 use tracing::{debug, error, warn};
 
 use super::Shared;
@@ -18,7 +18,12 @@ pub(crate) fn run(shared: Arc<Shared>, errors: Receiver<NodeError>) {
     for e in errors.iter() {
         match e {
             NodeError::ProposalDropped { id, error } => {
-                shared.writes.complete(id, Err(unavailable(&error)));
+                let answer = match &error {
+                    DropReason::Raft(error) => unavailable(error),
+                    // Over the node's max_entry_size: the request itself is at fault.
+                    DropReason::TooLarge { .. } => ServiceError::BadRequest(error.to_string()),
+                };
+                shared.writes.complete(id, Err(answer));
             }
             NodeError::ConfChangeDropped { id, error } => {
                 shared.confs.complete(id, Err(unavailable(&error)));
@@ -34,6 +39,9 @@ pub(crate) fn run(shared: Arc<Shared>, errors: Receiver<NodeError>) {
                 warn!(to, "leadership transfer refused: {error}");
             }
             NodeError::Storage(message) => warn!("node storage: {message}"),
+            NodeError::ConfChangeRefused { index, error } => {
+                warn!(index, "committed conf change refused: {error}");
+            }
             fatal @ (NodeError::Fatal(_) | NodeError::SnapshotPayload(_)) => {
                 error!("node failed: {fatal}");
             }

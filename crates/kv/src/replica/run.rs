@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftwood_node::storage::{DiskStorage, StorageError, StorageOptions};
-use raftwood_node::transport::{PeerUrl, TcpConfig, TcpTransport, TransportError};
+use raftwood_node::transport::{EVENTS_CAPACITY, PeerUrl, TcpConfig, TcpTransport, TransportError};
 use raftwood_node::{ConfigError, NodeConfig, NodeError, Outcome, RealClock, StartFrom};
 use raftwood_raft::ReadOnlyOption;
 use tracing::{info, warn};
@@ -230,14 +230,9 @@ pub fn run(
 
 /// Opens the data directory, starts the transport, the node and the service.
 pub fn start(config: &ReplicaConfig) -> Result<Replica, ReplicaError> {
-    let voters: Vec<u64> = config
-        .peers
-        .keys()
-        .copied()
-        .filter(|&v| !config.join || v != config.id)
-        .collect();
     let options = StorageOptions {
-        bootstrap_voters: voters,
+        // The node's one source of them: the --cluster list, minus this node if it joins.
+        bootstrap_voters: config.node_config().bootstrap_voters(),
         fsync: config.fsync,
         ..StorageOptions::default()
     };
@@ -255,7 +250,8 @@ pub fn start(config: &ReplicaConfig) -> Result<Replica, ReplicaError> {
         Some(addr) => addr,
         None => own_address(config)?,
     };
-    let (events_tx, events) = crossbeam_channel::unbounded();
+    // Bounded: a busy loop pushes back on its peers (see `transport::EVENTS_CAPACITY`).
+    let (events_tx, events) = crossbeam_channel::bounded(EVENTS_CAPACITY);
     let mut tcp = TcpConfig::new(config.id, listen, config.peers.clone());
     tcp.cluster_token = config.cluster_token.clone();
     // A snapshot from the leader must fit everything clients were allowed to write.

@@ -23,10 +23,10 @@ pub const MIN_SNAPSHOTS_KEPT: usize = 2;
 /// How [`DiskStorage::open`] sets up the WAL and the snapshot store.
 #[derive(Clone, Debug)]
 pub struct StorageOptions {
-    /// The voters a log without a snapshot starts from: the cluster's initial members (the
-    /// `--cluster` list), for a new node and for a restart before any snapshot. A node that
-    /// joins passes the configuration it starts from too (raft accepts the leader's snapshot
-    /// whatever it is).
+    /// The voters a log without a snapshot starts from, for a restart before any snapshot:
+    /// always `NodeConfig::bootstrap_voters()` (the `--cluster` list, minus this node if it
+    /// joins), the one place they are derived; the node refuses a restored log built from
+    /// others.
     pub bootstrap_voters: Vec<NodeId>,
     /// A WAL segment is started when the active one reaches this size. Default 64 MiB; tests set
     /// it small to get several segments.

@@ -3,7 +3,6 @@
 
 use super::disk::DiskStorage;
 use super::open::Restored;
-use super::save::ReadyToSave;
 use crate::durable::{Batch, DurableError, DurableLog};
 use crate::raft_node::StartFrom;
 use crate::stats::WalSyncStats;
@@ -15,13 +14,7 @@ impl DurableLog for DiskStorage {
     }
 
     fn save(&mut self, batch: Batch<'_>) -> Result<(), DurableError> {
-        let ready = ReadyToSave {
-            snapshot: batch.snapshot,
-            hard_state: batch.hard_state,
-            entries: batch.entries,
-            must_sync: batch.sync,
-        };
-        Ok(DiskStorage::save(self, ready)?)
+        Ok(DiskStorage::save(self, batch)?)
     }
 
     fn record_local_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), DurableError> {

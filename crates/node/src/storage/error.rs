@@ -20,7 +20,7 @@ pub enum StorageError {
     Snap(#[from] raftwood_snap::Error),
     /// A WAL record passed the WAL's checksums but does not decode as what the node wrote there:
     /// damage no checksum caught, or a file from another program.
-    #[error("{dir}: WAL {what} does not decode: {source}")]
+    #[error("WAL in {}: {what} does not decode: {source}", dir.display())]
     Decode {
         /// The WAL directory (the WAL hands out records without their segment).
         dir: PathBuf,
@@ -30,7 +30,7 @@ pub enum StorageError {
         source: CodecError,
     },
     /// A WAL entry record at one index holds an entry that says another.
-    #[error("{dir}: WAL entry record at index {record} holds entry {decoded}")]
+    #[error("WAL in {}: entry record at index {record} holds entry {decoded}", dir.display())]
     IndexMismatch {
         /// The WAL directory.
         dir: PathBuf,
@@ -42,7 +42,8 @@ pub enum StorageError {
     /// The entries replayed do not continue the log from the snapshot (or from index 1): a
     /// segment was lost or released too early. Raft cannot run on a log with a hole in it.
     #[error(
-        "{dir}: WAL entries are not contiguous: after index {after} expected entry {expected}, found {found}"
+        "WAL in {}: entries are not contiguous: after index {after} expected entry {expected}, found {found}",
+        dir.display()
     )]
     Gap {
         /// The WAL directory.
@@ -56,7 +57,10 @@ pub enum StorageError {
     },
     /// The persisted commit index lies past the end of the restored log: entries known committed
     /// are missing.
-    #[error("{dir}: hard state commit index {commit} is past the last index {last} of the log")]
+    #[error(
+        "WAL in {}: hard state commit index {commit} is past the last index {last} of the log",
+        dir.display()
+    )]
     CommitPastLastIndex {
         /// The WAL directory.
         dir: PathBuf,

@@ -7,7 +7,7 @@
 //! snapshot file's metadata.
 //!
 //! ```
-//! use raftwood_node::storage::{DiskStorage, ReadyToSave, StorageOptions};
+//! use raftwood_node::storage::{DiskStorage, Batch, StorageOptions};
 //! use raftwood_raft::{Entry, HardState, Storage};
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -16,7 +16,7 @@
 //! assert!(restored.fresh);
 //! let entries = [Entry { index: 1, term: 1, ..Default::default() }];
 //! let hs = HardState { term: 1, vote: Some(1), commit: 1 };
-//! disk.save(ReadyToSave { hard_state: Some(hs), entries: &entries, must_sync: true, ..Default::default() })
+//! disk.save(Batch { hard_state: Some(hs), entries: &entries, must_sync: true, ..Default::default() })
 //!     .unwrap();
 //! disk.close().unwrap();
 //!
@@ -51,8 +51,9 @@ mod restore;
 mod save;
 mod stats;
 
+pub use crate::durable::Batch;
 pub use disk::{DiskStorage, MIN_SNAPSHOTS_KEPT, SNAP_DIR, StorageOptions, WAL_DIR};
 pub use error::{SnapshotDamage, StorageError};
 pub use open::Restored;
-pub use save::{Purged, ReadyToSave};
+pub use save::Purged;
 pub use stats::{BUCKET_BOUNDS_MICROS, LatencyHistogram, StorageStats};

@@ -109,6 +109,14 @@ impl DiskStorage {
             if valid.contains(&id) {
                 snapshots.push(id);
             } else {
+                // No valid marker: none at all (a crash between the file and its marker), or
+                // one above the persisted commit index, which `restore` ignores. The latter is
+                // unreachable for a snapshot of our own (`record_local_snapshot` runs only after
+                // the batch holding a commit that covers it is synced), and for a leader's it
+                // means a crash inside the very batch that carried the marker, before its sync
+                // (its hard state, commit = the snapshot's index, comes right after the marker
+                // in the same batch): nothing acknowledged that snapshot, the leader sends it
+                // again, so the file is safe to remove either way.
                 tracing::warn!(
                     file = %snap.path_of(id).display(),
                     "snapshot file has no valid WAL marker (a crash between the file and its marker); removing the orphan"

@@ -7,7 +7,8 @@
 //! 1. The hard state is the WAL's newest state record (none: the default, commit 0).
 //! 2. Markers above its commit index are ignored, as etcd's `ValidSnapshotEntries` does: a
 //!    snapshot holds only applied, so committed, entries, and the node writes the hard state that
-//!    commits them before the marker; a marker past the persisted commit was never made valid.
+//!    commits them before the marker (a leader's snapshot: in the same batch, synced with it); a
+//!    marker past the persisted commit was never made valid.
 //!    (So the loaded snapshot's index never exceeds the commit index: nothing needs raising.)
 //! 3. The newest marked snapshot whose file loads (its index AND term match a marker) is the
 //!    start. A damaged or missing one is skipped for the next older.

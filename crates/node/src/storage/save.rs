@@ -9,39 +9,14 @@
 
 use std::time::Instant;
 
-use raftwood_raft::{Entry, HardState, Ready, Snapshot};
+use raftwood_raft::Snapshot;
 use raftwood_snap::SnapshotId;
 use raftwood_wal::Marker;
 
 use super::disk::{DiskStorage, MIN_SNAPSHOTS_KEPT};
 use super::error::StorageError;
 use super::records;
-
-/// What one `Ready` asks to persist, borrowed from it ([`ReadyToSave::from_ready`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReadyToSave<'a> {
-    /// A snapshot received from the leader (`Ready::snapshot`), already saved with
-    /// [`DiskStorage::save_snap`]. Marked with the log-resetting marker.
-    pub snapshot: Option<&'a Snapshot>,
-    /// The hard state, if it changed.
-    pub hard_state: Option<HardState>,
-    /// The entries to append (they may overwrite a suffix of the log).
-    pub entries: &'a [Entry],
-    /// Whether the batch must be durable before the caller goes on (`Ready::must_sync`).
-    pub must_sync: bool,
-}
-
-impl<'a> ReadyToSave<'a> {
-    /// The parts of `ready` that go to disk.
-    pub fn from_ready(ready: &'a Ready) -> ReadyToSave<'a> {
-        ReadyToSave {
-            snapshot: ready.snapshot.as_deref(),
-            hard_state: ready.hard_state,
-            entries: &ready.entries,
-            must_sync: ready.must_sync,
-        }
-    }
-}
+use crate::durable::Batch;
 
 /// What [`DiskStorage::purge`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +52,7 @@ impl DiskStorage {
     ///
     /// Refuses, writing nothing, a snapshot whose file [`DiskStorage::save_snap`] did not save
     /// and an entry too large to be read back.
-    pub fn save(&mut self, ready: ReadyToSave<'_>) -> Result<(), StorageError> {
+    pub fn save(&mut self, ready: Batch<'_>) -> Result<(), StorageError> {
         let marker = match ready.snapshot {
             Some(s) => {
                 let id = records::snapshot_id(s);

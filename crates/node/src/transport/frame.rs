@@ -154,14 +154,30 @@ pub fn decode_frame(
     )))
 }
 
+/// The length field of a frame whose payload is `payload_len` bytes: the kind byte and the
+/// payload, checked against `max_frame_size` before anything is framed. A payload of 4 GiB or
+/// more cannot be framed at all (the field is a `u32`); it is refused as oversize too.
+pub fn frame_len(payload_len: usize, max_frame_size: usize) -> Result<u32, FrameError> {
+    let oversize = || FrameError::Oversize {
+        len: (payload_len as u64).saturating_add(1),
+        max: max_frame_size,
+    };
+    let len = payload_len.checked_add(1).ok_or_else(oversize)?;
+    if len > max_frame_size {
+        return Err(oversize());
+    }
+    u32::try_from(len).map_err(|_| oversize())
+}
+
 /// The header and kind byte of a frame whose payload is `payload`: written before the payload,
-/// so a snapshot chunk goes out without being copied.
-///
-/// # Panics
-/// If `payload` is 4 GiB or more: callers keep payloads below the maximum frame size, which
-/// [`super::TcpConfig`] bounds far below that (an internal invariant).
-pub fn frame_prefix(kind: FrameKind, payload: &[u8]) -> [u8; FRAME_HEADER_LEN + 1] {
-    let len = u32::try_from(payload.len() + 1).expect("frame payloads stay below 4 GiB");
+/// so a snapshot chunk goes out without being copied. Refused, before any work, when the frame
+/// would exceed `max_frame_size` ([`frame_len`]).
+pub fn frame_prefix(
+    kind: FrameKind,
+    payload: &[u8],
+    max_frame_size: usize,
+) -> Result<[u8; FRAME_HEADER_LEN + 1], FrameError> {
+    let len = frame_len(payload.len(), max_frame_size)?;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&[kind as u8]);
     crc.update(payload);
@@ -169,18 +185,24 @@ pub fn frame_prefix(kind: FrameKind, payload: &[u8]) -> [u8; FRAME_HEADER_LEN + 
     prefix[..4].copy_from_slice(&len.to_le_bytes());
     prefix[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
     prefix[8] = kind as u8;
-    prefix
+    Ok(prefix)
 }
 
-/// One whole frame: prefix and payload.
+/// One whole frame: prefix and payload. For tests, tools and the fuzz corpus, which build small
+/// frames; the transport's writer uses [`frame_prefix`] with its configured maximum.
+///
+/// # Panics
+/// If `payload` is 4 GiB or more (it cannot be framed).
 pub fn encode_frame(kind: FrameKind, payload: &[u8]) -> Vec<u8> {
+    let prefix = frame_prefix(kind, payload, u32::MAX as usize)
+        .expect("encode_frame is given payloads below 4 GiB");
     let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + 1 + payload.len());
-    frame.extend_from_slice(&frame_prefix(kind, payload));
+    frame.extend_from_slice(&prefix);
     frame.extend_from_slice(payload);
     frame
 }
 
-/// A message as one frame.
+/// A message as one frame ([`encode_frame`]; same panic).
 pub fn encode_message(message: &Message) -> Vec<u8> {
     encode_frame(FrameKind::Message, &codec::encode(message))
 }
@@ -203,12 +225,32 @@ mod tests {
         }
     }
 
-    /// 256 cases by default (a fraction of a second); `PROPTEST_CASES=100000` for a long run.
+    /// 256 cases by default (a fraction of a second); `RAFTWOOD_PROPTEST_CASES=100000` for a
+    /// long run (the workspace's variable; proptest's own `PROPTEST_CASES` works too).
     fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        ["RAFTWOOD_PROPTEST_CASES", "PROPTEST_CASES"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok()?.parse().ok())
             .unwrap_or(256)
+    }
+
+    /// Fails when the length is converted before it is checked (a payload of 4 GiB or more
+    /// panicked in the `u32` conversion): no payload is allocated, only its length is given.
+    #[test]
+    fn a_frame_length_is_checked_before_it_is_framed() {
+        assert!(matches!(frame_len(9, 10), Ok(10)));
+        let max = 8 << 20;
+        for fake in [max, 4 << 30, (4 << 30) - 1, usize::MAX] {
+            assert!(
+                matches!(frame_len(fake, max), Err(FrameError::Oversize { .. })),
+                "{fake}"
+            );
+        }
+        assert!(matches!(
+            frame_len(4 << 30, usize::MAX),
+            Err(FrameError::Oversize { .. })
+        ));
+        assert!(frame_prefix(FrameKind::Message, &[0; 10], 10).is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! An in-memory network for tests: a [`MemoryNetwork`] hub connects several nodes'
-//! [`MemoryTransport`]s and event channels, delivers at once (into unbounded channels, so sending
-//! never blocks), can cut links and isolate nodes, and records every message sent and dropped.
-//! A dropped message is reported back to its sender as [`TransportEvent::Unreachable`] (a
-//! snapshot as a failed [`TransportEvent::SnapshotStatus`]), as the TCP transport does; a
-//! delivered snapshot is reported `ok`.
+//! [`MemoryTransport`]s and event channels, delivers at once (never blocking: a full inbox, as
+//! a full TCP queue, drops the message), can cut links and isolate nodes, and records every
+//! message sent and dropped. A dropped message is reported back to its sender as
+//! [`TransportEvent::Unreachable`] (a snapshot as a failed [`TransportEvent::SnapshotStatus`]),
+//! a delivered snapshot as `ok`: returned from [`Transport::send`], as the TCP transport does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,6 +19,8 @@ struct Net {
     inboxes: BTreeMap<NodeId, Sender<TransportEvent>>,
     /// Directed links that drop everything.
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Every snapshot message is dropped (a snapshot stream that breaks).
+    drop_snapshots: bool,
     sent: Vec<Message>,
     dropped: Vec<Message>,
     /// `add_peer` / `remove_peer` calls, per node: `(node, peer, Some(url) | None)`.
@@ -43,9 +45,27 @@ impl MemoryNetwork {
         MemoryNetwork::default()
     }
 
-    /// Connects node `id`: its transport, and the channel of events for its loop.
+    /// Connects node `id`: its transport, and the channel of events for its loop. Unbounded:
+    /// the step-by-step tests deliver a whole turn's messages before their recipient runs.
     pub fn join(&self, id: NodeId) -> (MemoryTransport, Receiver<TransportEvent>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        self.join_with(id, crossbeam_channel::unbounded())
+    }
+
+    /// As [`MemoryNetwork::join`], with an inbox of `capacity` events: a message to a node
+    /// whose inbox is full is dropped and reported, as a full TCP queue does.
+    pub fn join_bounded(
+        &self,
+        id: NodeId,
+        capacity: usize,
+    ) -> (MemoryTransport, Receiver<TransportEvent>) {
+        self.join_with(id, crossbeam_channel::bounded(capacity))
+    }
+
+    fn join_with(
+        &self,
+        id: NodeId,
+        (tx, rx): (Sender<TransportEvent>, Receiver<TransportEvent>),
+    ) -> (MemoryTransport, Receiver<TransportEvent>) {
         self.net.lock().inboxes.insert(id, tx);
         let transport = MemoryTransport {
             id,
@@ -67,6 +87,13 @@ impl MemoryNetwork {
         for other in ids.into_iter().filter(|&o| o != id) {
             self.cut(id, other);
         }
+    }
+
+    /// Drops every snapshot message (`on`), as a snapshot stream that keeps breaking would,
+    /// while other messages go through; reported to the sender as a failed
+    /// [`TransportEvent::SnapshotStatus`].
+    pub fn drop_snapshots(&self, on: bool) {
+        self.net.lock().drop_snapshots = on;
     }
 
     /// Restores every link.
@@ -91,17 +118,19 @@ impl MemoryNetwork {
 }
 
 impl Transport for MemoryTransport {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) -> Vec<TransportEvent> {
+        let mut events = Vec::new();
         let mut net = self.net.lock();
         for m in messages {
             let is_snapshot = matches!(m.body, MessageBody::Snapshot { .. });
             let to = m.to;
-            let link_up = !net.cut.contains(&(self.id, to));
+            let snapshot_dropped = is_snapshot && net.drop_snapshots;
+            let link_up = !net.cut.contains(&(self.id, to)) && !snapshot_dropped;
             let delivered = link_up
                 && net
                     .inboxes
                     .get(&to)
-                    .is_some_and(|tx| tx.send(TransportEvent::Message(m.clone())).is_ok());
+                    .is_some_and(|tx| tx.try_send(TransportEvent::Message(m.clone())).is_ok());
             let report = match (delivered, is_snapshot) {
                 (true, true) => Some(TransportEvent::SnapshotStatus { to, ok: true }),
                 (true, false) => None,
@@ -113,12 +142,9 @@ impl Transport for MemoryTransport {
             } else {
                 net.dropped.push(m);
             }
-            if let Some(event) = report
-                && let Some(me) = net.inboxes.get(&self.id)
-            {
-                let _ = me.send(event);
-            }
+            events.extend(report);
         }
+        events
     }
 
     fn add_peer(&mut self, id: NodeId, url: &str) {

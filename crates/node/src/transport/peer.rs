@@ -17,7 +17,7 @@ use raftwood_raft::{Message, MessageBody, NodeId};
 
 use super::TransportEvent;
 use super::backoff::Backoff;
-use super::frame::{FrameKind, encode_frame, encode_message, frame_prefix};
+use super::frame::{FrameKind, frame_prefix};
 use super::handshake::{Hello, REPLY_LEN, Status};
 use super::shared::{POLL, Shared};
 use super::snapshot::split;
@@ -306,19 +306,25 @@ impl Writer {
             Ok((header, data)) => return self.write_snapshot(out, to, header, &data),
             Err(message) => message,
         };
-        let frame = encode_message(&message);
-        if frame.len() > self.shared.config.max_frame_size + super::frame::FRAME_HEADER_LEN {
-            // Too big for any receiver's limit: sending it would only get the connection closed.
-            tracing::error!(
-                peer = to,
-                size = frame.len(),
-                kind = message.body.name(),
-                "message exceeds the maximum frame size; dropped (lower raft's max message size)"
-            );
-            self.report_drop();
-            return Ok(());
+        let payload = codec::encode(&message);
+        let max = self.shared.config.max_frame_size;
+        match frame_prefix(FrameKind::Message, &payload, max) {
+            Ok(prefix) => {
+                out.write_all(&prefix)?;
+                out.write_all(&payload)
+            }
+            Err(e) => {
+                // Too big for any receiver's limit: sending it would only get the connection
+                // closed. (The node's `max_entry_size` keeps entries well below the limit.)
+                tracing::error!(
+                    peer = to,
+                    kind = message.body.name(),
+                    "{e}; message dropped (lower raft's max message size)"
+                );
+                self.report_drop();
+                Ok(())
+            }
         }
-        out.write_all(&frame)
     }
 
     /// Header, chunks, flush; then the outcome goes to raft either way.
@@ -329,16 +335,22 @@ impl Writer {
         header: super::snapshot::SnapshotHeader,
         data: &[u8],
     ) -> std::io::Result<()> {
+        let max = self.shared.config.max_frame_size;
         let result = (|| {
-            out.write_all(&encode_frame(
-                FrameKind::SnapshotHeader,
-                &codec::encode(&header),
-            ))?;
+            let header = codec::encode(&header);
+            out.write_all(
+                &frame_prefix(FrameKind::SnapshotHeader, &header, max)
+                    .map_err(std::io::Error::other)?,
+            )?;
+            out.write_all(&header)?;
             for chunk in data.chunks(self.shared.config.snapshot_chunk_size) {
                 if self.stopping() {
                     return Err(std::io::Error::other("transport stopping"));
                 }
-                out.write_all(&frame_prefix(FrameKind::SnapshotChunk, chunk))?;
+                out.write_all(
+                    &frame_prefix(FrameKind::SnapshotChunk, chunk, max)
+                        .map_err(std::io::Error::other)?,
+                )?;
                 out.write_all(chunk)?;
             }
             out.flush()

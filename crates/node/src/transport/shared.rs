@@ -46,6 +46,8 @@ impl Shared {
 
     /// Hands `event` to the loop from a transport thread, waiting while the channel is full
     /// (back-pressure on the peer) but never past shutdown. False if it was not delivered.
+    /// Never called on the loop's thread (which drains the channel: waiting there would
+    /// deadlock); what [`super::Transport::send`] raises is returned to the loop instead.
     pub fn emit(&self, mut event: TransportEvent) -> bool {
         loop {
             match self.events.send_timeout(event, POLL) {
@@ -53,14 +55,6 @@ impl Shared {
                 Err(SendTimeoutError::Timeout(back)) if !self.stopping() => event = back,
                 Err(_) => return false,
             }
-        }
-    }
-
-    /// Hands `event` to the loop from the loop's own thread (through [`super::Transport`]),
-    /// which must never wait: a full channel loses the event, with a warning.
-    pub fn emit_now(&self, event: TransportEvent) {
-        if let Err(e) = self.events.try_send(event) {
-            tracing::warn!(event = ?e.into_inner(), "transport event channel full; event lost");
         }
     }
 

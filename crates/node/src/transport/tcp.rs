@@ -38,8 +38,9 @@ pub struct TcpConfig {
     /// Messages queued per peer before new ones are dropped (default 4096, etcd's stream
     /// buffer).
     pub queue_len: usize,
-    /// The largest frame accepted or sent, kind byte and payload (default 8 MiB; at most
-    /// [`DECODE_LIMIT`]). Raft's maximum message size must stay below it.
+    /// The largest frame accepted or sent, kind byte and payload (default
+    /// [`super::DEFAULT_MAX_FRAME_SIZE`], 8 MiB; at most [`DECODE_LIMIT`]). Raft's maximum
+    /// message size and the node's `max_entry_size` must stay below it.
     pub max_frame_size: usize,
     /// The data carried by one snapshot chunk frame (default 1 MiB; below `max_frame_size`).
     pub snapshot_chunk_size: usize,
@@ -65,7 +66,7 @@ impl TcpConfig {
             listen,
             peers,
             queue_len: 4096,
-            max_frame_size: 8 << 20,
+            max_frame_size: super::DEFAULT_MAX_FRAME_SIZE,
             snapshot_chunk_size: 1 << 20,
             max_snapshot_size: 1 << 30,
             backoff_min: Duration::from_millis(50),
@@ -106,10 +107,12 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
-    /// Binds the listen address and starts dialing every initial peer. Events (messages
-    /// received, unreachable peers, snapshot outcomes, removal) go to `events`; give it room
-    /// (unbounded is simplest): events raised inside [`Transport::send`] are dropped with a
-    /// warning when it is full, since the loop must never wait.
+    /// Binds the listen address and starts dialing every initial peer. Events of the
+    /// transport's threads (messages received, connections lost, snapshot outcomes, removal) go
+    /// to `events`, bounded ([`super::EVENTS_CAPACITY`]): while it is full, reader threads stop
+    /// reading (TCP pushes back on the peers) and writer threads wait to report, until the loop
+    /// drains it or the transport stops. Events raised inside [`Transport::send`] are returned
+    /// to the loop instead.
     pub fn start(
         config: TcpConfig,
         events: Sender<TransportEvent>,
@@ -230,36 +233,53 @@ impl Drop for TcpTransport {
 }
 
 impl Transport for TcpTransport {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) -> Vec<TransportEvent> {
+        let mut events = Vec::new();
         for message in messages {
             let to = message.to;
             let Some(peer) = self.peers.get(&to) else {
                 tracing::debug!(%message, "no such peer; message dropped");
-                self.shared.emit_now(TransportEvent::Unreachable(to));
+                events.push(TransportEvent::Unreachable(to));
                 continue;
             };
             let Err(dropped) = peer.offer(message) else {
                 continue;
             };
             if let MessageBody::Snapshot { .. } = dropped.body {
-                self.shared
-                    .emit_now(TransportEvent::SnapshotStatus { to, ok: false });
+                events.push(TransportEvent::SnapshotStatus { to, ok: false });
             }
             if peer.first_drop() {
                 tracing::debug!(
                     peer = to,
                     "peer unreachable or its queue full; dropping messages"
                 );
-                self.shared.emit_now(TransportEvent::Unreachable(to));
+                events.push(TransportEvent::Unreachable(to));
             }
         }
+        events
     }
 
+    /// A member in this node's own `--cluster` list (`TcpConfig::peers`) is dialed at the URL
+    /// the list gives, whatever the conf change says: each node routes its peer traffic as its
+    /// operator configured it (through a proxy, say), and a change's URL is only for members the
+    /// list does not name. So for such an id this does nothing while its writer runs, and after
+    /// a `remove_peer` re-adds it at the configured URL.
     fn add_peer(&mut self, id: NodeId, url: &str) {
         if id == self.shared.config.id {
             return;
         }
-        let url = match PeerUrl::parse(url) {
+        let configured = self.shared.config.peers.get(&id);
+        if let Some(configured) = configured
+            && configured != url
+        {
+            tracing::debug!(
+                peer = id,
+                configured = %configured,
+                ignored = %url,
+                "peer is in the --cluster list; its configured URL is kept"
+            );
+        }
+        let url = match PeerUrl::parse(configured.map_or(url, String::as_str)) {
             Ok(url) => url,
             Err(e) => {
                 tracing::error!(peer = id, "cannot add peer: {e}");

@@ -79,7 +79,7 @@ impl DurableLog for RecordingLog {
             }),
             hard_state: batch.hard_state,
             entries: batch.entries.to_vec(),
-            synced: batch.sync,
+            synced: batch.must_sync,
         });
         Ok(())
     }
@@ -118,9 +118,9 @@ pub struct RecordingTransport {
 }
 
 impl Transport for RecordingTransport {
-    fn send(&mut self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) -> Vec<TransportEvent> {
         self.trace.lock().push(Step::Send(messages.clone()));
-        self.inner.send(messages);
+        self.inner.send(messages)
     }
     fn add_peer(&mut self, id: NodeId, url: &str) {
         self.inner.add_peer(id, url);

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use raftwood_node::storage::{DiskStorage, Restored, StorageOptions};
-use raftwood_node::transport::{TcpConfig, TcpTransport};
+use raftwood_node::transport::{EVENTS_CAPACITY, TcpConfig, TcpTransport};
 use raftwood_node::{
     Apply, ConfChangeRequest, Node, NodeConfig, NodeError, NodeHandle, Outcome, Proposal,
     RealClock, StartFrom,
@@ -185,6 +185,8 @@ impl TcpCluster {
         self.root.path().join(format!("n{id}"))
     }
 
+    /// The storage options of a node of the initial cluster (tests open directories with them
+    /// to inspect or damage them; a launched node derives its voters from its config).
     pub fn storage_options(&self) -> StorageOptions {
         StorageOptions {
             bootstrap_voters: self.initial.clone(),
@@ -208,7 +210,13 @@ impl TcpCluster {
         join: bool,
         peers: BTreeMap<NodeId, String>,
     ) {
-        let (storage, restored) = DiskStorage::open(&self.dir(id), self.storage_options()).unwrap();
+        let mut config = NodeConfig::new(id, peers.clone());
+        config.join = join;
+        let options = StorageOptions {
+            bootstrap_voters: config.bootstrap_voters(),
+            ..self.storage_options()
+        };
+        let (storage, restored) = DiskStorage::open(&self.dir(id), options).unwrap();
         let Restored {
             snapshot,
             skipped_snapshots,
@@ -219,8 +227,6 @@ impl TcpCluster {
         let skipped_snapshots = skipped_snapshots.len();
         let torn_tail = torn_tail.is_some();
 
-        let mut config = NodeConfig::new(id, peers.clone());
-        config.join = join;
         config.tick_interval = TICK;
         config.raft.election_tick = 10;
         config.raft.heartbeat_tick = 1;
@@ -232,7 +238,7 @@ impl TcpCluster {
         tcp.backoff_max = Duration::from_millis(100);
         tcp.io_timeout = Duration::from_secs(2);
         tcp.snapshot_chunk_size = self.tuning.snapshot_chunk_size;
-        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (events_tx, events) = crossbeam_channel::bounded(EVENTS_CAPACITY);
         let transport = TcpTransport::start_with_listener(tcp, listener, events_tx).unwrap();
 
         let state = Arc::new(Mutex::new(State::default()));

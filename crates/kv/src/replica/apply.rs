@@ -36,9 +36,11 @@ pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) -> Option<String>
         }
         match item {
             Apply::Entries(entries) => apply_entries(&shared, &entries),
-            Apply::ConfChange { index, change, .. } => {
+            Apply::ConfChange { id, index, .. } => {
                 advance(&shared, index);
-                shared.confs.complete_matching(|c| *c == change, || Ok(()));
+                // By the request id the node carried through the log: an older identical change
+                // (a second "remove 4" replayed) answers nobody.
+                shared.confs.complete(id, Ok(()));
             }
             Apply::Snapshot(snapshot) => {
                 if let Err(e) = restore(&shared, &snapshot) {

@@ -39,8 +39,14 @@ pub(crate) fn run(shared: Arc<Shared>, errors: Receiver<NodeError>) {
                 warn!(to, "leadership transfer refused: {error}");
             }
             NodeError::Storage(message) => warn!("node storage: {message}"),
-            NodeError::ConfChangeRefused { index, error } => {
+            NodeError::ConfChangeRefused { id, index, error } => {
                 warn!(index, "committed conf change refused: {error}");
+                // Committed but refused the same way on every node: the configuration is as it
+                // was, and the request will never be applied.
+                let answer = ServiceError::BadRequest(format!(
+                    "the membership change was refused when applied: {error}"
+                ));
+                shared.confs.complete(id, Err(answer));
             }
             fatal @ (NodeError::Fatal(_) | NodeError::SnapshotPayload(_)) => {
                 error!("node failed: {fatal}");

@@ -39,7 +39,6 @@ use std::sync::atomic::AtomicU64;
 
 use parking_lot::RwLock;
 use raftwood_node::NodeHandle;
-use raftwood_raft::ConfChange;
 
 pub use reads::ROUND_TIMEOUT;
 pub use run::{ReplicaConfig, ReplicaError, run, signals, start};
@@ -64,10 +63,9 @@ pub(crate) struct Shared {
     /// old entry whose id a new request happens to reuse (a restart's seed colliding with an
     /// earlier run's numbers) cannot answer it with another command's outcome.
     writes: Waiters<u32, Result<Outcome, ServiceError>>,
-    /// Membership changes waiting for their conf change to be applied, by request id, tagged with
-    /// the change (the node does not carry request ids into the log; the change and its context
-    /// identify it).
-    confs: Waiters<ConfChange, Result<(), ServiceError>>,
+    /// Membership changes waiting for their conf change to be applied, by request id (the node
+    /// carries it through the log and back in `Apply::ConfChange`).
+    confs: Waiters<(), Result<(), ServiceError>>,
     reads: Arc<ReadBatcher>,
     /// Where linearizable reads queue for the next round (the batcher thread ends when this,
     /// its only sender, is dropped with the service).

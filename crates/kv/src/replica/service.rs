@@ -113,7 +113,7 @@ impl RaftKv {
     async fn change_members(&self, change: ConfChange) -> Result<(), ServiceError> {
         let shared = &self.shared;
         self.until_applied(|id| {
-            let waiter = shared.confs.register(id, change.clone());
+            let waiter = shared.confs.register(id, ());
             shared
                 .handle
                 .propose_conf_change(ConfChangeRequest {

@@ -10,8 +10,8 @@
 //!        └──────────── apply thread (owns KvStore writes) + errors thread
 //!                       read batcher thread (one ReadIndex round at a time)
 //! ```
-//! Nothing here blocks the node loop: proposals go through a bounded channel with `try_send`
-//! (a full one answers `503`), and the apply channel is the node's own, bounded, with the node
+//! Nothing here blocks the node loop, and no async task waits on a channel: proposals and conf
+//! changes go through bounded channels with `try_send` (a full one answers `503`), and the apply channel is the node's own, bounded, with the node
 //! holding entries back when it is full.
 //!
 //! # Files

@@ -114,14 +114,18 @@ impl RaftKv {
         let shared = &self.shared;
         self.until_applied(|id| {
             let waiter = shared.confs.register(id, ());
-            shared
-                .handle
-                .propose_conf_change(ConfChangeRequest {
-                    id,
-                    change: change.clone(),
-                })
-                .map_err(|_| stopped())?;
-            Ok(waiter)
+            let request = ConfChangeRequest {
+                id,
+                change: change.clone(),
+            };
+            // As for writes: an async task never waits on the node's channel.
+            match shared.handle.conf_change_sender().try_send(request) {
+                Ok(()) => Ok(waiter),
+                Err(TrySendError::Full(_)) => Err(ServiceError::Unavailable(
+                    "too many membership changes in flight on this node; retry shortly".into(),
+                )),
+                Err(TrySendError::Disconnected(_)) => Err(stopped()),
+            }
         })
         .await
     }

@@ -123,7 +123,8 @@ pub struct ServerArgs {
     /// Longest a request may take before it is answered 503 (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// Largest accepted value (request body), in bytes; larger ones get 413.
+    /// Largest accepted value (request body), in bytes; larger ones get 413. At most a little
+    /// under 4 MiB: a put must fit in one raft entry (the node's entry limit).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_value_bytes: usize,
     /// Cluster token, like etcd's --initial-cluster-token: peers with another token are refused,
@@ -186,7 +187,8 @@ pub struct ServerConfig {
     pub http_listen: SocketAddr,
     /// Longest a request may take before `503`; above zero.
     pub request_timeout: Duration,
-    /// Largest accepted value in bytes (`413` above); at least 1.
+    /// Largest accepted value in bytes (`413` above); at least 1, at most
+    /// [`crate::replica::run::max_value_bytes_limit`].
     pub max_value_bytes: usize,
     /// The cluster token (peers with another one are refused); not empty.
     pub cluster_token: String,
@@ -255,6 +257,16 @@ pub enum ConfigError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// `--max-value-bytes` above what one raft entry can carry.
+    #[error(
+        "--max-value-bytes {value}: above {max}, the largest value one raft entry carries under the longest key (the node's entry limit keeps every entry within one transport frame)"
+    )]
+    ValueLimitTooLarge {
+        /// The flag's value.
+        value: usize,
+        /// The largest accepted ([`crate::replica::run::max_value_bytes_limit`]).
+        max: usize,
     },
     /// A number or duration outside its range.
     #[error("{flag} {value}: {reason}")]
@@ -332,6 +344,13 @@ impl ServerArgs {
         }
         if self.max_value_bytes == 0 {
             return out("--max-value-bytes", "0".into(), "must be at least 1");
+        }
+        let max = crate::replica::run::max_value_bytes_limit();
+        if self.max_value_bytes > max {
+            return Err(ConfigError::ValueLimitTooLarge {
+                value: self.max_value_bytes,
+                max,
+            });
         }
         if self.cluster_token.is_empty() {
             return out("--cluster-token", "\"\"".into(), "must not be empty");

@@ -114,6 +114,31 @@ impl ReplicaConfig {
     }
 }
 
+/// The largest value a server may accept (`--max-value-bytes`): a put of that value under the
+/// longest key (the snapshot reader's key limit) must fit in one raft entry of the node's
+/// `max_entry_size`, which the node keeps below the transport's frame size with room for the
+/// message around it. A larger limit would let clients write entries the node drops (or, without
+/// the node's check, that no follower could receive: replication would stall).
+pub fn max_value_bytes_limit() -> usize {
+    let max_entry = NodeConfig::new(1, BTreeMap::new()).max_entry_size;
+    // The command's own bytes (id, op tag, lengths, if_revision): a put with a 1-byte key and an
+    // empty value, less that key byte, encoded by the log's codec itself.
+    let overhead = crate::command::Command {
+        id: crate::command::RequestId { node: 1, seq: 1 },
+        op: crate::command::Op::Put {
+            key: crate::command::Key::new("k".to_owned())
+                .expect("invariant violated: a one-letter key is valid"),
+            value: bytes::Bytes::new(),
+            if_revision: Some(1),
+        },
+    }
+    .encode()
+    .len()
+        - 1;
+    let max_key = SnapshotLimits::default().max_key_len as usize;
+    max_entry.saturating_sub(overhead + max_key)
+}
+
 impl From<&ServerConfig> for ReplicaConfig {
     /// The binary's flags (`crate::cli`), with the WAL synced.
     fn from(c: &ServerConfig) -> ReplicaConfig {
@@ -332,6 +357,30 @@ mod tests {
         assert_eq!(node.tick_interval, Duration::from_millis(100));
         assert_eq!((node.raft.election_tick, node.raft.heartbeat_tick), (10, 1));
         assert!(node.validate().is_ok());
+    }
+
+    #[test]
+    fn a_put_of_the_largest_value_under_the_longest_key_fits_one_entry() {
+        let max = max_value_bytes_limit();
+        assert!(max >= 1 << 20, "the contract's 1 MiB default fits: {max}");
+        let key = "k".repeat(SnapshotLimits::default().max_key_len as usize);
+        let command = crate::command::Command {
+            id: crate::command::RequestId {
+                node: u64::MAX,
+                seq: u64::MAX,
+            },
+            op: crate::command::Op::Put {
+                key: crate::command::Key::new(key).unwrap(),
+                value: bytes::Bytes::from(vec![0; max]),
+                if_revision: Some(u64::MAX),
+            },
+        };
+        let max_entry = NodeConfig::new(1, BTreeMap::new()).max_entry_size;
+        assert_eq!(
+            command.encode().len(),
+            max_entry,
+            "exactly the node's limit"
+        );
     }
 
     #[test]

@@ -144,16 +144,20 @@ pub struct ServerArgs {
     /// PreVote (on by default, as etcd's server; raftexample leaves it off): a node probes
     /// for votes before starting a real election, so a node rejoining after a partition does not
     /// disrupt the cluster with a higher term (thesis §9.6).
+    // Clap plumbing only, never read: with `overrides_with`, a later `--pre-vote` cancels an
+    // earlier `--no-pre-vote`. The setting is `ServerArgs::pre_vote_enabled`.
     #[arg(long, overrides_with = "no_pre_vote")]
-    pub pre_vote: bool,
+    pre_vote: bool,
     /// Turn PreVote off (raftexample's setting).
     #[arg(long, overrides_with = "pre_vote")]
     pub no_pre_vote: bool,
     /// CheckQuorum (on by default, as etcd's server; raftexample leaves it off): a leader cut
     /// off in a minority steps down after an election timeout, and followers that hear from a
     /// leader ignore disruptive vote requests (thesis §6.2).
+    // Clap plumbing only, never read: a later `--check-quorum` cancels an earlier
+    // `--no-check-quorum`. The setting is `ServerArgs::check_quorum_enabled`.
     #[arg(long, overrides_with = "no_check_quorum")]
-    pub check_quorum: bool,
+    check_quorum: bool,
     /// Turn CheckQuorum off (raftexample's setting).
     #[arg(long, overrides_with = "check_quorum")]
     pub no_check_quorum: bool,
@@ -380,17 +384,6 @@ impl ServerConfig {
             max_value_bytes: self.max_value_bytes,
             request_timeout: self.request_timeout,
         }
-    }
-
-    /// The raft settings of this node: [`raftwood_raft::Config::new`] with the flags' tick
-    /// counts, PreVote and CheckQuorum (`applied` is left at 0 for the server to set).
-    pub fn raft_config(&self) -> raftwood_raft::Config {
-        let mut config = raftwood_raft::Config::new(self.id);
-        config.election_tick = self.election_ticks;
-        config.heartbeat_tick = self.heartbeat_ticks;
-        config.pre_vote = self.pre_vote;
-        config.check_quorum = self.check_quorum;
-        config
     }
 }
 

@@ -148,13 +148,15 @@ fn raft_and_http_configs_carry_the_flags() {
         "--no-pre-vote",
     ])
     .unwrap();
-    let raft = c.raft_config();
+    // What the server runs with: the node's configuration from ReplicaConfig.
+    let node = crate::replica::ReplicaConfig::from(&c).node_config();
+    let raft = &node.raft;
     assert_eq!(
         (raft.id, raft.election_tick, raft.heartbeat_tick),
         (2, 30, 3)
     );
     assert!(!raft.pre_vote && raft.check_quorum);
-    assert!(raft.validate().is_ok());
+    assert!(node.validate().is_ok());
     let http = c.http_config();
     assert_eq!(http.listen, c.http_listen);
     assert_eq!(http.max_value_bytes, 1 << 20);

@@ -41,7 +41,7 @@ use parking_lot::RwLock;
 use raftwood_node::NodeHandle;
 
 pub use reads::ROUND_TIMEOUT;
-pub use run::{ReplicaConfig, ReplicaError, run, signals, start};
+pub use run::{ReplicaConfig, ReplicaError, run, start};
 pub use threads::{Replica, ReplicaThreads, ServiceOptions};
 
 use crate::service::ServiceError;

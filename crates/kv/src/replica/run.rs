@@ -9,7 +9,9 @@
 //! ```
 //!
 //! It returns when the node is removed ([`ExitReason::Removed`]) or when asked to stop
-//! (SIGINT, SIGTERM, or the caller's `stop` future: [`ExitReason::Stopped`]): the HTTP server
+//! (SIGINT, SIGTERM, or the caller's `stop` future: [`ExitReason::Stopped`]; the signal handlers
+//! are registered before storage opens, so a signal during a long WAL replay stops the node
+//! gracefully once it has started): the HTTP server
 //! stops accepting and lets the requests in flight finish, then the node finishes the Ready in
 //! hand, syncs and closes its WAL, and the threads are joined.
 
@@ -29,6 +31,7 @@ use super::{RaftKv, Replica, ServiceOptions};
 use crate::cli::ServerConfig;
 use crate::http::{self, HttpConfig};
 use crate::server::ExitReason;
+use crate::signals::StopSignals;
 use crate::snapshot::SnapshotLimits;
 
 /// Everything one server needs; the binary fills it from its flags.
@@ -206,11 +209,17 @@ pub fn run(
             addr: config.http.listen,
             source,
         })?;
-    let Replica { service, threads } = start(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(ReplicaError::Runtime)?;
+    // Signal handlers before start(): opening storage can take long (a WAL replay), and a
+    // SIGTERM meanwhile must end in a graceful stop once started, not kill the process.
+    let mut signals = {
+        let _context = runtime.enter();
+        StopSignals::new().map_err(ReplicaError::Runtime)?
+    };
+    let Replica { service, threads } = start(&config)?;
     let handle = service.handle().clone();
     // The node may end by itself (removed): a thread waits for it and wakes the HTTP server.
     let ended = Arc::new(tokio::sync::Notify::new());
@@ -229,7 +238,7 @@ pub fn run(
         let shutdown = async move {
             tokio::select! {
                 () = stop => info!("stopping: asked by the caller"),
-                () = signals() => info!("stopping: signal received"),
+                signal = signals.recv() => info!(signal, "stopping: signal received"),
                 () = ended.notified() => info!("stopping: the node ended"),
             }
         };
@@ -319,29 +328,6 @@ fn own_address(config: &ReplicaConfig) -> Result<SocketAddr, ReplicaError> {
         .ok()
         .and_then(|addrs| addrs.into_iter().next())
         .ok_or_else(|| ReplicaError::Peers(format!("cannot resolve this node's URL {url}")))
-}
-
-/// SIGINT or SIGTERM (Ctrl-C only, where there is no SIGTERM).
-pub async fn signals() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]

@@ -15,13 +15,32 @@ use raftwood_kv::service::{Consistency, KvService, ServiceError};
 use raftwood_node::{NodeStats, Outcome};
 use tempfile::TempDir;
 
-/// A port the OS just handed out and released: free unless something grabs it in between.
+/// A port for a node of this test process, from 20000–32000: below Linux's ephemeral range
+/// (32768–60999), where the OS picks the local port of every outgoing connection and of every
+/// `bind(:0)`, so a port probed free here is not taken by some connection before the node binds
+/// it (a port from `bind(:0)`, released and bound again, could be). Each port is handed out once
+/// per process (a shared counter, started at a random place so that test processes start far
+/// apart) and probed with a bind; `tests/src/ports.rs` does the same for the process tests.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        AtomicU32::new((hasher.finish() % u64::from(SPAN)) as u32)
+    });
+    for _ in 0..SPAN {
+        let port = u16::try_from(FIRST + next.fetch_add(1, Ordering::Relaxed) % SPAN).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 fn peer_urls(n: u64) -> BTreeMap<u64, String> {

@@ -100,6 +100,8 @@ pub async fn serve_on<S: KvService>(
     });
     // axum::serve keeps no per-connection limit: thousands of idle keep-alive connections cost
     // a task each, and a failed accept (out of file descriptors) is retried after a pause.
+    // Known limit (README): it has no header-read timeout, so the request timeout starts only
+    // once the headers are in; a client trickling its headers holds its connection.
     axum::serve(listener, router(config, service))
         .with_graceful_shutdown(shutdown)
         .await

@@ -296,7 +296,7 @@ fn errors_name_the_flag_in_one_line() {
 
 #[test]
 fn a_value_limit_no_raft_entry_can_carry_is_refused() {
-    let max = crate::replica::run::max_value_bytes_limit();
+    let max = crate::replica::max_value_bytes_limit();
     let at_max = config(&["--max-value-bytes", &max.to_string()]).unwrap();
     assert_eq!(at_max.max_value_bytes, max);
     // 16 MiB passed the log's decode check but is over the node's entry limit and the frame.

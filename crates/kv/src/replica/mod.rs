@@ -22,9 +22,11 @@
 //! - [`service`]: the [`crate::service::KvService`] methods.
 //! - [`report`]: `/v1/status`, `/v1/members` and `/metrics` from the node's status and counters.
 //! - [`threads`]: [`RaftKv::start`], the node and the threads around it.
+//! - [`config`]: [`ReplicaConfig`], the raft settings and the value limit.
 //! - [`run`](mod@run): the server: flags to storage, transport, node, service and HTTP.
 
 mod apply;
+pub mod config;
 mod errors;
 mod leader;
 mod reads;
@@ -40,8 +42,9 @@ use std::sync::atomic::AtomicU64;
 use parking_lot::RwLock;
 use raftwood_node::NodeHandle;
 
+pub use config::{ReplicaConfig, max_value_bytes_limit};
 pub use reads::ROUND_TIMEOUT;
-pub use run::{ReplicaConfig, ReplicaError, run, start};
+pub use run::{ReplicaError, run, start};
 pub use threads::{Replica, ReplicaThreads, ServiceOptions};
 
 use crate::service::ServiceError;

@@ -210,8 +210,12 @@ pub(crate) fn run(
                 carried.push(read);
             }
         }
-        if !leader_known && let Some(until) = carried.iter().map(|r| r.deadline).min() {
-            // Raft would refuse the next round as well: wait out the election first.
+        let refused = matches!(end, Some(RoundEnd::Refused(_)));
+        if (refused || !leader_known)
+            && let Some(until) = carried.iter().map(|r| r.deadline).min()
+        {
+            // Raft would refuse the next round as well: wait out the election first (at least
+            // one poll, so that a status lagging behind raft cannot make this spin).
             let found = leader::wait_blocking(&handle, until);
             for read in &mut carried {
                 read.saw_leader |= found;

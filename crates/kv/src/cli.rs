@@ -20,7 +20,7 @@
 //! Non-goals: configuration files and environment variables for flags (raftexample has neither).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::http::HttpConfig;
 use crate::loadgen::{BenchOptions, parse_duration};
+use peer_url::{listen_address, parse_cluster};
 
 /// `raftwood`: a replicated key-value service (raftexample's command line and routes, with
 /// durable acknowledgements and linearizable reads).
@@ -123,7 +124,8 @@ pub struct ServerArgs {
     /// Longest a request may take before it is answered 503 (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// Largest accepted value (request body), in bytes; larger ones get 413.
+    /// Largest accepted value (request body), in bytes; larger ones get 413. At most a little
+    /// under 4 MiB: a put must fit in one raft entry (the node's entry limit).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_value_bytes: usize,
     /// Cluster token, like etcd's --initial-cluster-token: peers with another token are refused,
@@ -143,16 +145,20 @@ pub struct ServerArgs {
     /// PreVote (on by default, as etcd's server; raftexample leaves it off): a node probes
     /// for votes before starting a real election, so a node rejoining after a partition does not
     /// disrupt the cluster with a higher term (thesis §9.6).
+    // Clap plumbing only, never read: with `overrides_with`, a later `--pre-vote` cancels an
+    // earlier `--no-pre-vote`. The setting is `ServerArgs::pre_vote_enabled`.
     #[arg(long, overrides_with = "no_pre_vote")]
-    pub pre_vote: bool,
+    pre_vote: bool,
     /// Turn PreVote off (raftexample's setting).
     #[arg(long, overrides_with = "pre_vote")]
     pub no_pre_vote: bool,
     /// CheckQuorum (on by default, as etcd's server; raftexample leaves it off): a leader cut
     /// off in a minority steps down after an election timeout, and followers that hear from a
     /// leader ignore disruptive vote requests (thesis §6.2).
+    // Clap plumbing only, never read: a later `--check-quorum` cancels an earlier
+    // `--no-check-quorum`. The setting is `ServerArgs::check_quorum_enabled`.
     #[arg(long, overrides_with = "no_check_quorum")]
-    pub check_quorum: bool,
+    check_quorum: bool,
     /// Turn CheckQuorum off (raftexample's setting).
     #[arg(long, overrides_with = "check_quorum")]
     pub no_check_quorum: bool,
@@ -186,7 +192,8 @@ pub struct ServerConfig {
     pub http_listen: SocketAddr,
     /// Longest a request may take before `503`; above zero.
     pub request_timeout: Duration,
-    /// Largest accepted value in bytes (`413` above); at least 1.
+    /// Largest accepted value in bytes (`413` above); at least 1, at most
+    /// [`crate::replica::max_value_bytes_limit`].
     pub max_value_bytes: usize,
     /// The cluster token (peers with another one are refused); not empty.
     pub cluster_token: String,
@@ -255,6 +262,16 @@ pub enum ConfigError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// `--max-value-bytes` above what one raft entry can carry.
+    #[error(
+        "--max-value-bytes {value}: above {max}, the largest value one raft entry carries under the longest key (the node's entry limit keeps every entry within one transport frame)"
+    )]
+    ValueLimitTooLarge {
+        /// The flag's value.
+        value: usize,
+        /// The largest accepted ([`crate::replica::max_value_bytes_limit`]).
+        max: usize,
     },
     /// A number or duration outside its range.
     #[error("{flag} {value}: {reason}")]
@@ -333,6 +350,13 @@ impl ServerArgs {
         if self.max_value_bytes == 0 {
             return out("--max-value-bytes", "0".into(), "must be at least 1");
         }
+        let max = crate::replica::max_value_bytes_limit();
+        if self.max_value_bytes > max {
+            return Err(ConfigError::ValueLimitTooLarge {
+                value: self.max_value_bytes,
+                max,
+            });
+        }
         if self.cluster_token.is_empty() {
             return out("--cluster-token", "\"\"".into(), "must not be empty");
         }
@@ -362,17 +386,6 @@ impl ServerConfig {
             request_timeout: self.request_timeout,
         }
     }
-
-    /// The raft settings of this node: [`raftwood_raft::Config::new`] with the flags' tick
-    /// counts, PreVote and CheckQuorum (`applied` is left at 0 for the server to set).
-    pub fn raft_config(&self) -> raftwood_raft::Config {
-        let mut config = raftwood_raft::Config::new(self.id);
-        config.election_tick = self.election_ticks;
-        config.heartbeat_tick = self.heartbeat_ticks;
-        config.pre_vote = self.pre_vote;
-        config.check_quorum = self.check_quorum;
-        config
-    }
 }
 
 /// A clap error (a bad or unknown flag) as one line: the message and its tips, without the
@@ -389,92 +402,7 @@ pub fn one_line(error: &clap::Error) -> String {
     format!("{} (see --help)", parts.join("; "))
 }
 
-/// Splits `--cluster` into ids 1..=n and normalised URLs, refusing duplicates.
-fn parse_cluster(cluster: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
-    let mut peers = BTreeMap::new();
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    for (id, raw) in (1u64..).zip(cluster.split(',')) {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(ConfigError::EmptyUrl {
-                position: peers.len() + 1,
-                cluster: cluster.to_string(),
-            });
-        }
-        let (host, port) = parse_peer_url(raw)?;
-        let url = format!("http://{host}:{port}");
-        if let Some(&first) = seen.get(&url) {
-            return Err(ConfigError::DuplicateUrl {
-                url,
-                first,
-                second: id,
-            });
-        }
-        seen.insert(url.clone(), id);
-        peers.insert(id, url);
-    }
-    Ok(peers)
-}
-
-/// Parses `http://host:port` (optional trailing `/`) into host and port, the host a name, an
-/// IPv4 address or a bracketed IPv6 address. Anything more (path, user, query) is refused
-/// rather than silently ignored.
-fn parse_peer_url(url: &str) -> Result<(&str, u16), ConfigError> {
-    let bad = |reason| ConfigError::BadUrl {
-        url: url.to_string(),
-        reason,
-    };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("the scheme must be http://"))?;
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains(['/', '?', '#', '@']) {
-        return Err(bad("no path, query or user allowed"));
-    }
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or_else(|| bad("missing :port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| bad("the port must be a number in 1..=65535"))?;
-    if port == 0 {
-        return Err(bad("the port must be a number in 1..=65535"));
-    }
-    let bracketed = host.starts_with('[') || host.ends_with(']');
-    let valid_host = if bracketed {
-        host.len() > 2
-            && host.starts_with('[')
-            && host.ends_with(']')
-            && host[1..host.len() - 1]
-                .parse::<std::net::Ipv6Addr>()
-                .is_ok()
-    } else {
-        !host.is_empty() && !host.contains(':')
-    };
-    if !valid_host {
-        return Err(bad("bad host (IPv6 addresses go in brackets)"));
-    }
-    Ok((host, port))
-}
-
-/// The address to bind for this node's own URL: an IP literal as is, a name resolved now.
-fn listen_address(url: &str) -> Result<SocketAddr, ConfigError> {
-    // The URL was normalised by parse_cluster, so it parses again.
-    let (host, port) = parse_peer_url(url)?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let unresolvable = |reason: String| ConfigError::Unresolvable {
-        url: url.to_string(),
-        reason,
-    };
-    (bare, port)
-        .to_socket_addrs()
-        .map_err(|e| unresolvable(e.to_string()))?
-        .next()
-        .ok_or_else(|| unresolvable("the host resolves to no address".into()))
-}
+mod peer_url;
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@
 //!   whole server.
 //! - [`cli`]: the `raftwood` command line and the [`cli::ServerConfig`] it produces.
 //! - [`server`]: running a node from a [`cli::ServerConfig`].
+//! - [`signals`]: SIGINT and SIGTERM, registered before start-up, for both commands.
 //! - [`local_cluster`]: `raftwood local-cluster`, N local nodes as child processes, and the
 //!   child's side of their parent pipe ([`local_cluster::watch_parent`]).
 
@@ -28,6 +29,7 @@ pub mod local_cluster;
 pub mod replica;
 pub mod server;
 pub mod service;
+pub mod signals;
 pub mod snapshot;
 pub mod state;
 

@@ -15,13 +15,32 @@ use raftwood_kv::service::{Consistency, KvService, ServiceError};
 use raftwood_node::{NodeStats, Outcome};
 use tempfile::TempDir;
 
-/// A port the OS just handed out and released: free unless something grabs it in between.
+/// A port for a node of this test process, from 20000–32000: below Linux's ephemeral range
+/// (32768–60999), where the OS picks the local port of every outgoing connection and of every
+/// `bind(:0)`, so a port probed free here is not taken by some connection before the node binds
+/// it (a port from `bind(:0)`, released and bound again, could be). Each port is handed out once
+/// per process (a shared counter, started at a random place so that test processes start far
+/// apart) and probed with a bind; `tests/src/ports.rs` does the same for the process tests.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        AtomicU32::new((hasher.finish() % u64::from(SPAN)) as u32)
+    });
+    for _ in 0..SPAN {
+        let port = u16::try_from(FIRST + next.fetch_add(1, Ordering::Relaxed) % SPAN).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 fn peer_urls(n: u64) -> BTreeMap<u64, String> {
@@ -205,6 +224,64 @@ fn a_single_node_puts_reads_and_compares_and_sets() {
 }
 
 #[test]
+fn requests_sent_before_the_first_election_wait_for_it() {
+    // 50 ms ticks: the node elects itself 0.5 to 1 s after it starts.
+    let peers = peer_urls(1);
+    let dir = TempDir::new().unwrap();
+    let mut c = config(1, &peers, dir.path().into());
+    c.tick_interval = Duration::from_millis(50);
+    let node = Member::start(&c);
+    assert_eq!(node.leader(), None, "no leader yet");
+    let service = Arc::clone(&node.service);
+    block_on(async {
+        // Raft drops the proposal and refuses the read round at once (no leader): both are
+        // tried again once the node has elected itself, not answered 503.
+        let (put, read) = tokio::join!(
+            within(
+                "put",
+                service.put("k".into(), Bytes::from_static(b"v"), None)
+            ),
+            within(
+                "get",
+                service.get("other".into(), Consistency::Linearizable)
+            ),
+        );
+        assert!(put.is_ok(), "{put:?}");
+        assert_eq!(read, Ok(None));
+    });
+    drop(service);
+    node.stop();
+}
+
+#[test]
+fn a_request_with_no_leader_in_its_timeout_is_answered_no_leader() {
+    // Two of three members never start: no election can be won.
+    let peers = peer_urls(3);
+    let dir = TempDir::new().unwrap();
+    let mut c = config(1, &peers, dir.path().into());
+    c.http.request_timeout = Duration::from_millis(300);
+    let node = Member::start(&c);
+    let service = Arc::clone(&node.service);
+    block_on(async {
+        let started = Instant::now();
+        let put = within(
+            "put",
+            service.put("k".into(), Bytes::from_static(b"v"), None),
+        )
+        .await;
+        assert_eq!(put, Err(ServiceError::NoLeader));
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "waited its timeout"
+        );
+        let read = within("get", service.get("k".into(), Consistency::Linearizable)).await;
+        assert_eq!(read, Err(ServiceError::NoLeader));
+    });
+    drop(service);
+    node.stop();
+}
+
+#[test]
 fn a_write_on_one_node_is_read_linearizably_on_another() {
     let cluster = Cluster::start(3);
     let leader = cluster.wait_leader();
@@ -254,7 +331,7 @@ fn a_leader_cut_off_from_its_quorum_never_answers_a_linearizable_read() {
     match read {
         Ok(Ok(value)) => panic!("a minority leader answered a linearizable read: {value:?}"),
         Ok(Err(e)) => assert!(
-            matches!(e, ServiceError::NoLeader | ServiceError::Unavailable(_)),
+            matches!(e, ServiceError::Timeout | ServiceError::NoLeader),
             "{e:?}"
         ),
         Err(_) => panic!("the read hung for {:?}", started.elapsed()),
@@ -465,6 +542,7 @@ fn the_server_serves_http_and_stops_gracefully() {
     let peers = peer_urls(1);
     let dir = TempDir::new().unwrap();
     let mut c = config(1, &peers, dir.path().into());
+    c.tick_interval = Duration::from_millis(50);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     c.http.listen = addr;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -473,17 +551,19 @@ fn the_server_serves_http_and_stops_gracefully() {
             let _ = stop_rx.await;
         })
     });
-    // Retried through 503s (and refused connections) until the node has elected itself.
+    // The listener is bound before the node starts; with 50 ms ticks the node elects itself
+    // 0.5 to 1 s later, so the first PUT finds no leader: it waits for one instead of a 503.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ok = std::net::TcpStream::connect(addr).is_ok()
-            && http(addr, "PUT", "/my-key", "foo").0 == 204;
-        if ok {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server never accepted a PUT");
-        std::thread::sleep(Duration::from_millis(20));
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(5));
     }
+    let started = Instant::now();
+    assert_eq!(http(addr, "PUT", "/my-key", "foo"), (204, String::new()));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within the request timeout"
+    );
     assert_eq!(http(addr, "GET", "/my-key", ""), (200, "foo".to_owned()));
     let (status, body) = http(addr, "GET", "/v1/status", "");
     assert_eq!(status, 200);
@@ -634,7 +714,7 @@ fn a_snapshot_the_store_cannot_restore_ends_the_node_as_failed() {
         NoTransport,
         events,
         raftwood_node::ManualClock::new(),
-        raftwood_kv::SnapshotLimits::default(),
+        raftwood_kv::replica::ServiceOptions::default(),
     )
     .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

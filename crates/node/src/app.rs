@@ -46,7 +46,9 @@ pub struct Proposal {
     pub data: Bytes,
 }
 
-/// A membership change to propose. `id` comes back in [`NodeError::ConfChangeDropped`].
+/// A membership change to propose. `id` comes back in [`NodeError::ConfChangeDropped`], and,
+/// carried in the entry's context (`conf_context.rs`), in [`Apply::ConfChange`] and
+/// [`NodeError::ConfChangeRefused`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfChangeRequest {
     /// The application's id for the request.
@@ -64,6 +66,10 @@ pub enum Apply {
     Entries(Vec<Entry>),
     /// A committed membership change, already applied to raft.
     ConfChange {
+        /// The [`ConfChangeRequest::id`] it was proposed with (0 for a change proposed
+        /// otherwise): answer the request by this, not by the change's content, which an older
+        /// change may share.
+        id: u64,
         /// Its index in the log.
         index: Index,
         /// Its term.
@@ -133,6 +139,9 @@ pub enum NodeError {
     /// configuration stays as it was).
     #[error("committed conf change at index {index} refused: {error}")]
     ConfChangeRefused {
+        /// The [`ConfChangeRequest::id`] it was proposed with (0 for a change proposed
+        /// otherwise).
+        id: u64,
         /// Its index in the log.
         index: Index,
         /// Why.

@@ -96,9 +96,15 @@ impl NodeHandle {
         &self.proposals
     }
 
-    /// Proposes a membership change.
+    /// Proposes a membership change; waits while the channel (64) is full.
     pub fn propose_conf_change(&self, request: ConfChangeRequest) -> Result<(), Stopped> {
         Ok(self.conf_changes.send(request)?)
+    }
+
+    /// The conf change sender itself, for an application that must not wait (an async task:
+    /// `try_send`, and answer "busy" when it is full).
+    pub fn conf_change_sender(&self) -> &Sender<ConfChangeRequest> {
+        &self.conf_changes
     }
 
     /// Asks for a linearizable read; `context` must be unique (a request id). The answer is an

@@ -30,6 +30,7 @@ pub mod app;
 mod apply_queue;
 pub mod clock;
 pub mod codec;
+mod conf_context;
 mod conf_history;
 pub mod config;
 pub mod durable;

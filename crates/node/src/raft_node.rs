@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::app::{Apply, ConfChangeRequest, DropReason, GetSnapshot, NodeError, Outcome, Proposal};
 use crate::apply_queue::ApplyQueue;
+use crate::conf_context;
 use crate::conf_history::{Conf, ConfHistory};
 use crate::config::{ConfigError, NodeConfig};
 use crate::durable::{Batch, DurableLog};
@@ -316,7 +317,10 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
 
     /// A membership change from the application (raftexample's `confChangeC`).
     pub fn on_conf_change(&mut self, request: ConfChangeRequest) {
-        if let Err(error) = self.raw.propose_conf_change(request.change) {
+        // The request id travels in the entry's context (`conf_context`), so that the
+        // application can tell its own change from an older identical one.
+        let change = conf_context::wrap(request.id, request.change);
+        if let Err(error) = self.raw.propose_conf_change(change) {
             self.report(NodeError::ConfChangeDropped {
                 id: request.id,
                 error,
@@ -563,6 +567,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
         let cc = ConfChange::decode(&e.data).map_err(|err| {
             NodeError::Fatal(format!("committed conf change at index {}: {err}", e.index))
         })?;
+        let (id, cc) = conf_context::unwrap(cc);
         let conf_state = match self.raw.apply_conf_change(&cc) {
             Ok(cs) => cs,
             Err(error) => {
@@ -573,6 +578,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
                     "conf change refused: {error}"
                 );
                 self.report(NodeError::ConfChangeRefused {
+                    id,
                     index: e.index,
                     error,
                 });
@@ -617,6 +623,7 @@ impl<L: DurableLog, T: Transport> RaftNode<L, T> {
             },
         );
         self.apply.push(Apply::ConfChange {
+            id,
             index: e.index,
             term: e.term,
             change: cc,

@@ -1,5 +1,5 @@
 //! Conf changes through the loop: an added voter's URL reaches the transport, a removed node
-//! stops with `Removed`.
+//! stops with `Removed`, the request's id comes back in `Apply::ConfChange`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -42,7 +42,7 @@ fn a_node_removed_by_a_conf_change_stops_with_removed() {
     let change = ConfChange::remove_node(3);
     c.m(1)
         .node()
-        .on_conf_change(ConfChangeRequest { id: 1, change });
+        .on_conf_change(ConfChangeRequest { id: 17, change });
     c.pump();
     c.tick(3);
     let m3 = c.m(3);
@@ -51,9 +51,10 @@ fn a_node_removed_by_a_conf_change_stops_with_removed() {
     let items: Vec<Apply> = m3.receivers.apply.try_iter().collect();
     assert!(
         items.iter().any(
-            |i| matches!(i, Apply::ConfChange { conf_state, .. } if conf_state.voters == [1, 2])
+            |i| matches!(i, Apply::ConfChange { id: 17, change, conf_state, .. }
+                if conf_state.voters == [1, 2] && *change == ConfChange::remove_node(3))
         ),
-        "{items:?}"
+        "the request's id comes back with the change as proposed, on n3 too: {items:?}"
     );
     assert!(c.net.peer_changes().contains(&(1, 3, None)));
     c.propose(1, 2, "two voters");

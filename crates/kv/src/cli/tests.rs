@@ -148,13 +148,15 @@ fn raft_and_http_configs_carry_the_flags() {
         "--no-pre-vote",
     ])
     .unwrap();
-    let raft = c.raft_config();
+    // What the server runs with: the node's configuration from ReplicaConfig.
+    let node = crate::replica::ReplicaConfig::from(&c).node_config();
+    let raft = &node.raft;
     assert_eq!(
         (raft.id, raft.election_tick, raft.heartbeat_tick),
         (2, 30, 3)
     );
     assert!(!raft.pre_vote && raft.check_quorum);
-    assert!(raft.validate().is_ok());
+    assert!(node.validate().is_ok());
     let http = c.http_config();
     assert_eq!(http.listen, c.http_listen);
     assert_eq!(http.max_value_bytes, 1 << 20);
@@ -290,6 +292,22 @@ fn errors_name_the_flag_in_one_line() {
         "--election-ticks 1: must be greater than --heartbeat-ticks"
     );
     assert!(!e.contains('\n'));
+}
+
+#[test]
+fn a_value_limit_no_raft_entry_can_carry_is_refused() {
+    let max = crate::replica::max_value_bytes_limit();
+    let at_max = config(&["--max-value-bytes", &max.to_string()]).unwrap();
+    assert_eq!(at_max.max_value_bytes, max);
+    // 16 MiB passed the log's decode check but is over the node's entry limit and the frame.
+    for value in [max + 1, 16 << 20] {
+        match config(&["--max-value-bytes", &value.to_string()]) {
+            Err(ConfigError::ValueLimitTooLarge { value: v, max: m }) => {
+                assert_eq!((v, m), (value, max));
+            }
+            other => panic!("expected ValueLimitTooLarge for {value}, got {other:?}"),
+        }
+    }
 }
 
 #[test]

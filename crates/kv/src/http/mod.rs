@@ -10,6 +10,7 @@
 //! - `metrics.rs`: `GET /metrics`, Prometheus text 0.0.4 or OpenMetrics.
 //! - `request.rs`: reading keys, ids, URLs, headers and bodies out of requests.
 //! - `error.rs`: [`ApiError`], the JSON error answers.
+//! - `accept.rs`: the accept loop (`axum::serve`'s, plus a header-read timeout).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,6 +26,7 @@
 //! # }
 //! ```
 
+mod accept;
 mod error;
 mod metrics;
 mod request;
@@ -39,7 +41,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::service::KvService;
@@ -91,18 +92,16 @@ pub async fn serve_on<S: KvService>(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "HTTP API listening");
     }
-    // Answers are small and written whole: Nagle's algorithm would only hold them back waiting
-    // for the client's delayed ACK on keep-alive connections.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    // axum::serve keeps no per-connection limit: thousands of idle keep-alive connections cost
-    // a task each, and a failed accept (out of file descriptors) is retried after a pause.
-    axum::serve(listener, router(config, service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Headers get the same bound as the whole request: a client that sends them no faster
+    // than that holds nothing longer than any other request could (an idle keep-alive
+    // connection is closed after it too).
+    accept::serve(
+        listener,
+        router(config, service),
+        config.request_timeout,
+        shutdown,
+    )
+    .await
 }
 
 /// The strong ETag of a revision: the decimal number in quotes.

@@ -96,8 +96,10 @@ pub(super) fn member_id(uri: &Uri) -> Result<u64, ApiError> {
     }
 }
 
-/// The peer URL in the body of `POST /{id}`: `http://host:port` or `https://host:port`, as the
-/// new node's `--cluster` entry, without a path beyond `/` or a query.
+/// The peer URL in the body of `POST /{id}`: `http://host:port`, as the new node's `--cluster`
+/// entry (which takes `http://` only), without a path beyond `/` or a query. `https://` is
+/// refused: the raft transport speaks plain TCP, so a member added under it could never be
+/// dialled as written.
 pub(super) fn peer_url(body: &[u8]) -> Result<String, ApiError> {
     let bad = |why: &str| {
         ApiError::bad_request(format!(
@@ -110,8 +112,12 @@ pub(super) fn peer_url(body: &[u8]) -> Result<String, ApiError> {
         .trim();
     let uri: Uri = text.parse().map_err(|_| bad("not a URL"))?;
     match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err(bad("the scheme must be http or https")),
+        Some("http") => {}
+        _ => {
+            return Err(bad(
+                "the scheme must be http:// (the raft transport is plain TCP)",
+            ));
+        }
     }
     let authority = uri.authority().ok_or_else(|| bad("no host"))?;
     if authority.host().is_empty() {
@@ -221,9 +227,11 @@ mod tests {
             peer_url(b"http://127.0.0.1:42379\n").unwrap(),
             "http://127.0.0.1:42379"
         );
-        assert_eq!(peer_url(b"https://node4:1/").unwrap(), "https://node4:1");
+        assert_eq!(peer_url(b"http://node4:1/").unwrap(), "http://node4:1");
         for body in [
-            &b"127.0.0.1:42379"[..],
+            // --cluster refuses it too: the transport speaks plain TCP.
+            &b"https://node4:1"[..],
+            b"127.0.0.1:42379",
             b"ftp://h:1",
             b"http://h",
             b"http://h:1/path",

@@ -27,6 +27,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::cli::{Cli, LocalClusterArgs};
+use crate::signals::StopSignals;
 
 pub use banner::banner;
 pub use children::{NodeProcess, StopOutcome, stop_all};
@@ -102,7 +103,7 @@ pub fn run_program(args: LocalClusterArgs, program: &Path) -> Result<(), LocalCl
         .map_err(LocalClusterError::Signals)?;
     // Handlers first: a signal arriving while the nodes start is then handled, not fatal.
     let mut signals = runtime
-        .block_on(async { Signals::new() })
+        .block_on(async { StopSignals::new() })
         .map_err(LocalClusterError::Signals)?;
 
     let mut nodes = Vec::with_capacity(plans.len());
@@ -171,7 +172,7 @@ enum Ending {
 /// Waits for a stop signal or for every node to exit, logging each exit as it happens.
 async fn supervise(
     nodes: &mut [NodeProcess],
-    signals: &mut Signals,
+    signals: &mut StopSignals,
 ) -> Result<Ending, LocalClusterError> {
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut seen: Vec<Option<ExitStatus>> = vec![None; nodes.len()];
@@ -221,47 +222,5 @@ fn report_stop(outcomes: Vec<(u64, io::Result<StopOutcome>)>) {
             }
             Err(e) => tracing::warn!(node = id, error = %e, "cannot stop node"),
         }
-    }
-}
-
-/// SIGINT and SIGTERM, registered at creation.
-struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Registers the handlers; must run inside the runtime.
-    #[cfg(unix)]
-    fn new() -> io::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    /// Waits for the next stop signal and names it.
-    #[cfg(unix)]
-    async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
-        }
-    }
-
-    /// Registers nothing: Ctrl-C is the only stop signal off Unix.
-    #[cfg(not(unix))]
-    fn new() -> io::Result<Signals> {
-        Ok(Signals {})
-    }
-
-    /// Waits for Ctrl-C.
-    #[cfg(not(unix))]
-    async fn recv(&mut self) -> &'static str {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
     }
 }

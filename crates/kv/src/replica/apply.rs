@@ -16,8 +16,9 @@ use raftwood_raft::{Entry, ReadState, Snapshot};
 use tracing::{error, info, warn};
 
 use super::Shared;
+use super::waiters::Waiters;
 use crate::service::ServiceError;
-use crate::state::KvStore;
+use crate::state::{KvStore, Outcome};
 
 /// Runs until the node closes the apply channel (it stopped), then fails what still waits.
 /// Returns why it gave up, if a snapshot could not be restored: the node was then stopped, and
@@ -35,9 +36,11 @@ pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) -> Option<String>
         }
         match item {
             Apply::Entries(entries) => apply_entries(&shared, &entries),
-            Apply::ConfChange { index, change, .. } => {
+            Apply::ConfChange { id, index, .. } => {
                 advance(&shared, index);
-                shared.confs.complete_matching(|c| *c == change, || Ok(()));
+                // By the request id the node carried through the log: an older identical change
+                // (a second "remove 4" replayed) answers nobody.
+                shared.confs.complete(id, Ok(()));
             }
             Apply::Snapshot(snapshot) => {
                 if let Err(e) = restore(&shared, &snapshot) {
@@ -67,23 +70,36 @@ pub(crate) fn run(shared: Arc<Shared>, apply: Receiver<Apply>) -> Option<String>
 
 /// Applies a batch under one write lock, then answers this node's writes outside it.
 fn apply_entries(shared: &Shared, entries: &[Entry]) {
+    let answers = apply_batch(&mut shared.store.write(), shared.id, entries);
+    answer_writes(&shared.writes, answers);
+}
+
+/// One of this node's writes, applied: its `seq`, the CRC-32 of its command's bytes, and the
+/// outcome.
+type Applied = (u64, u32, Outcome);
+
+/// Applies `entries` to `store`; returns what this node (`node`) proposed among them.
+fn apply_batch(store: &mut KvStore, node: u64, entries: &[Entry]) -> Vec<Applied> {
     let mut answers = Vec::new();
-    {
-        let mut store = shared.store.write();
-        for entry in entries {
-            if entry.index <= store.applied_index() {
-                // Already in the store through the snapshot it was restored from.
-                continue;
-            }
-            if let Some((id, outcome)) = store.apply_entry(entry.index, &entry.data)
-                && id.node == shared.id
-            {
-                answers.push((id.seq, outcome));
-            }
+    for entry in entries {
+        if entry.index <= store.applied_index() {
+            // Already in the store through the snapshot it was restored from.
+            continue;
+        }
+        if let Some((id, outcome)) = store.apply_entry(entry.index, &entry.data)
+            && id.node == node
+        {
+            answers.push((id.seq, crc32fast::hash(&entry.data), outcome));
         }
     }
-    for (seq, outcome) in answers {
-        shared.writes.complete(seq, Ok(outcome));
+    answers
+}
+
+/// Answers each applied write's waiter, if the command it proposed is the one applied (same
+/// seq AND same checksum: an old entry reusing the seq answers nobody).
+fn answer_writes(writes: &Waiters<u32, Result<Outcome, ServiceError>>, answers: Vec<Applied>) {
+    for (seq, checksum, outcome) in answers {
+        writes.complete_if(seq, |&proposed| proposed == checksum, Ok(outcome));
     }
 }
 
@@ -143,4 +159,48 @@ fn serve_reads(shared: &Shared, deferred: &mut Vec<ReadState>) {
         }
         false
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::Bytes;
+    use raftwood_raft::Entry;
+
+    use super::*;
+    use crate::command::{Command, Key, Op, RequestId};
+
+    fn entry(index: u64, node: u64, seq: u64, key: &str) -> Entry {
+        let command = Command {
+            id: RequestId { node, seq },
+            op: Op::Delete {
+                key: Key::new(key.to_owned()).unwrap(),
+            },
+        };
+        Entry {
+            index,
+            term: 1,
+            data: Bytes::from(command.encode()),
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn an_entry_with_a_waiters_id_but_another_command_does_not_answer_it() {
+        let writes: Waiters<u32, Result<Outcome, ServiceError>> = Waiters::new();
+        let mine = entry(2, 1, 7, "mine");
+        let (_guard, mut rx) = writes.register(7, crc32fast::hash(&mine.data));
+        let mut store = KvStore::new();
+        // An old run's entry with the same RequestId, replayed after a restart.
+        let old = entry(1, 1, 7, "old");
+        answer_writes(&writes, apply_batch(&mut store, 1, &[old]));
+        assert!(rx.try_recv().is_err(), "answered by another command");
+        assert_eq!(writes.len(), 1, "still waiting");
+        answer_writes(&writes, apply_batch(&mut store, 1, &[mine]));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Ok(Outcome::Deleted { existed: false })
+        );
+    }
 }

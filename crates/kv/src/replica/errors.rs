@@ -1,12 +1,14 @@
 //! The errors thread: the node's [`NodeError`]s answer requests fast instead of letting them run
-//! into their timeout: a dropped proposal (no leader, a leadership transfer in progress) or
-//! conf change fails its waiter with `503`, a refused ReadIndex round fails its reads.
+//! into their timeout. A proposal or conf change dropped for want of a leader fails its waiter
+//! with `NoLeader`, and the request proposes again once a leader is known (until its deadline);
+//! other drops (a leadership transfer in progress) answer `503`. A refused ReadIndex round goes
+//! back to the batcher, which tries again once there is a leader.
 
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 use raftwood_node::{DropReason, NodeError};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use super::Shared;
 use crate::service::ServiceError;
@@ -27,16 +29,24 @@ pub(crate) fn run(shared: Arc<Shared>, errors: Receiver<NodeError>) {
                 shared.confs.complete(id, Err(unavailable(&error)));
             }
             NodeError::ReadDropped { context, error } => {
+                // The batcher tries again once a leader is known, until the reads' deadlines.
                 if let Some(round) = shared.reads.round_of(&context) {
-                    shared.reads.fail(round, unavailable(&error));
+                    debug!(round, "ReadIndex round refused: {error}");
+                    shared.reads.refuse(round);
                 }
             }
             NodeError::TransferRefused { to, error } => {
                 warn!(to, "leadership transfer refused: {error}");
             }
             NodeError::Storage(message) => warn!("node storage: {message}"),
-            NodeError::ConfChangeRefused { index, error } => {
+            NodeError::ConfChangeRefused { id, index, error } => {
                 warn!(index, "committed conf change refused: {error}");
+                // Committed but refused the same way on every node: the configuration is as it
+                // was, and the request will never be applied.
+                let answer = ServiceError::BadRequest(format!(
+                    "the membership change was refused when applied: {error}"
+                ));
+                shared.confs.complete(id, Err(answer));
             }
             fatal @ (NodeError::Fatal(_) | NodeError::SnapshotPayload(_)) => {
                 error!("node failed: {fatal}");

@@ -14,9 +14,12 @@
 //! ```
 //!
 //! A round that fails (its leader stepped down: `DroppedReads`; raft lost the request; no answer
-//! within [`ROUND_TIMEOUT`]) is retried once in the next round; a read that fails twice, or
-//! whose round raft refused (no leader known), is answered [`ServiceError::NoLeader`]. A read
-//! whose client gave up (its future dropped) is left out of the next round.
+//! within [`ROUND_TIMEOUT`]; raft refused it because no leader is known) carries its reads into
+//! the next round, after waiting for a leader when there was none ([`super::leader`]), until
+//! each read's deadline (the request timeout). A read past its deadline is answered
+//! [`ServiceError::Timeout`], or [`ServiceError::NoLeader`] if no leader was known at any time
+//! while it waited. A read whose client gave up (its future dropped) is left out of the next
+//! round.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use parking_lot::Mutex;
 use raftwood_node::NodeHandle;
 use tokio::sync::oneshot;
 
+use super::leader;
 use crate::service::ServiceError;
 
 /// How long a round may wait for its read state before its reads are retried. A healthy round
@@ -35,18 +39,23 @@ use crate::service::ServiceError;
 /// ReadIndex), and CheckQuorum makes it step down within an election timeout.
 pub const ROUND_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The most rounds a read takes part in before it is answered `NoLeader`.
-const MAX_ATTEMPTS: u8 = 2;
-
 /// One read waiting for its round: `Ok(())` means "the store may be read now".
 pub(crate) struct PendingRead {
     pub(crate) tx: oneshot::Sender<Result<(), ServiceError>>,
-    attempts: u8,
+    /// When the read gives up (its request timeout).
+    deadline: Instant,
+    /// Whether a leader was known while it waited: `Timeout` rather than `NoLeader` at the end.
+    saw_leader: bool,
 }
 
 impl PendingRead {
-    pub(crate) fn new(tx: oneshot::Sender<Result<(), ServiceError>>) -> Self {
-        PendingRead { tx, attempts: 0 }
+    /// A read answered on `tx`, by `deadline` at the latest.
+    pub(crate) fn new(tx: oneshot::Sender<Result<(), ServiceError>>, deadline: Instant) -> Self {
+        PendingRead {
+            tx,
+            deadline,
+            saw_leader: false,
+        }
     }
 }
 
@@ -57,8 +66,8 @@ enum RoundEnd {
     Served(u64),
     /// Its leader dropped it: try again.
     Retry(u64),
-    /// Raft refused it (no leader): its reads were failed.
-    Failed(u64),
+    /// Raft refused it (no leader known): try again once there is one.
+    Refused(u64),
 }
 
 /// The shared side of the batcher: reads come in, rounds end.
@@ -125,12 +134,9 @@ impl ReadBatcher {
         let _ = self.ends.send(RoundEnd::Retry(round));
     }
 
-    /// The errors thread: raft refused round `round` (no leader known).
-    pub(crate) fn fail(&self, round: u64, error: ServiceError) {
-        for read in self.rounds.lock().remove(&round).unwrap_or_default() {
-            let _ = read.tx.send(Err(error.clone()));
-        }
-        let _ = self.ends.send(RoundEnd::Failed(round));
+    /// The errors thread: raft refused round `round` (no leader known, or busy).
+    pub(crate) fn refuse(&self, round: u64) {
+        let _ = self.ends.send(RoundEnd::Refused(round));
     }
 
     /// Fails every read in a round (the node stopped).
@@ -188,18 +194,31 @@ pub(crate) fn run(
             batcher.fail_all(ServiceError::Unavailable("the node has stopped".into()));
             return;
         }
-        match wait_for_end(&inbox.ends, round) {
-            Some(RoundEnd::Served(_)) | Some(RoundEnd::Failed(_)) => {}
-            None | Some(RoundEnd::Retry(_)) => {
-                let reads = batcher.rounds.lock().remove(&round).unwrap_or_default();
-                for mut read in reads {
-                    read.attempts += 1;
-                    if read.attempts >= MAX_ATTEMPTS {
-                        let _ = read.tx.send(Err(ServiceError::NoLeader));
-                    } else {
-                        carried.push(read);
-                    }
-                }
+        let end = wait_for_end(&inbox.ends, round);
+        if let Some(RoundEnd::Served(_)) = end {
+            continue;
+        }
+        // Retried, refused or lost: its reads go to the next round, until their deadlines.
+        let reads = batcher.rounds.lock().remove(&round).unwrap_or_default();
+        let leader_known = leader::known(&handle);
+        let now = Instant::now();
+        for mut read in reads {
+            read.saw_leader |= leader_known;
+            if now >= read.deadline {
+                let _ = read.tx.send(Err(leader::expired(read.saw_leader)));
+            } else {
+                carried.push(read);
+            }
+        }
+        let refused = matches!(end, Some(RoundEnd::Refused(_)));
+        if (refused || !leader_known)
+            && let Some(until) = carried.iter().map(|r| r.deadline).min()
+        {
+            // Raft would refuse the next round as well: wait out the election first (at least
+            // one poll, so that a status lagging behind raft cannot make this spin).
+            let found = leader::wait_blocking(&handle, until);
+            for read in &mut carried {
+                read.saw_leader |= found;
             }
         }
     }
@@ -211,7 +230,7 @@ fn wait_for_end(ends: &Receiver<RoundEnd>, round: u64) -> Option<RoundEnd> {
     let deadline = Instant::now() + ROUND_TIMEOUT;
     loop {
         match ends.recv_deadline(deadline) {
-            Ok(end @ (RoundEnd::Served(r) | RoundEnd::Retry(r) | RoundEnd::Failed(r)))
+            Ok(end @ (RoundEnd::Served(r) | RoundEnd::Retry(r) | RoundEnd::Refused(r)))
                 if r == round =>
             {
                 return Some(end);

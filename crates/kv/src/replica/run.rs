@@ -9,133 +9,25 @@
 //! ```
 //!
 //! It returns when the node is removed ([`ExitReason::Removed`]) or when asked to stop
-//! (SIGINT, SIGTERM, or the caller's `stop` future: [`ExitReason::Stopped`]): the HTTP server
+//! (SIGINT, SIGTERM, or the caller's `stop` future: [`ExitReason::Stopped`]; the signal handlers
+//! are registered before storage opens, so a signal during a long WAL replay stops the node
+//! gracefully once it has started): the HTTP server
 //! stops accepting and lets the requests in flight finish, then the node finishes the Ready in
 //! hand, syncs and closes its WAL, and the threads are joined.
 
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use raftwood_node::storage::{DiskStorage, StorageError, StorageOptions};
 use raftwood_node::transport::{EVENTS_CAPACITY, PeerUrl, TcpConfig, TcpTransport, TransportError};
-use raftwood_node::{ConfigError, NodeConfig, NodeError, Outcome, RealClock, StartFrom};
-use raftwood_raft::ReadOnlyOption;
+use raftwood_node::{ConfigError, NodeError, Outcome, RealClock, StartFrom};
 use tracing::{info, warn};
 
-use super::{RaftKv, Replica};
-use crate::cli::ServerConfig;
-use crate::http::{self, HttpConfig};
+use super::{RaftKv, Replica, ReplicaConfig, ServiceOptions};
+use crate::http;
 use crate::server::ExitReason;
+use crate::signals::StopSignals;
 use crate::snapshot::SnapshotLimits;
-
-/// Everything one server needs; the binary fills it from its flags.
-#[derive(Debug, Clone)]
-pub struct ReplicaConfig {
-    /// This node's raft id.
-    pub id: u64,
-    /// Every initial member's raft id and peer URL, this node's included (`--cluster`).
-    pub peers: BTreeMap<u64, String>,
-    /// Join an existing cluster (`--join`): start empty and wait for the leader.
-    pub join: bool,
-    /// Where the WAL (`wal/`) and snapshots (`snap/`) live.
-    pub data_dir: PathBuf,
-    /// Snapshot every this many applied entries.
-    pub snapshot_count: u64,
-    /// Entries kept below a snapshot for followers slightly behind.
-    pub catch_up_entries: u64,
-    /// The HTTP API: listen address, value limit, request timeout.
-    pub http: HttpConfig,
-    /// Shared by the members of one cluster; peers with another token are refused.
-    pub cluster_token: String,
-    /// Where the peer transport listens; `None`: the address of this node's own URL.
-    pub peer_listen: Option<SocketAddr>,
-    /// The raft clock's tick.
-    pub tick_interval: Duration,
-    /// Ticks without a leader before an election (Raft §5.2).
-    pub election_ticks: usize,
-    /// Ticks between heartbeats.
-    pub heartbeat_ticks: usize,
-    /// PreVote (thesis §9.6): a node that was cut off does not disrupt the cluster on return.
-    pub pre_vote: bool,
-    /// CheckQuorum (thesis §6.2): a leader that hears from no quorum for an election timeout
-    /// steps down.
-    pub check_quorum: bool,
-    /// Sync the WAL and snapshots (off only for tests of everything but the disk).
-    pub fsync: bool,
-}
-
-impl ReplicaConfig {
-    /// The binary's defaults for node `id` of `peers`, data in `data_dir`: raftexample's 100 ms
-    /// tick, 10-tick elections and 1-tick heartbeats, PreVote and CheckQuorum on (etcd's server
-    /// turns both on; raftexample leaves them off).
-    pub fn new(id: u64, peers: BTreeMap<u64, String>, data_dir: PathBuf) -> ReplicaConfig {
-        ReplicaConfig {
-            id,
-            peers,
-            join: false,
-            data_dir,
-            snapshot_count: 10_000,
-            catch_up_entries: 10_000,
-            http: HttpConfig::default(),
-            cluster_token: raftwood_node::transport::DEFAULT_CLUSTER_TOKEN.to_string(),
-            peer_listen: None,
-            tick_interval: Duration::from_millis(100),
-            election_ticks: 10,
-            heartbeat_ticks: 1,
-            pre_vote: true,
-            check_quorum: true,
-            fsync: true,
-        }
-    }
-
-    /// The node's configuration: the raft knobs with ReadIndex in Safe mode (thesis §6.4: the
-    /// leader confirms with a quorum for each round; never the lease-based mode, which trusts
-    /// clocks), and the snapshot settings.
-    pub fn node_config(&self) -> NodeConfig {
-        let mut node = NodeConfig::new(self.id, self.peers.clone());
-        node.join = self.join;
-        node.tick_interval = self.tick_interval;
-        node.snapshot_count = self.snapshot_count;
-        node.snapshot_catch_up_entries = self.catch_up_entries;
-        let raft = &mut node.raft;
-        raft.election_tick = self.election_ticks;
-        raft.heartbeat_tick = self.heartbeat_ticks;
-        raft.pre_vote = self.pre_vote;
-        raft.check_quorum = self.check_quorum;
-        raft.read_only_option = ReadOnlyOption::Safe;
-        // Bounded memory under a write flood: a leader refuses proposals (503) past 64 MiB of
-        // uncommitted entries, and hands out at most 16 MiB of committed ones per Ready.
-        raft.max_uncommitted_entries_size = 64 << 20;
-        raft.max_committed_size_per_ready = 16 << 20;
-        node
-    }
-}
-
-impl From<&ServerConfig> for ReplicaConfig {
-    /// The binary's flags (`crate::cli`), with the WAL synced.
-    fn from(c: &ServerConfig) -> ReplicaConfig {
-        ReplicaConfig {
-            id: c.id,
-            peers: c.peers.clone(),
-            join: c.join,
-            data_dir: c.data_dir.clone(),
-            snapshot_count: c.snapshot_count,
-            catch_up_entries: c.catch_up,
-            http: c.http_config(),
-            cluster_token: c.cluster_token.clone(),
-            peer_listen: Some(c.peer_listen),
-            tick_interval: c.tick_interval,
-            election_ticks: c.election_ticks,
-            heartbeat_ticks: c.heartbeat_ticks,
-            pre_vote: c.pre_vote,
-            check_quorum: c.check_quorum,
-            fsync: true,
-        }
-    }
-}
 
 /// Why a server could not start or failed. `Display` is one line naming the file, address or
 /// setting at fault.
@@ -181,11 +73,17 @@ pub fn run(
             addr: config.http.listen,
             source,
         })?;
-    let Replica { service, threads } = start(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(ReplicaError::Runtime)?;
+    // Signal handlers before start(): opening storage can take long (a WAL replay), and a
+    // SIGTERM meanwhile must end in a graceful stop once started, not kill the process.
+    let mut signals = {
+        let _context = runtime.enter();
+        StopSignals::new().map_err(ReplicaError::Runtime)?
+    };
+    let Replica { service, threads } = start(&config)?;
     let handle = service.handle().clone();
     // The node may end by itself (removed): a thread waits for it and wakes the HTTP server.
     let ended = Arc::new(tokio::sync::Notify::new());
@@ -204,7 +102,7 @@ pub fn run(
         let shutdown = async move {
             tokio::select! {
                 () = stop => info!("stopping: asked by the caller"),
-                () = signals() => info!("stopping: signal received"),
+                signal = signals.recv() => info!(signal, "stopping: signal received"),
                 () = ended.notified() => info!("stopping: the node ended"),
             }
         };
@@ -272,7 +170,10 @@ pub fn start(config: &ReplicaConfig) -> Result<Replica, ReplicaError> {
         transport,
         events,
         clock,
-        limits,
+        ServiceOptions {
+            snapshot_limits: limits,
+            request_timeout: config.http.request_timeout,
+        },
     )?)
 }
 
@@ -293,43 +194,11 @@ fn own_address(config: &ReplicaConfig) -> Result<SocketAddr, ReplicaError> {
         .ok_or_else(|| ReplicaError::Peers(format!("cannot resolve this node's URL {url}")))
 }
 
-/// SIGINT or SIGTERM (Ctrl-C only, where there is no SIGTERM).
-pub async fn signals() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeMap;
 
-    #[test]
-    fn the_defaults_are_prevote_checkquorum_and_safe_read_index() {
-        let peers = BTreeMap::from([(1, "http://127.0.0.1:12379".to_string())]);
-        let node = ReplicaConfig::new(1, peers, "d".into()).node_config();
-        assert!(node.raft.pre_vote && node.raft.check_quorum);
-        assert_eq!(node.raft.read_only_option, ReadOnlyOption::Safe);
-        assert_eq!(node.tick_interval, Duration::from_millis(100));
-        assert_eq!((node.raft.election_tick, node.raft.heartbeat_tick), (10, 1));
-        assert!(node.validate().is_ok());
-    }
+    use super::*;
 
     #[test]
     fn a_node_missing_from_the_cluster_list_is_named() {

@@ -4,6 +4,7 @@
 //! and ReadIndex requests to the leader through raft (etcd's `MsgProp` / `MsgReadIndex`).
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
 use crossbeam_channel::TrySendError;
@@ -12,7 +13,8 @@ use raftwood_raft::ConfChange;
 use tokio::sync::oneshot;
 
 use super::reads::{self, PendingRead};
-use super::{RaftKv, report};
+use super::waiters::WaiterGuard;
+use super::{RaftKv, leader, report};
 use crate::command::{Command, Key, Op, RequestId};
 use crate::service::{
     Consistency, KvService, Member, MetricsSnapshot, ServiceError, Status, Versioned,
@@ -23,17 +25,57 @@ fn stopped() -> ServiceError {
     ServiceError::Unavailable("the node has stopped".into())
 }
 
+/// A registered write: its guard and where its answer comes.
+type WriteWaiter = (
+    WaiterGuard<u32, Result<Outcome, ServiceError>>,
+    oneshot::Receiver<Result<Outcome, ServiceError>>,
+);
+
 fn key(key: String) -> Result<Key, ServiceError> {
     Key::new(key).map_err(|e| ServiceError::BadRequest(e.to_string()))
 }
 
 impl RaftKv {
-    /// Proposes `op` and waits until its entry is applied on this node. The waiter is registered
-    /// before the proposal leaves, so the answer cannot come before anyone listens; its guard
-    /// removes it if this future is dropped (the HTTP request timed out).
+    /// Proposes `op` and waits until its entry is applied on this node, until the request's
+    /// deadline.
     async fn write(&self, op: Op) -> Result<Outcome, ServiceError> {
+        self.until_applied(|seq| self.propose(seq, op.clone()))
+            .await
+    }
+
+    /// Runs `attempt` (register a waiter and propose, under the id it is given) and waits for its
+    /// answer, until the request's deadline. A proposal raft dropped for want of a leader was
+    /// never appended, so it is proposed again, under a new id, once a leader is known
+    /// ([`leader`]); the old waiter's guard is dropped with the failed attempt.
+    async fn until_applied<G, T>(
+        &self,
+        attempt: impl Fn(u64) -> Result<(G, oneshot::Receiver<Result<T, ServiceError>>), ServiceError>,
+    ) -> Result<T, ServiceError> {
         let shared = &self.shared;
-        let seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + shared.request_timeout;
+        let mut saw_leader = leader::known(&shared.handle);
+        loop {
+            let id = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+            let (_guard, answer) = attempt(id)?;
+            match tokio::time::timeout_at(deadline.into(), answer).await {
+                Err(_) => return Err(leader::expired(saw_leader || leader::known(&shared.handle))),
+                Ok(Err(_)) => return Err(stopped()),
+                Ok(Ok(Err(ServiceError::NoLeader))) => {
+                    saw_leader |= leader::wait(&shared.handle, deadline).await;
+                    if Instant::now() >= deadline {
+                        return Err(leader::expired(saw_leader));
+                    }
+                }
+                Ok(Ok(answer)) => return answer,
+            }
+        }
+    }
+
+    /// Proposes `op` as request `seq`. The waiter is registered before the proposal leaves, so
+    /// the answer cannot come before anyone listens; the guard removes it when the request stops
+    /// waiting (answered, retried under a new id, or its future dropped by the HTTP timeout).
+    fn propose(&self, seq: u64, op: Op) -> Result<WriteWaiter, ServiceError> {
+        let shared = &self.shared;
         let command = Command {
             id: RequestId {
                 node: shared.id,
@@ -50,7 +92,7 @@ impl RaftKv {
                 crate::codec::DECODE_LIMIT
             )));
         }
-        let (_guard, answer) = shared.writes.register(seq, ());
+        let waiter = shared.writes.register(seq, crc32fast::hash(&data));
         let proposal = Proposal {
             id: seq,
             data: Bytes::from(data),
@@ -58,27 +100,34 @@ impl RaftKv {
         // Never wait on the node's channel from an async task: a full channel means the node is
         // far behind its clients, and the client is better told to come back.
         match shared.handle.proposal_sender().try_send(proposal) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(ServiceError::Unavailable(
-                    "too many writes in flight on this node; retry shortly".into(),
-                ));
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(stopped()),
+            Ok(()) => Ok(waiter),
+            Err(TrySendError::Full(_)) => Err(ServiceError::Unavailable(
+                "too many writes in flight on this node; retry shortly".into(),
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(stopped()),
         }
-        answer.await.map_err(|_| stopped())?
     }
 
-    /// Proposes a membership change and waits until it is applied on this node.
+    /// Proposes a membership change and waits until it is applied on this node, until the
+    /// request's deadline.
     async fn change_members(&self, change: ConfChange) -> Result<(), ServiceError> {
         let shared = &self.shared;
-        let id = shared.next_seq.fetch_add(1, Ordering::Relaxed);
-        let (_guard, answer) = shared.confs.register(id, change.clone());
-        shared
-            .handle
-            .propose_conf_change(ConfChangeRequest { id, change })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.until_applied(|id| {
+            let waiter = shared.confs.register(id, ());
+            let request = ConfChangeRequest {
+                id,
+                change: change.clone(),
+            };
+            // As for writes: an async task never waits on the node's channel.
+            match shared.handle.conf_change_sender().try_send(request) {
+                Ok(()) => Ok(waiter),
+                Err(TrySendError::Full(_)) => Err(ServiceError::Unavailable(
+                    "too many membership changes in flight on this node; retry shortly".into(),
+                )),
+                Err(TrySendError::Disconnected(_)) => Err(stopped()),
+            }
+        })
+        .await
     }
 
     fn voters(&self) -> Vec<u64> {
@@ -133,9 +182,15 @@ impl KvService for RaftKv {
                 shared.serializable_reads.fetch_add(1, Ordering::Relaxed);
             }
             Consistency::Linearizable => {
+                let deadline = Instant::now() + shared.request_timeout;
                 let (tx, rx) = oneshot::channel();
-                reads::submit(&shared.read_queue, PendingRead::new(tx))?;
-                rx.await.map_err(|_| stopped())??;
+                reads::submit(&shared.read_queue, PendingRead::new(tx, deadline))?;
+                // The batcher answers by the deadline; this bound is for a batcher stuck in a
+                // round that outlives it.
+                match tokio::time::timeout_at(deadline.into(), rx).await {
+                    Err(_) => return Err(leader::expired(leader::known(&shared.handle))),
+                    Ok(answer) => answer.map_err(|_| stopped())??,
+                }
                 shared.linearizable_reads.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
@@ -15,9 +16,31 @@ use raftwood_node::{
 
 use super::reads::{self, ReadBatcher};
 use super::waiters::Waiters;
-use super::{RaftKv, Shared, apply, clock_seed, errors};
+use super::{RaftKv, Shared, apply, errors, seed};
 use crate::snapshot::SnapshotLimits;
 use crate::state::KvStore;
+
+/// What the service needs besides the node: limits and its request timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceOptions {
+    /// What a snapshot from the leader may hold (at least the HTTP value limit).
+    pub snapshot_limits: SnapshotLimits,
+    /// How long a request may wait for a leader, a commit or a read round: a request that finds
+    /// no leader waits for one and tries again until then (an election takes a second or two),
+    /// and is answered `Timeout` (or `NoLeader` if none was ever known) after it. Use the HTTP
+    /// layer's request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServiceOptions {
+    /// The default snapshot limits and the HTTP layer's default timeout, 5 s.
+    fn default() -> ServiceOptions {
+        ServiceOptions {
+            snapshot_limits: SnapshotLimits::default(),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// A started replica: the service and its threads.
 pub struct Replica {
@@ -66,8 +89,7 @@ impl ReplicaThreads {
 
 impl RaftKv {
     /// Starts a node with `config` from `start`, over `log` and `transport` (whose events come
-    /// through `events`), ticking with `clock`; and the service's threads. `limits` bound what a
-    /// snapshot from the leader may hold (at least the HTTP value limit).
+    /// through `events`), ticking with `clock`; and the service's threads, with `options`.
     #[allow(clippy::too_many_arguments)]
     pub fn start<L: DurableLog, T: Transport + 'static, C: Clock>(
         config: NodeConfig,
@@ -76,7 +98,7 @@ impl RaftKv {
         transport: T,
         events: Receiver<TransportEvent>,
         clock: C,
-        limits: SnapshotLimits,
+        options: ServiceOptions,
     ) -> Result<Replica, ConfigError> {
         let id = config.id;
         let store = Arc::new(RwLock::new(KvStore::new()));
@@ -91,7 +113,7 @@ impl RaftKv {
             Ok((copy.applied_index(), Bytes::from(bytes)))
         };
         let node = Node::start(config, start, log, transport, events, clock, get_snapshot)?;
-        let seed = clock_seed();
+        let seed = seed();
         let (batcher, read_queue, inbox) = ReadBatcher::new(id);
         let shared = Arc::new(Shared {
             id,
@@ -102,7 +124,8 @@ impl RaftKv {
             reads: Arc::new(batcher),
             read_queue,
             next_seq: AtomicU64::new(seed),
-            snapshot_limits: limits,
+            snapshot_limits: options.snapshot_limits,
+            request_timeout: options.request_timeout,
             linearizable_reads: AtomicU64::new(0),
             serializable_reads: AtomicU64::new(0),
         });

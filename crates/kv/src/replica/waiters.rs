@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 /// One waiting request: its tag and the sender of its answer.
 type Entry<M, T> = (M, oneshot::Sender<T>);
 
-/// Waiting requests by id; each carries a `tag` (what it waits for, when the answer is found by
-/// content rather than by id) and the sender of its answer.
+/// Waiting requests by id; each carries a `tag` (e.g. a checksum of what it proposed, checked
+/// by [`Waiters::complete_if`]) and the sender of its answer.
 pub(crate) struct Waiters<M, T> {
     map: Arc<Mutex<HashMap<u64, Entry<M, T>>>>,
 }
@@ -64,18 +64,14 @@ impl<M, T> Waiters<M, T> {
         }
     }
 
-    /// Answers every request whose tag matches.
-    pub(crate) fn complete_matching(&self, matches: impl Fn(&M) -> bool, answer: impl Fn() -> T) {
+    /// Answers request `id` if it still waits and its tag satisfies `matches`; a request whose
+    /// tag does not match keeps waiting.
+    pub(crate) fn complete_if(&self, id: u64, matches: impl FnOnce(&M) -> bool, answer: T) {
         let mut map = self.map.lock();
-        let ids: Vec<u64> = map
-            .iter()
-            .filter(|(_, (tag, _))| matches(tag))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ids {
-            if let Some((_, tx)) = map.remove(&id) {
-                let _ = tx.send(answer());
-            }
+        if map.get(&id).is_some_and(|(tag, _)| matches(tag))
+            && let Some((_, tx)) = map.remove(&id)
+        {
+            let _ = tx.send(answer);
         }
     }
 
@@ -116,7 +112,12 @@ mod tests {
         let waiters: Waiters<&str, u64> = Waiters::new();
         let (_g1, mut rx1) = waiters.register(1, "a");
         let (_g2, mut rx2) = waiters.register(2, "b");
-        waiters.complete_matching(|t| *t == "b", || 5);
+        waiters.complete_if(2, |t| *t == "a", 4);
+        assert!(
+            rx2.try_recv().is_err(),
+            "the tag does not match: still waiting"
+        );
+        waiters.complete_if(2, |t| *t == "b", 5);
         assert_eq!(rx2.try_recv().unwrap(), 5);
         assert!(rx1.try_recv().is_err());
         waiters.complete(1, 9);

@@ -1,5 +1,5 @@
-//! Limits and protocol errors: 413, the request timeout's 503, 404 and 405, garbage bytes, 1,000
-//! connections, shutdown.
+//! Limits and protocol errors: 413, the request timeout's 503, slow headers, 404 and 405, garbage
+//! bytes, 1,000 connections, shutdown.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -127,6 +127,34 @@ async fn a_slow_body_is_cut_off_by_the_timeout_too() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("timed out"), "{answer}");
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_by_the_timeout_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = HttpConfig {
+        request_timeout: Duration::from_millis(200),
+        ..HttpConfig::default()
+    };
+    let server = Server::start(Arc::new(MemoryService::new(1, "http://h:1")), config).await;
+    // Half a request line, then nothing: the request timeout (a middleware) never starts, so
+    // only a header-read timeout closes the connection.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET /k HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection was held for 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // The server keeps serving others.
+    let answer = server.send(Method::GET, "/v1/status", Vec::new()).await;
+    assert_eq!(answer.status, StatusCode::OK);
 }
 
 #[tokio::test]

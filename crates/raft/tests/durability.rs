@@ -4,9 +4,9 @@
 //! counting its own unsynced entries, a Ready that did not ask for a sync): each test here fails
 //! when that bug is put back into the core.
 //!
-//! Shaped like `tests/paper.rs`: init → step → assert, a single [`RawNode`] through its public
-//! API, or the testkit's [`Cluster`] handling a Ready step by step when the rule is about what
-//! happens between `ready` and `advance`.
+//! Shaped like `tests/paper_election.rs`: init → step → assert, a single [`RawNode`] through its
+//! public API, or the testkit's [`Cluster`] handling a Ready step by step when the rule is about
+//! what happens between `ready` and `advance`.
 
 use raftwood_raft::testkit::{Cluster, ClusterOptions};
 use raftwood_raft::{

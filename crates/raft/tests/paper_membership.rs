@@ -1,8 +1,8 @@
 //! Tests named after the rules of membership changes in the Raft thesis (Ongaro, "Consensus:
 //! Bridging Theory and Practice", 2014, chapter 4), one server at a time (§4.1), with the rules
 //! raftwood takes from etcd where the thesis leaves a choice (a change takes effect when applied).
-//! Shaped like `tests/paper.rs`: init → step → assert, one node driven through [`RawNode`], its
-//! peers played by hand.
+//! Shaped like `tests/paper_election.rs`: init → step → assert, one node driven through
+//! [`RawNode`], its peers played by hand.
 
 mod common;
 

@@ -2,8 +2,8 @@
 //! Bridging Theory and Practice", 2014, §6.4 "Processing read-only queries more efficiently"):
 //! the ReadIndex steps (a current-term commit, a heartbeat round acknowledged by a quorum),
 //! follower reads forwarded to the leader (§6.4.1), and lease reads, which §6.4.1 ties to
-//! CheckQuorum (§6.2). Shaped like `tests/paper.rs`: init → step → assert, one node driven through
-//! [`RawNode`], its peers played by hand; the helpers are in `common/mod.rs`.
+//! CheckQuorum (§6.2). Shaped like `tests/paper_election.rs`: init → step → assert, one node
+//! driven through [`RawNode`], its peers played by hand; the helpers are in `common/mod.rs`.
 
 mod common;
 

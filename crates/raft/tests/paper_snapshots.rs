@@ -3,8 +3,8 @@
 //! chapter 5): installing a snapshot, a leader that sends one when its log is compacted, the
 //! snapshot's configuration, restarting from a disk that holds one, and what reaches the
 //! application when the storage fails (issue 10: no silent retry loop). Shaped like
-//! `tests/paper.rs`: init → step → assert, one node driven through [`RawNode`], its peers played
-//! by hand; the helpers are in `common/mod.rs`.
+//! `tests/paper_election.rs`: init → step → assert, one node driven through [`RawNode`], its peers
+//! played by hand; the helpers are in `common/mod.rs`.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Paper tests for leadership transfer (thesis §3.10, "Leadership transfer extension"), shaped
-//! init → step → assert like `tests/paper.rs`. The thesis gives the steps:
+//! init → step → assert like `tests/paper_election.rs`. The thesis gives the steps:
 //!
 //! 1. the prior leader stops accepting client requests;
 //! 2. it brings the target's log up to date with its own;

@@ -1,4 +1,5 @@
-//! Helpers shared by the paper tests (`paper.rs`, `paper_snapshots.rs`, `paper_reads.rs`,
+//! Helpers shared by the paper tests (`paper_election.rs`, `paper_replication.rs`,
+//! `paper_safety.rs`, `paper_robustness.rs`, `paper_snapshots.rs`, `paper_reads.rs`,
 //! `paper_transfer.rs`, `paper_membership.rs`): one node driven through the public [`RawNode`] API,
 //! with a [`MemStorage`] as its disk, and the messages its peers would send, built by hand.
 //!

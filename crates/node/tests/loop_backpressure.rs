@@ -5,15 +5,16 @@
 
 mod common;
 
+use common::threaded;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use raftwood_node::serve::MAX_PROPOSALS_PER_TURN;
 use raftwood_node::transport::memory::MemoryNetwork;
-use raftwood_node::{Apply, ManualClock, Node, NodeStats, Proposal, StartFrom};
+use raftwood_node::{Apply, ManualClock, NodeStats, Proposal};
 
 const PROPOSALS: u64 = 3_000;
 const CAPACITY: usize = 16;
@@ -25,33 +26,13 @@ const CAPACITY: usize = 16;
 #[test]
 fn a_backed_up_application_stops_the_loop_taking_proposals() {
     let net = MemoryNetwork::new();
-    let (transport, events) = net.join(1);
-    let log = common::RecordingLog {
-        trace: Arc::default(),
-        fail_next_save: Arc::new(Mutex::new(false)),
-        fail_next_save_snap: Arc::new(Mutex::new(false)),
-    };
     let clock = ManualClock::new();
-    let mut cfg = common::config(1, 1);
-    cfg.apply_capacity = 1;
-    cfg.proposal_capacity = CAPACITY;
-    cfg.snapshot_count = 1_000_000;
-    let node = Node::start(
-        cfg,
-        StartFrom::Fresh,
-        log,
-        transport,
-        events,
-        clock.clone(),
-        || Ok((0, Bytes::new())),
-    )
-    .unwrap();
+    let (node, _trace) = threaded::start_tuned(&net, 1, 1, clock.clone(), |cfg| {
+        cfg.apply_capacity = 1;
+        cfg.proposal_capacity = CAPACITY;
+    });
     clock.tick(30);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while node.handle.status().raft.soft_state.leader != Some(1) {
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    threaded::wait_leader(&node, 1);
     let proposed = Arc::new(AtomicU64::new(0));
     let proposer = {
         let handle = node.handle.clone();

@@ -188,15 +188,7 @@ fn a_failed_wal_save_leaves_no_trace_in_memory_network_or_application() {
 /// cannot be written, the follower installs nothing and publishes nothing.
 #[test]
 fn a_snapshot_file_that_cannot_be_written_is_not_installed() {
-    let mut c = Cluster::with(3, |cfg| {
-        cfg.snapshot_count = 5;
-        cfg.snapshot_catch_up_entries = 2;
-    });
-    c.elect(1);
-    c.net.isolate(3);
-    for i in 0..12 {
-        c.propose(1, i, &format!("x{i}"));
-    }
+    let mut c = Cluster::with_n3_left_behind(12);
     c.net.heal();
     *c.m(3).fail_next_save_snap.lock() = true;
     c.tick(3);
@@ -221,15 +213,7 @@ fn a_snapshot_file_that_cannot_be_written_is_not_installed() {
 /// every node's local snapshots are file first, then a plain marker.
 #[test]
 fn snapshot_markers_follow_their_files() {
-    let mut c = Cluster::with(3, |cfg| {
-        cfg.snapshot_count = 5;
-        cfg.snapshot_catch_up_entries = 2;
-    });
-    c.elect(1);
-    c.net.isolate(3);
-    for i in 0..12 {
-        c.propose(1, i, &format!("x{i}"));
-    }
+    let mut c = Cluster::with_n3_left_behind(12);
     c.net.heal();
     c.tick(3);
     for id in 1..=3 {

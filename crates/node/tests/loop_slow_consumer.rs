@@ -4,43 +4,22 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use common::threaded;
+
+use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use raftwood_node::transport::memory::MemoryNetwork;
-use raftwood_node::{Apply, ManualClock, Node, Proposal, StartFrom};
+use raftwood_node::{Apply, ManualClock, Proposal};
 
 #[test]
 fn a_slow_consumer_gets_everything_without_ticks() {
     let net = MemoryNetwork::new();
-    let (transport, events) = net.join(1);
-    let trace: common::Trace = Arc::default();
-    let log = common::RecordingLog {
-        trace,
-        fail_next_save: Arc::new(Mutex::new(false)),
-        fail_next_save_snap: Arc::new(Mutex::new(false)),
-    };
     let clock = ManualClock::new();
-    let mut cfg = common::config(1, 1);
-    cfg.apply_capacity = 1;
-    let node = Node::start(
-        cfg,
-        StartFrom::Fresh,
-        log,
-        transport,
-        events,
-        clock.clone(),
-        || Ok((0, Bytes::new())),
-    )
-    .unwrap();
+    let (node, _trace) =
+        threaded::start_tuned(&net, 1, 1, clock.clone(), |cfg| cfg.apply_capacity = 1);
     clock.tick(30);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while node.handle.status().raft.soft_state.leader != Some(1) {
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    threaded::wait_leader(&node, 1);
     // No more ticks from here on: only proposals and the application's receives move the loop.
     for i in 0..50u64 {
         node.handle

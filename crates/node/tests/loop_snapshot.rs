@@ -64,15 +64,7 @@ fn a_snapshot_every_snapshot_count_entries_keeps_the_catch_up_margin() {
 
 #[test]
 fn a_lagging_follower_catches_up_by_snapshot() {
-    let mut c = Cluster::with(3, |cfg| {
-        cfg.snapshot_count = 5;
-        cfg.snapshot_catch_up_entries = 2;
-    });
-    c.elect(1);
-    c.net.isolate(3);
-    for i in 0..20 {
-        c.propose(1, i, &format!("e{i}"));
-    }
+    let mut c = Cluster::with_n3_left_behind(20);
     c.net.heal();
     c.tick(3);
     let restored = c.m(3).app.lock().snapshots_restored.clone();
@@ -89,15 +81,7 @@ fn a_lagging_follower_catches_up_by_snapshot() {
 /// in its snapshot state and it gets nothing more this term.
 #[test]
 fn a_snapshot_dropped_by_the_transport_is_sent_again() {
-    let mut c = Cluster::with(3, |cfg| {
-        cfg.snapshot_count = 5;
-        cfg.snapshot_catch_up_entries = 2;
-    });
-    c.elect(1);
-    c.net.isolate(3);
-    for i in 0..20 {
-        c.propose(1, i, &format!("e{i}"));
-    }
+    let mut c = Cluster::with_n3_left_behind(20);
     c.net.drop_snapshots(true);
     c.net.heal();
     c.tick(3);

@@ -249,6 +249,23 @@ impl Cluster {
         c
     }
 
+    /// Three nodes with small snapshots (every 5 entries, a catch-up margin of 2) and n1 leading;
+    /// n3 is cut off while `entries` commands (`e0`, `e1`, …) commit, so that n1 compacts past
+    /// what n3 has and n3 can only catch up by n1's snapshot. The network is left cut: the
+    /// caller heals it (after setting up whatever it wants to see happen then).
+    pub fn with_n3_left_behind(entries: u64) -> Cluster {
+        let mut c = Cluster::with(3, |cfg| {
+            cfg.snapshot_count = 5;
+            cfg.snapshot_catch_up_entries = 2;
+        });
+        c.elect(1);
+        c.net.isolate(3);
+        for i in 0..entries {
+            c.propose(1, i, &format!("e{i}"));
+        }
+        c
+    }
+
     /// Builds a node with `config` and connects it.
     pub fn add_member(&mut self, config: NodeConfig, start: StartFrom) {
         let id = config.id;

@@ -2,12 +2,12 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use raftwood_node::transport::memory::MemoryNetwork;
-use raftwood_node::{Clock, Node, RealClock, StartFrom};
+use raftwood_node::{Clock, Node, NodeConfig, RealClock, StartFrom};
 use raftwood_raft::NodeId;
 
 use super::{RecordingLog, RecordingTransport, Trace, config};
@@ -22,6 +22,18 @@ pub fn start(net: &MemoryNetwork, id: NodeId, n: u64) -> (Node, Trace) {
 
 /// Starts node `id` of an `n`-node cluster on `net` with `clock`.
 pub fn start_with(net: &MemoryNetwork, id: NodeId, n: u64, clock: impl Clock) -> (Node, Trace) {
+    start_tuned(net, id, n, clock, |_| {})
+}
+
+/// Starts node `id` of an `n`-node cluster on `net` with `clock`, its configuration changed by
+/// `tune` (snapshots are off unless `tune` turns them on).
+pub fn start_tuned(
+    net: &MemoryNetwork,
+    id: NodeId,
+    n: u64,
+    clock: impl Clock,
+    tune: impl FnOnce(&mut NodeConfig),
+) -> (Node, Trace) {
     let (inner, events) = net.join(id);
     let trace: Trace = Arc::default();
     let log = RecordingLog {
@@ -35,6 +47,7 @@ pub fn start_with(net: &MemoryNetwork, id: NodeId, n: u64, clock: impl Clock) ->
     };
     let mut cfg = config(id, n);
     cfg.snapshot_count = 1_000_000;
+    tune(&mut cfg);
     let get_snapshot = || Ok((0, Bytes::new()));
     let node = Node::start(
         cfg,
@@ -47,4 +60,13 @@ pub fn start_with(net: &MemoryNetwork, id: NodeId, n: u64, clock: impl Clock) ->
     )
     .unwrap();
     (node, trace)
+}
+
+/// Waits (at most 10 s) until `node` names `leader` as leader.
+pub fn wait_leader(node: &Node, leader: NodeId) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.handle.status().raft.soft_state.leader != Some(leader) {
+        assert!(Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
